@@ -1,0 +1,64 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+RAW_DIR ?= $(or $(LOAN_DEFAULT_RAW_DIR),data/raw)
+export LOAN_DEFAULT_RAW_DIR := $(RAW_DIR)
+MONTHS ?= 2023-01-01...2025-11-01
+DATA_ASSETS := group:bronze or group:silver or group:gold
+SYNTHETIC_LOANS ?= 12500
+UI_PORT ?= 3000
+
+.PHONY: install run backfill ui test lint bench synthetic clean
+
+# Re-installs only when pyproject.toml changed since the last install.
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	ln -sf ../dagster.yaml $@
+
+# The raw CSVs: the folder's own files when present, otherwise a synthetic set.
+data-ready: install
+	@if ls $(RAW_DIR)/lms_loan_daily.csv* >/dev/null 2>&1; then \
+		echo "Using raw data in $(RAW_DIR)"; \
+	else \
+		echo "No raw CSVs in $(RAW_DIR): generating a synthetic set ($(SYNTHETIC_LOANS) loans)"; \
+		$(BIN)/python -m loan_default.lib.synthetic --out $(RAW_DIR) --loans $(SYNTHETIC_LOANS); \
+	fi
+
+# Materializes every data asset for every month in one run.
+run: install data-ready $(DAGSTER_HOME)/dagster.yaml backfill
+	@echo "Warehouse: $$($(BIN)/python -c 'from loan_default import settings; print(settings.WAREHOUSE_PATH)')"
+	@echo "Runs and asset history: $(DAGSTER_HOME) (see them with 'make ui')"
+
+backfill: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster asset materialize -m loan_default.definitions \
+		--select '$(DATA_ASSETS)' --partition-range '$(MONTHS)'
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+
+synthetic: install
+	$(BIN)/python -m loan_default.lib.synthetic --out $(RAW_DIR) --loans $(SYNTHETIC_LOANS)
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python -m loan_default_tests.benchmarks.data_layers
+
+clean:
+	rm -rf data/warehouse $(DAGSTER_HOME)

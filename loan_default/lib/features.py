@@ -1,0 +1,158 @@
+"""The feature store: one row per loan at application (mob 0), using only data dated <= T.
+
+Attributes and financials come from the customer's latest row at or before the application
+month (an as-of join); clickstream is averaged over a trailing window of months ending at T.
+A loan with no clickstream in the window gets nulls, `has_clickstream = 0` and a count of 0,
+never zeros in the feature columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+CLICKSTREAM_COLUMNS = tuple(f"fe_{i}" for i in range(1, 21))
+LOAN_TYPES = (
+    "Auto Loan",
+    "Credit-Builder Loan",
+    "Debt Consolidation Loan",
+    "Home Equity Loan",
+    "Mortgage Loan",
+    "Not Specified",
+    "Payday Loan",
+    "Personal Loan",
+    "Student Loan",
+)
+ATTRIBUTE_FEATURES = ("age", "occupation")
+FINANCIAL_FEATURES = (
+    "annual_income",
+    "monthly_inhand_salary",
+    "num_bank_accounts",
+    "num_credit_card",
+    "interest_rate",
+    "num_of_loan",
+    "delay_from_due_date",
+    "num_of_delayed_payment",
+    "changed_credit_limit",
+    "num_credit_inquiries",
+    "credit_mix",
+    "outstanding_debt",
+    "credit_utilization_ratio",
+    "payment_of_min_amount",
+    "total_emi_per_month",
+    "amount_invested_monthly",
+    "monthly_balance",
+)
+
+
+@dataclass(frozen=True)
+class FeatureWindow:
+    clickstream_months: int = 6
+
+
+def loan_type_column(loan_type: str) -> str:
+    return "loan_type_" + re.sub(r"[^a-z]+", "_", loan_type.lower()).strip("_")
+
+
+def _loan_type_counts(type_of_loan: pl.Expr) -> list[pl.Expr]:
+    items = type_of_loan.fill_null("").str.replace_all(r"(^|, )and ", "$1").str.split(", ")
+    return [
+        items.list.eval(pl.element() == loan_type).list.sum().cast(pl.Int32).alias(
+            loan_type_column(loan_type)
+        )
+        for loan_type in LOAN_TYPES
+    ]
+
+
+def _point_in_time(left: pl.DataFrame, right: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    """Each loan's latest `right` row dated on or before its application month."""
+    right = right.rename({"snapshot_date": f"{prefix}_date"}).sort(f"{prefix}_date")
+    return left.sort("application_month").join_asof(
+        right,
+        left_on="application_month",
+        right_on=f"{prefix}_date",
+        by="customer_id",
+        strategy="backward",
+        check_sortedness=False,
+    )
+
+
+def _clickstream_window(
+    applications: pl.DataFrame, clickstream: pl.DataFrame, window: FeatureWindow
+) -> pl.DataFrame:
+    start = pl.col("application_month").dt.offset_by(f"-{window.clickstream_months - 1}mo")
+    in_window = (
+        applications.select("loan_id", "customer_id", "application_month")
+        .join(clickstream.select("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
+              on="customer_id")
+        .filter(pl.col("snapshot_date").is_between(start, pl.col("application_month")))
+    )
+    return in_window.group_by("loan_id").agg(
+        *(pl.col(c).mean().alias(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
+        clickstream_months_seen=pl.len().cast(pl.Int32),
+        clickstream_last_date=pl.col("snapshot_date").max(),
+    )
+
+
+def build_features(
+    loans: pl.DataFrame,
+    attributes: pl.DataFrame,
+    financials: pl.DataFrame,
+    clickstream: pl.DataFrame,
+    window: FeatureWindow,
+) -> pl.DataFrame:
+    """Feature rows for every loan whose mob-0 snapshot is in `loans`."""
+    applications = loans.filter(pl.col("mob") == 0).select(
+        "loan_id",
+        "customer_id",
+        application_month=pl.col("partition_month"),
+        loan_snapshot_date=pl.col("snapshot_date"),
+        loan_amt=pl.col("loan_amt"),
+        tenure=pl.col("tenure"),
+    )
+    joined = _point_in_time(
+        applications, attributes.select("customer_id", "snapshot_date", *ATTRIBUTE_FEATURES),
+        "attributes",
+    )
+    joined = _point_in_time(
+        joined,
+        financials.select(
+            "customer_id", "snapshot_date", *FINANCIAL_FEATURES, "credit_history_age",
+            "type_of_loan", "payment_behaviour",
+        ),
+        "financials",
+    )
+    joined = joined.join(
+        _clickstream_window(applications, clickstream, window), on="loan_id", how="left"
+    )
+    behaviour = pl.col("payment_behaviour").str.extract_groups(
+        r"^(?<spend>High|Low)_spent_(?<value>Small|Medium|Large)_value_payments$"
+    )
+    return joined.select(
+        "loan_id",
+        "customer_id",
+        "application_month",
+        "loan_amt",
+        "tenure",
+        *ATTRIBUTE_FEATURES,
+        *FINANCIAL_FEATURES,
+        credit_history_months=pl.col("credit_history_age"),
+        *_loan_type_counts(pl.col("type_of_loan")),
+        num_loan_types=pl.col("type_of_loan").fill_null("").str.split(", ").list.eval(
+            pl.element() != ""
+        ).list.sum().cast(pl.Int32),
+        payment_spend_level=behaviour.struct.field("spend"),
+        payment_value_level=behaviour.struct.field("value"),
+        debt_to_income=pl.col("outstanding_debt") / pl.col("annual_income"),
+        emi_to_salary=pl.col("total_emi_per_month") / pl.col("monthly_inhand_salary"),
+        loan_to_income=pl.col("loan_amt") / pl.col("annual_income"),
+        balance_to_salary=pl.col("monthly_balance") / pl.col("monthly_inhand_salary"),
+        *(pl.col(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
+        clickstream_months_seen=pl.col("clickstream_months_seen").fill_null(0),
+        has_clickstream=pl.col("clickstream_months_seen").is_not_null().cast(pl.Int8),
+        max_source_date=pl.max_horizontal(
+            "loan_snapshot_date", "attributes_date", "financials_date", "clickstream_last_date"
+        ),
+    ).sort("application_month", "loan_id")

@@ -1,0 +1,35 @@
+"""Days past due from the monthly loan snapshot (the course definition)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def with_delinquency(loans: pl.DataFrame) -> pl.DataFrame:
+    """Adds mob, installments_missed, first_missed_date and dpd to typed lms rows.
+
+    installments_missed = ceil(overdue / due) when due > 0; the first missed payment lies that many
+    months before the snapshot; dpd counts the days since then while anything is overdue.
+    """
+    missed = (
+        pl.when(pl.col("due_amt") > 0)
+        .then((pl.col("overdue_amt") / pl.col("due_amt")).ceil())
+        .otherwise(0)
+        .cast(pl.Int64)
+    )
+    return (
+        loans.with_columns(mob=pl.col("installment_num"), installments_missed=missed)
+        .with_columns(
+            first_missed_date=pl.when(pl.col("installments_missed") > 0).then(
+                pl.col("snapshot_date").dt.offset_by(
+                    pl.format("-{}mo", pl.col("installments_missed"))
+                )
+            )
+        )
+        .with_columns(
+            dpd=pl.when(pl.col("overdue_amt") > 0)
+            .then((pl.col("snapshot_date") - pl.col("first_missed_date")).dt.total_days())
+            .otherwise(0)
+            .cast(pl.Int64)
+        )
+    )

@@ -1,0 +1,154 @@
+"""The four raw sources of the course schema: file names, columns, keys and how each column types.
+
+One declaration drives reading, cleaning, the UI column schema and the checks, so adding a
+column means editing this file only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """How a raw text column becomes a typed silver column."""
+
+    TEXT = "text"
+    DATE = "date"
+    INT = "int"
+    FLOAT = "float"
+    CATEGORY = "category"
+    PERSONAL = "personal"
+    # Text such as "10 Years and 9 Months", typed as a number of months.
+    DURATION = "duration"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    description: str
+    # Inclusive valid range; values outside become null with a note, not a quarantine.
+    valid_min: float | None = None
+    valid_max: float | None = None
+    # Placeholder values that mean "unknown" in the raw files.
+    placeholders: tuple[str, ...] = ()
+    # A required value that is missing or unreadable sends the row to quarantine.
+    required: bool = False
+
+    @property
+    def silver_name(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    file_name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    date_column: str = "snapshot_date"
+    description: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+LMS_LOAN_DAILY = Source(
+    name="lms_loan_daily",
+    file_name="lms_loan_daily.csv",
+    description="Loan management system: one row per loan per month on book.",
+    key=("loan_id", "snapshot_date"),
+    columns=(
+        Column("loan_id", Kind.TEXT, "Loan identifier: <Customer_ID>_<start date>.", required=True),
+        Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
+        Column("loan_start_date", Kind.DATE, "Month the loan was booked.", required=True),
+        Column("tenure", Kind.INT, "Number of monthly installments.", 1, 600, required=True),
+        Column("installment_num", Kind.INT, "Month on book of this snapshot.", 0, 600, required=True),
+        Column("loan_amt", Kind.FLOAT, "Principal.", 0, None, required=True),
+        Column("due_amt", Kind.FLOAT, "Amount due this month.", 0, None, required=True),
+        Column("paid_amt", Kind.FLOAT, "Amount paid this month.", 0, None, required=True),
+        Column("overdue_amt", Kind.FLOAT, "Cumulative amount overdue.", 0, None, required=True),
+        Column("balance", Kind.FLOAT, "Outstanding balance.", None, None, required=True),
+        Column("snapshot_date", Kind.DATE, "Snapshot month.", required=True),
+    ),
+)
+
+FEATURES_ATTRIBUTES = Source(
+    name="features_attributes",
+    file_name="features_attributes.csv",
+    description="Customer attributes, one row per customer dated at the loan's start month.",
+    key=("Customer_ID", "snapshot_date"),
+    columns=(
+        Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
+        Column("Name", Kind.PERSONAL, "Personal data: kept raw in bronze only."),
+        Column("Age", Kind.INT, "Age in years; impossible values become null.", 14, 100),
+        Column("SSN", Kind.PERSONAL, "Personal data: kept raw in bronze only."),
+        Column("Occupation", Kind.CATEGORY, "Occupation.", placeholders=("_______", "_")),
+        Column("snapshot_date", Kind.DATE, "Month the attributes were recorded.", required=True),
+    ),
+)
+
+FEATURES_FINANCIALS = Source(
+    name="features_financials",
+    file_name="features_financials.csv",
+    description="Customer financials, one row per customer dated at the loan's start month.",
+    key=("Customer_ID", "snapshot_date"),
+    columns=(
+        Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
+        Column("Annual_Income", Kind.FLOAT, "Annual income.", 0, 1e8),
+        Column("Monthly_Inhand_Salary", Kind.FLOAT, "Monthly take-home salary.", 0, 1e7),
+        Column("Num_Bank_Accounts", Kind.INT, "Bank accounts held.", 0, 20),
+        Column("Num_Credit_Card", Kind.INT, "Credit cards held.", 0, 20),
+        Column("Interest_Rate", Kind.INT, "Interest rate in percent.", 0, 50),
+        Column("Num_of_Loan", Kind.INT, "Loans held.", 0, 20),
+        Column("Type_of_Loan", Kind.TEXT, "Comma list of loan types held."),
+        Column("Delay_from_due_date", Kind.INT, "Average days of delay.", -10, 100),
+        Column("Num_of_Delayed_Payment", Kind.INT, "Delayed payments.", 0, 50),
+        Column("Changed_Credit_Limit", Kind.FLOAT, "Change of credit limit.", -50, 50, ("_",)),
+        Column("Num_Credit_Inquiries", Kind.INT, "Credit inquiries.", 0, 50),
+        Column("Credit_Mix", Kind.CATEGORY, "Credit mix: Good/Standard/Bad.", placeholders=("_",)),
+        Column("Outstanding_Debt", Kind.FLOAT, "Outstanding debt.", 0, 1e7),
+        Column("Credit_Utilization_Ratio", Kind.FLOAT, "Credit utilisation in percent.", 0, 100),
+        Column(
+            "Credit_History_Age", Kind.DURATION,
+            "Length of credit history in months (raw: 'N Years and M Months').",
+        ),
+        Column(
+            "Payment_of_Min_Amount", Kind.CATEGORY, "Pays only the minimum: Yes/No.",
+            placeholders=("NM",),
+        ),
+        Column("Total_EMI_per_month", Kind.FLOAT, "Monthly instalments on all loans.", 0, 1e6),
+        Column(
+            "Amount_invested_monthly", Kind.FLOAT, "Monthly investment.", 0, 1e6,
+            placeholders=("__10000__",),
+        ),
+        Column(
+            "Payment_Behaviour", Kind.CATEGORY, "Spending and payment-size profile.",
+            placeholders=("!@9#%8",),
+        ),
+        Column("Monthly_Balance", Kind.FLOAT, "Monthly balance.", -1e7, 1e7),
+        Column("snapshot_date", Kind.DATE, "Month the financials were recorded.", required=True),
+    ),
+)
+
+FEATURE_CLICKSTREAM = Source(
+    name="feature_clickstream",
+    file_name="feature_clickstream.csv",
+    description="Monthly clickstream features per customer (fe_1..fe_20).",
+    key=("Customer_ID", "snapshot_date"),
+    columns=(
+        *(Column(f"fe_{i}", Kind.INT, f"Clickstream feature {i}.", required=True) for i in range(1, 21)),
+        Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
+        Column("snapshot_date", Kind.DATE, "Month of the clickstream snapshot.", required=True),
+    ),
+)
+
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in (LMS_LOAN_DAILY, FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM)
+}

@@ -1,0 +1,37 @@
+"""Load-time settings: everything that shapes the asset graph itself, read once from the environment.
+
+Run-time knobs (label definition, cleaning date format) are Dagster Config and resources; these
+are the few values that partition definitions and mappings need before any run exists.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    path = Path(value) if value else default
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _env_month(name: str, default: str) -> date:
+    return date.fromisoformat(os.environ.get(name, default)).replace(day=1)
+
+
+RAW_DIR = _env_path("LOAN_DEFAULT_RAW_DIR", Path("data/raw"))
+WAREHOUSE_PATH = _env_path("LOAN_DEFAULT_WAREHOUSE", Path("data/warehouse/loan_default.duckdb"))
+RAW_DATE_FORMAT = os.environ.get("LOAN_DEFAULT_DATE_FORMAT", "%Y-%m-%d")
+
+# Monthly partitions, first and last month inclusive.
+FIRST_MONTH = _env_month("LOAN_DEFAULT_FIRST_MONTH", "2023-01-01")
+LAST_MONTH = _env_month("LOAN_DEFAULT_LAST_MONTH", "2025-11-01")
+
+# Months of clickstream averaged into a feature row, ending at the application month.
+CLICKSTREAM_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_WINDOW", "6"))
+
+OWNERS = ["team:credit-risk"]
