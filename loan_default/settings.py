@@ -1,4 +1,4 @@
-"""Load-time settings: everything that shapes the asset graph itself, read once from the environment.
+"""Load-time settings: what shapes the asset graph itself, read once from the environment.
 
 Run-time knobs (label definition, cleaning date format) are Dagster Config and resources; these
 are the few values that partition definitions and mappings need before any run exists.

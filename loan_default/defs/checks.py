@@ -1,6 +1,5 @@
 """Turns data-quality outcomes into Dagster check results."""
 
-
 import dagster as dg
 
 from loan_default.lib.data_quality import Outcome
@@ -9,7 +8,9 @@ ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
 
 
-def check_spec(asset: dg.AssetKey, name: str, description: str, blocking: bool) -> dg.AssetCheckSpec:
+def check_spec(
+    asset: dg.AssetKey, name: str, description: str, blocking: bool
+) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=asset, description=description, blocking=blocking)
 
 
@@ -22,6 +23,9 @@ def check_result(
         passed=outcome.passed,
         severity=severity,
         description=outcome.description,
-        metadata={k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
-                  for k, v in outcome.metadata.items() if v is not None},
+        metadata={
+            k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
+            for k, v in outcome.metadata.items()
+            if v is not None
+        },
     )

@@ -1,6 +1,5 @@
 """Standard UI metadata for a table asset: row count, column schema with descriptions."""
 
-
 import dagster as dg
 import polars as pl
 

@@ -1,6 +1,5 @@
 """Resources: where raw files are read from and the DuckDB warehouse the assets live in."""
 
-
 from collections.abc import Sequence
 from pathlib import Path
 

@@ -54,7 +54,8 @@ def values_in_range(
         if count:
             outside[column] = int(count)
     return Outcome(
-        not outside, f"values outside range: {outside}" if outside else "all values in range",
+        not outside,
+        f"values outside range: {outside}" if outside else "all values in range",
         {"outside": outside, "bounds": {k: list(v) for k, v in bounds.items()}},
     )
 
@@ -65,7 +66,8 @@ def rows_conserved(
     """Per month: bronze rows = rows of all outputs together."""
     counted = pl.concat([o.select(month_column) for o in outputs]).group_by(month_column).len()
     compared = (
-        bronze.group_by(month_column).len()
+        bronze.group_by(month_column)
+        .len()
         .join(counted, on=month_column, how="full", coalesce=True, suffix="_out")
         .fill_null(0)
         .filter(pl.col("len") != pl.col("len_out"))
@@ -73,7 +75,8 @@ def rows_conserved(
     return Outcome(
         compared.is_empty(),
         "bronze rows = silver + quarantine in every month"
-        if compared.is_empty() else f"{compared.height} month(s) lose or gain rows",
+        if compared.is_empty()
+        else f"{compared.height} month(s) lose or gain rows",
         {"unbalanced_months": [str(m) for m in compared[month_column].to_list()]},
     )
 
@@ -89,14 +92,19 @@ def no_future_sources(frame: pl.DataFrame, as_of: str, used: str) -> Outcome:
 
 def no_personal_data(frame: pl.DataFrame) -> Outcome:
     found = sorted(c for c in frame.columns if c.lower() in PERSONAL_COLUMNS)
-    return Outcome(not found, f"personal columns present: {found}" if found else "no personal data",
-                   {"personal_columns": found})
+    return Outcome(
+        not found,
+        f"personal columns present: {found}" if found else "no personal data",
+        {"personal_columns": found},
+    )
 
 
 def rate_in_band(frame: pl.DataFrame, column: str, low: float, high: float) -> Outcome:
     if frame.is_empty():
         return Outcome(True, "no rows in these months", {"rate": None})
     rate = float(frame[column].mean())
-    return Outcome(low <= rate <= high, f"{column} rate {rate:.4f}, band [{low}, {high}]",
-                   {"rate": rate, "low": low, "high": high})
-
+    return Outcome(
+        low <= rate <= high,
+        f"{column} rate {rate:.4f}, band [{low}, {high}]",
+        {"rate": rate, "low": low, "high": high},
+    )

@@ -59,11 +59,17 @@ def loan_type_column(loan_type: str) -> str:
 def _loan_type_counts(type_of_loan: pl.Expr) -> list[pl.Expr]:
     items = type_of_loan.fill_null("").str.replace_all(r"(^|, )and ", "$1").str.split(", ")
     return [
-        items.list.eval(pl.element() == loan_type).list.sum().cast(pl.Int32).alias(
-            loan_type_column(loan_type)
-        )
+        items.list.eval(pl.element() == loan_type)
+        .list.sum()
+        .cast(pl.Int32)
+        .alias(loan_type_column(loan_type))
         for loan_type in LOAN_TYPES
     ]
+
+
+def _count_listed(type_of_loan: pl.Expr) -> pl.Expr:
+    items = type_of_loan.fill_null("").str.split(", ")
+    return items.list.eval(pl.element() != "").list.sum().cast(pl.Int32)
 
 
 def _point_in_time(left: pl.DataFrame, right: pl.DataFrame, prefix: str) -> pl.DataFrame:
@@ -85,8 +91,10 @@ def _clickstream_window(
     start = pl.col("application_month").dt.offset_by(f"-{window.clickstream_months - 1}mo")
     in_window = (
         applications.select("loan_id", "customer_id", "application_month")
-        .join(clickstream.select("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
-              on="customer_id")
+        .join(
+            clickstream.select("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
+            on="customer_id",
+        )
         .filter(pl.col("snapshot_date").is_between(start, pl.col("application_month")))
     )
     return in_window.group_by("loan_id").agg(
@@ -113,14 +121,19 @@ def build_features(
         tenure=pl.col("tenure"),
     )
     joined = _point_in_time(
-        applications, attributes.select("customer_id", "snapshot_date", *ATTRIBUTE_FEATURES),
+        applications,
+        attributes.select("customer_id", "snapshot_date", *ATTRIBUTE_FEATURES),
         "attributes",
     )
     joined = _point_in_time(
         joined,
         financials.select(
-            "customer_id", "snapshot_date", *FINANCIAL_FEATURES, "credit_history_age",
-            "type_of_loan", "payment_behaviour",
+            "customer_id",
+            "snapshot_date",
+            *FINANCIAL_FEATURES,
+            "credit_history_age",
+            "type_of_loan",
+            "payment_behaviour",
         ),
         "financials",
     )
@@ -138,21 +151,19 @@ def build_features(
         "tenure",
         *ATTRIBUTE_FEATURES,
         *FINANCIAL_FEATURES,
-        credit_history_months=pl.col("credit_history_age"),
+        pl.col("credit_history_age").alias("credit_history_months"),
         *_loan_type_counts(pl.col("type_of_loan")),
-        num_loan_types=pl.col("type_of_loan").fill_null("").str.split(", ").list.eval(
-            pl.element() != ""
-        ).list.sum().cast(pl.Int32),
-        payment_spend_level=behaviour.struct.field("spend"),
-        payment_value_level=behaviour.struct.field("value"),
-        debt_to_income=pl.col("outstanding_debt") / pl.col("annual_income"),
-        emi_to_salary=pl.col("total_emi_per_month") / pl.col("monthly_inhand_salary"),
-        loan_to_income=pl.col("loan_amt") / pl.col("annual_income"),
-        balance_to_salary=pl.col("monthly_balance") / pl.col("monthly_inhand_salary"),
+        _count_listed(pl.col("type_of_loan")).alias("num_loan_types"),
+        behaviour.struct.field("spend").alias("payment_spend_level"),
+        behaviour.struct.field("value").alias("payment_value_level"),
+        (pl.col("outstanding_debt") / pl.col("annual_income")).alias("debt_to_income"),
+        (pl.col("total_emi_per_month") / pl.col("monthly_inhand_salary")).alias("emi_to_salary"),
+        (pl.col("loan_amt") / pl.col("annual_income")).alias("loan_to_income"),
+        (pl.col("monthly_balance") / pl.col("monthly_inhand_salary")).alias("balance_to_salary"),
         *(pl.col(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
-        clickstream_months_seen=pl.col("clickstream_months_seen").fill_null(0),
-        has_clickstream=pl.col("clickstream_months_seen").is_not_null().cast(pl.Int8),
-        max_source_date=pl.max_horizontal(
+        pl.col("clickstream_months_seen").fill_null(0),
+        pl.col("clickstream_months_seen").is_not_null().cast(pl.Int8).alias("has_clickstream"),
+        pl.max_horizontal(
             "loan_snapshot_date", "attributes_date", "financials_date", "clickstream_last_date"
-        ),
+        ).alias("max_source_date"),
     ).sort("application_month", "loan_id")

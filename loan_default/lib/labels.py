@@ -6,9 +6,15 @@ from dataclasses import dataclass
 
 import polars as pl
 
-
 LABEL_STORE_COLUMNS = (
-    "loan_id", "customer_id", "label_month", "loan_start_date", "mob", "dpd", "label", "label_def",
+    "loan_id",
+    "customer_id",
+    "label_month",
+    "loan_start_date",
+    "mob",
+    "dpd",
+    "label",
+    "label_def",
 )
 
 

@@ -7,10 +7,10 @@ column means editing this file only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """How a raw text column becomes a typed silver column."""
 
     TEXT = "text"
@@ -68,7 +68,9 @@ LMS_LOAN_DAILY = Source(
         Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
         Column("loan_start_date", Kind.DATE, "Month the loan was booked.", required=True),
         Column("tenure", Kind.INT, "Number of monthly installments.", 1, 600, required=True),
-        Column("installment_num", Kind.INT, "Month on book of this snapshot.", 0, 600, required=True),
+        Column(
+            "installment_num", Kind.INT, "Month on book of this snapshot.", 0, 600, required=True
+        ),
         Column("loan_amt", Kind.FLOAT, "Principal.", 0, None, required=True),
         Column("due_amt", Kind.FLOAT, "Amount due this month.", 0, None, required=True),
         Column("paid_amt", Kind.FLOAT, "Amount paid this month.", 0, None, required=True),
@@ -115,20 +117,29 @@ FEATURES_FINANCIALS = Source(
         Column("Outstanding_Debt", Kind.FLOAT, "Outstanding debt.", 0, 1e7),
         Column("Credit_Utilization_Ratio", Kind.FLOAT, "Credit utilisation in percent.", 0, 100),
         Column(
-            "Credit_History_Age", Kind.DURATION,
+            "Credit_History_Age",
+            Kind.DURATION,
             "Length of credit history in months (raw: 'N Years and M Months').",
         ),
         Column(
-            "Payment_of_Min_Amount", Kind.CATEGORY, "Pays only the minimum: Yes/No.",
+            "Payment_of_Min_Amount",
+            Kind.CATEGORY,
+            "Pays only the minimum: Yes/No.",
             placeholders=("NM",),
         ),
         Column("Total_EMI_per_month", Kind.FLOAT, "Monthly instalments on all loans.", 0, 1e6),
         Column(
-            "Amount_invested_monthly", Kind.FLOAT, "Monthly investment.", 0, 1e6,
+            "Amount_invested_monthly",
+            Kind.FLOAT,
+            "Monthly investment.",
+            0,
+            1e6,
             placeholders=("__10000__",),
         ),
         Column(
-            "Payment_Behaviour", Kind.CATEGORY, "Spending and payment-size profile.",
+            "Payment_Behaviour",
+            Kind.CATEGORY,
+            "Spending and payment-size profile.",
             placeholders=("!@9#%8",),
         ),
         Column("Monthly_Balance", Kind.FLOAT, "Monthly balance.", -1e7, 1e7),
@@ -142,7 +153,10 @@ FEATURE_CLICKSTREAM = Source(
     description="Monthly clickstream features per customer (fe_1..fe_20).",
     key=("Customer_ID", "snapshot_date"),
     columns=(
-        *(Column(f"fe_{i}", Kind.INT, f"Clickstream feature {i}.", required=True) for i in range(1, 21)),
+        *(
+            Column(f"fe_{i}", Kind.INT, f"Clickstream feature {i}.", required=True)
+            for i in range(1, 21)
+        ),
         Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
         Column("snapshot_date", Kind.DATE, "Month of the clickstream snapshot.", required=True),
     ),

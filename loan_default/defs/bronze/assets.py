@@ -1,6 +1,5 @@
 """Bronze: each month's raw rows exactly as text, with file, line and ingestion time."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg

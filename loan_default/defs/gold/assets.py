@@ -1,6 +1,5 @@
 """Gold: the label store and the point-in-time feature store, one monthly partition each."""
 
-
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -26,7 +25,7 @@ from loan_default.lib.thresholds import load_thresholds
 LABEL_STORE = dg.AssetKey(["gold", "label_store"])
 FEATURE_STORE = dg.AssetKey(["gold", "feature_store"])
 
-# The month's gold tables must exist by 09:00 UTC on the 5th, materialized within the 28 days before.
+# Gold must be materialized by 09:00 UTC on the 5th of each month (within the 28 days before).
 monthly_freshness = dg.FreshnessPolicy.cron(
     deadline_cron="0 9 5 * *", lower_bound_delta=timedelta(days=28)
 )
@@ -54,7 +53,9 @@ class LabelStoreConfig(dg.Config):
     description="Per label month T: loans at the label mob and whether they defaulted.",
     metadata={"partition_expr": "label_month"},
     check_specs=[
-        check_spec(LABEL_STORE, "schema", "columns as declared in the label contract", blocking=True),
+        check_spec(
+            LABEL_STORE, "schema", "columns as declared in the label contract", blocking=True
+        ),
         check_spec(LABEL_STORE, "keys_unique", "unique (loan_id, label_month)", blocking=True),
         check_spec(LABEL_STORE, "keys_not_null", "no null loan_id or label", blocking=True),
         check_spec(LABEL_STORE, "label_rate", "default rate within the sane band", blocking=False),
@@ -67,19 +68,37 @@ def label_store(config: LabelStoreConfig, loans: pl.DataFrame) -> Iterator:
     labels = build_labels(loans, definition)
     yield dg.Output(
         labels,
-        metadata={**table_metadata(labels, "label_month"), "label_def": definition.name,
-                  "defaults": int(labels["label"].sum() or 0)},
+        metadata={
+            **table_metadata(labels, "label_month"),
+            "label_def": definition.name,
+            "defaults": int(labels["label"].sum() or 0),
+        },
     )
     band = load_thresholds()["data_quality"]["label_rate"]
-    yield check_result(LABEL_STORE, "schema",
-                       data_quality.schema_matches(labels, LABEL_STORE_COLUMNS), ERROR)
-    yield check_result(LABEL_STORE, "keys_unique",
-                       data_quality.keys_unique(labels, ["loan_id", "label_month"]), ERROR)
-    yield check_result(LABEL_STORE, "keys_not_null",
-                       data_quality.keys_not_null(labels, ["loan_id", "label"]), ERROR)
-    yield check_result(LABEL_STORE, "label_rate",
-                       data_quality.rate_in_band(labels, "label", band["low"], band["high"]), WARN)
-    yield check_result(LABEL_STORE, "no_personal_data", data_quality.no_personal_data(labels), ERROR)
+    yield check_result(
+        LABEL_STORE, "schema", data_quality.schema_matches(labels, LABEL_STORE_COLUMNS), ERROR
+    )
+    yield check_result(
+        LABEL_STORE,
+        "keys_unique",
+        data_quality.keys_unique(labels, ["loan_id", "label_month"]),
+        ERROR,
+    )
+    yield check_result(
+        LABEL_STORE,
+        "keys_not_null",
+        data_quality.keys_not_null(labels, ["loan_id", "label"]),
+        ERROR,
+    )
+    yield check_result(
+        LABEL_STORE,
+        "label_rate",
+        data_quality.rate_in_band(labels, "label", band["low"], band["high"]),
+        WARN,
+    )
+    yield check_result(
+        LABEL_STORE, "no_personal_data", data_quality.no_personal_data(labels), ERROR
+    )
 
 
 clickstream_window = dg.TimeWindowPartitionMapping(
@@ -107,11 +126,16 @@ clickstream_window = dg.TimeWindowPartitionMapping(
     check_specs=[
         check_spec(FEATURE_STORE, "keys_unique", "one row per loan_id", blocking=True),
         check_spec(FEATURE_STORE, "keys_not_null", "no null loan_id", blocking=True),
-        check_spec(FEATURE_STORE, "point_in_time",
-                   "no source row dated after the application month", blocking=True),
+        check_spec(
+            FEATURE_STORE,
+            "point_in_time",
+            "no source row dated after the application month",
+            blocking=True,
+        ),
         check_spec(FEATURE_STORE, "no_personal_data", "no SSN or name column", blocking=True),
-        check_spec(FEATURE_STORE, "value_ranges", "features within plausible ranges",
-                   blocking=False),
+        check_spec(
+            FEATURE_STORE, "value_ranges", "features within plausible ranges", blocking=False
+        ),
     ],
     **gold_common,
 )
@@ -125,22 +149,31 @@ def feature_store(
     features = build_features(loans, attributes, financials, clickstream, window)
     yield dg.Output(
         features,
-        metadata={**table_metadata(features, "application_month"),
-                  "clickstream_window_months": window.clickstream_months,
-                  "loans_without_clickstream": int((features["has_clickstream"] == 0).sum())},
+        metadata={
+            **table_metadata(features, "application_month"),
+            "clickstream_window_months": window.clickstream_months,
+            "loans_without_clickstream": int((features["has_clickstream"] == 0).sum()),
+        },
     )
     ranges = {
         **load_thresholds()["data_quality"]["feature_value_ranges"],
         "clickstream_months_seen": [0, window.clickstream_months],
     }
-    yield check_result(FEATURE_STORE, "keys_unique",
-                       data_quality.keys_unique(features, ["loan_id"]), ERROR)
-    yield check_result(FEATURE_STORE, "keys_not_null",
-                       data_quality.keys_not_null(features, ["loan_id"]), ERROR)
-    yield check_result(FEATURE_STORE, "point_in_time",
-                       data_quality.no_future_sources(features, "application_month",
-                                                      "max_source_date"), ERROR)
-    yield check_result(FEATURE_STORE, "no_personal_data",
-                       data_quality.no_personal_data(features), ERROR)
-    yield check_result(FEATURE_STORE, "value_ranges",
-                       data_quality.values_in_range(features, ranges), WARN)
+    yield check_result(
+        FEATURE_STORE, "keys_unique", data_quality.keys_unique(features, ["loan_id"]), ERROR
+    )
+    yield check_result(
+        FEATURE_STORE, "keys_not_null", data_quality.keys_not_null(features, ["loan_id"]), ERROR
+    )
+    yield check_result(
+        FEATURE_STORE,
+        "point_in_time",
+        data_quality.no_future_sources(features, "application_month", "max_source_date"),
+        ERROR,
+    )
+    yield check_result(
+        FEATURE_STORE, "no_personal_data", data_quality.no_personal_data(features), ERROR
+    )
+    yield check_result(
+        FEATURE_STORE, "value_ranges", data_quality.values_in_range(features, ranges), WARN
+    )

@@ -1,6 +1,5 @@
 """The raw CSVs as observable external assets: their data version is the file's sha256."""
 
-
 import dagster as dg
 
 from loan_default.defs.resources import RawDataResource
@@ -23,8 +22,7 @@ def _raw_file_asset(source: Source):
         path = raw_data.locate(source).path
         return dg.ObserveResult(
             data_version=dg.DataVersion(file_sha256(path)),
-            metadata={"path": dg.MetadataValue.path(str(path)),
-                      "bytes": path.stat().st_size},
+            metadata={"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size},
         )
 
     return observe

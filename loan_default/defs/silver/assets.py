@@ -1,6 +1,5 @@
 """Silver: typed and cleaned rows per source, plus a quarantine of rows that cannot be valid."""
 
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -62,8 +61,12 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
         backfill_policy=single_run,
         pool="duckdb",
         check_specs=[
-            check_spec(silver_key, "rows_conserved",
-                       "bronze rows = silver rows + quarantined rows, per month", blocking=True),
+            check_spec(
+                silver_key,
+                "rows_conserved",
+                "bronze rows = silver rows + quarantined rows, per month",
+                blocking=True,
+            ),
             check_spec(silver_key, "keys_not_null", f"no null {keys}", blocking=True),
             check_spec(silver_key, "keys_unique", f"unique {keys}", blocking=True),
             check_spec(silver_key, "no_personal_data", "no SSN or name column", blocking=True),
@@ -80,12 +83,16 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
                 f"{result.quarantine['reason'].value_counts().rows()}"
             )
         yield dg.Output(
-            typed, output_name="silver",
-            metadata={**table_metadata(typed, "partition_month"),
-                      "nulled_values": dg.MetadataValue.json(result.nulled_values)},
+            typed,
+            output_name="silver",
+            metadata={
+                **table_metadata(typed, "partition_month"),
+                "nulled_values": dg.MetadataValue.json(result.nulled_values),
+            },
         )
         yield dg.Output(
-            result.quarantine, output_name="quarantine",
+            result.quarantine,
+            output_name="quarantine",
             metadata=table_metadata(result.quarantine, "partition_month"),
         )
         outcomes = {
