@@ -1,0 +1,158 @@
+"""Feature logic on hand-built frames: point-in-time joins, the clickstream window, ratios."""
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from loan_default.lib.features import (
+    CLICKSTREAM_COLUMNS,
+    FINANCIAL_FEATURES,
+    FeatureWindow,
+    build_features,
+)
+
+T = date(2024, 6, 1)
+
+
+def loans(*customers: tuple[str, date]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "loan_id": [f"{c}_L" for c, _ in customers],
+            "customer_id": [c for c, _ in customers],
+            "partition_month": [m for _, m in customers],
+            "snapshot_date": [m for _, m in customers],
+            "mob": [0] * len(customers),
+            "loan_amt": [10_000.0] * len(customers),
+            "tenure": [10] * len(customers),
+        }
+    )
+
+
+def attributes(rows: list[tuple[str, date, int]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "snapshot_date": [r[1] for r in rows],
+            "age": [r[2] for r in rows],
+            "occupation": ["Lawyer"] * len(rows),
+        }
+    )
+
+
+def financials(rows: list[tuple[str, date, float]]) -> pl.DataFrame:
+    base = {c: [1.0] * len(rows) for c in FINANCIAL_FEATURES}
+    base.update(
+        customer_id=[r[0] for r in rows],
+        snapshot_date=[r[1] for r in rows],
+        annual_income=[r[2] for r in rows],
+        outstanding_debt=[r[2] / 4 for r in rows],
+        monthly_inhand_salary=[2_000.0] * len(rows),
+        total_emi_per_month=[500.0] * len(rows),
+        credit_mix=["Good"] * len(rows),
+        payment_of_min_amount=["No"] * len(rows),
+        credit_history_age=[129] * len(rows),
+        type_of_loan=["Auto Loan, Payday Loan, and Auto Loan"] * len(rows),
+        payment_behaviour=["Low_spent_Large_value_payments"] * len(rows),
+    )
+    return pl.DataFrame(base)
+
+
+def clickstream(rows: list[tuple[str, date, int]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "snapshot_date": [r[1] for r in rows],
+            **{c: [r[2] for r in rows] for c in CLICKSTREAM_COLUMNS},
+        }
+    )
+
+
+def test_only_rows_dated_on_or_before_application_are_used():
+    features = build_features(
+        loans(("A", T)),
+        attributes([("A", date(2024, 5, 1), 30), ("A", T, 31), ("A", date(2024, 7, 1), 99)]),
+        financials([("A", T, 40_000.0), ("A", date(2024, 8, 1), 1.0)]),
+        clickstream(
+            [
+                ("A", date(2023, 12, 1), 1000),  # before the 6-month window
+                ("A", date(2024, 1, 1), 10),
+                ("A", date(2024, 6, 1), 20),
+                ("A", date(2024, 7, 1), 5000),  # after application: leakage if used
+            ]
+        ),
+        FeatureWindow(clickstream_months=6),
+    )
+    row = features.row(0, named=True)
+    assert row["age"] == 31
+    assert row["annual_income"] == 40_000.0
+    assert row["fe_1_mean"] == pytest.approx(15.0)
+    assert row["clickstream_months_seen"] == 2
+    assert row["has_clickstream"] == 1
+    assert row["max_source_date"] == T
+
+
+def test_window_length_is_configurable():
+    click = clickstream([("A", date(2024, 4, 1), 10), ("A", T, 20)])
+    features = build_features(
+        loans(("A", T)),
+        attributes([("A", T, 30)]),
+        financials([("A", T, 40_000.0)]),
+        click,
+        FeatureWindow(clickstream_months=1),
+    )
+    assert features["fe_1_mean"].to_list() == [20.0]
+    assert features["clickstream_months_seen"].to_list() == [1]
+
+
+def test_missing_clickstream_is_null_with_indicator_not_zero():
+    features = build_features(
+        loans(("A", T)),
+        attributes([("A", T, 30)]),
+        financials([("A", T, 40_000.0)]),
+        clickstream([("B", T, 7)]),
+        FeatureWindow(),
+    )
+    row = features.row(0, named=True)
+    assert row["fe_1_mean"] is None
+    assert row["has_clickstream"] == 0
+    assert row["clickstream_months_seen"] == 0
+
+
+def test_engineered_features_by_hand():
+    features = build_features(
+        loans(("A", T)),
+        attributes([("A", T, 30)]),
+        financials([("A", T, 40_000.0)]),
+        clickstream([]).cast({"snapshot_date": pl.Date, "customer_id": pl.String}),
+        FeatureWindow(),
+    )
+    row = features.row(0, named=True)
+    assert row["credit_history_months"] == 129
+    assert row["loan_type_auto_loan"] == 2
+    assert row["loan_type_payday_loan"] == 1
+    assert row["loan_type_student_loan"] == 0
+    assert row["num_loan_types"] == 3
+    assert row["payment_spend_level"] == "Low"
+    assert row["payment_value_level"] == "Large"
+    assert row["debt_to_income"] == pytest.approx(0.25)
+    assert row["emi_to_salary"] == pytest.approx(0.25)
+    assert row["loan_to_income"] == pytest.approx(0.25)
+    assert "ssn" not in features.columns and "name" not in features.columns
+
+
+def test_only_mob_zero_rows_become_applications():
+    book = pl.concat(
+        [
+            loans(("A", T)),
+            loans(("B", date(2024, 1, 1))).with_columns(mob=pl.lit(5, dtype=pl.Int64)),
+        ]
+    )
+    features = build_features(
+        book,
+        attributes([("A", T, 30), ("B", date(2024, 1, 1), 40)]),
+        financials([("A", T, 40_000.0), ("B", date(2024, 1, 1), 1.0)]),
+        clickstream([("A", T, 1)]),
+        FeatureWindow(),
+    )
+    assert features["loan_id"].to_list() == ["A_L"]
