@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from loan_default.defs.resources import RawDataResource, warehouse_io_manager
+from loan_default.defs.resources import RawDataResource, warehouse_resource
 
 
 @dg.definitions
@@ -12,7 +12,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(
-            resources={"io_manager": warehouse_io_manager(), "raw_data": RawDataResource()},
+            resources={"warehouse": warehouse_resource(), "raw_data": RawDataResource()},
             executor=dg.in_process_executor,
         ),
     )

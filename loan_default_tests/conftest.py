@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from loan_default.definitions import defs as load_definitions
-from loan_default.defs.resources import RawDataResource, warehouse_io_manager
+from loan_default.defs.resources import RawDataResource, warehouse_resource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_RAW_DIR = REPO_ROOT.parent / "shared" / "data" / "raw"
@@ -40,7 +40,7 @@ def materialize_months(
         selection=selection,
         instance=instance,
         resources={
-            "io_manager": warehouse_io_manager(database),
+            "warehouse": warehouse_resource(database),
             "raw_data": RawDataResource(raw_dir=str(raw_dir)),
         },
         tags={

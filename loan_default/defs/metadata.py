@@ -1,26 +1,39 @@
-"""Standard UI metadata for a table asset: row count, column schema with descriptions."""
+"""Standard UI metadata for a warehouse table, read back after it was written."""
 
 import dagster as dg
-import polars as pl
+import duckdb
 
 from loan_default.lib.column_docs import COLUMN_DESCRIPTIONS
 
 
-def table_metadata(frame: pl.DataFrame, months_column: str | None = None) -> dict:
-    schema = dg.TableSchema(
-        columns=[
-            dg.TableColumn(name=name, type=str(dtype), description=COLUMN_DESCRIPTIONS.get(name))
-            for name, dtype in frame.schema.items()
-        ]
-    )
-    metadata: dict = {
-        "dagster/row_count": dg.MetadataValue.int(frame.height),
-        "dagster/column_schema": dg.MetadataValue.table_schema(schema),
+def table_metadata(
+    connection: duckdb.DuckDBPyConnection, table: str, month_column: str, months: tuple
+) -> dict:
+    """Row count of the months written, per-month counts and the column schema."""
+    schema, name = table.split(".")
+    columns = connection.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, name],
+    ).fetchall()
+    per_month = connection.execute(
+        f"select {month_column}, count(*) from {table} "
+        f"where {month_column} >= ? and {month_column} < ? group by 1 order by 1",
+        list(months),
+    ).fetchall()
+    rows = sum(n for _, n in per_month)
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/table_name": table,
+        "dagster/column_schema": dg.MetadataValue.table_schema(
+            dg.TableSchema(
+                columns=[
+                    dg.TableColumn(name=c, type=t, description=COLUMN_DESCRIPTIONS.get(c))
+                    for c, t in columns
+                ]
+            )
+        ),
+        "rows_per_month": dg.MetadataValue.md(
+            "| month | rows |\n|---|---|\n" + "\n".join(f"| {m} | {n:,} |" for m, n in per_month)
+        ),
     }
-    if months_column and frame.height:
-        per_month = frame.group_by(months_column).len().sort(months_column)
-        metadata["rows_per_month"] = dg.MetadataValue.md(
-            "| month | rows |\n|---|---|\n"
-            + "\n".join(f"| {m} | {n:,} |" for m, n in per_month.iter_rows())
-        )
-    return metadata

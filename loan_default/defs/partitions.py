@@ -1,9 +1,11 @@
 """Monthly partitions shared by every data asset."""
 
+from datetime import date
+
 import dagster as dg
 
 from loan_default import settings
-from loan_default.lib.months import add_months
+from loan_default.lib.months import add_months, month_range
 
 monthly_partitions = dg.MonthlyPartitionsDefinition(
     start_date=settings.FIRST_MONTH.isoformat(),
@@ -14,7 +16,11 @@ monthly_partitions = dg.MonthlyPartitionsDefinition(
 single_run = dg.BackfillPolicy.single_run()
 
 
-def months_of(context: dg.AssetExecutionContext) -> tuple:
+def window_of(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """The [start, end) months this run covers, for one partition or a range."""
     window = context.partition_time_window
     return window.start.date(), window.end.date()
+
+
+def months_of(context: dg.AssetExecutionContext) -> list[date]:
+    return month_range(*window_of(context))

@@ -1,13 +1,9 @@
-"""Resources: where raw files are read from and the DuckDB warehouse the assets live in."""
+"""Resources: where raw files are read from and the DuckDB warehouse the tables live in."""
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
-from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
-from dagster_duckdb import DuckDBIOManager
-from dagster_duckdb_polars import DuckDBPolarsTypeHandler
+from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.lib.raw_reader import RawFile
@@ -24,39 +20,8 @@ class RawDataResource(dg.ConfigurableResource):
         return RawFile.locate(Path(self.raw_dir), source)
 
 
-class EmptyMonthPolarsTypeHandler(DuckDBPolarsTypeHandler):
-    """Writes empty frames too, so a month with no rows still has a (typed, empty) table.
-
-    The stock handler skips empty frames, which leaves no table for downstream loads.
-    The I/O manager has already deleted the months being written, so nothing stale remains.
-    """
-
-    def handle_output(
-        self, context: dg.OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection
-    ):
-        if not obj.is_empty():
-            return super().handle_output(context, table_slice, obj, connection)
-        empty_arrow = obj.to_arrow()  # noqa: F841  (referenced by name in the SQL below)
-        connection.execute(
-            f"create table if not exists {table_slice.schema}.{table_slice.table} as "
-            "select * from empty_arrow"
-        )
-        return None
-
-
-class WarehouseIOManager(DuckDBIOManager):
-    """DuckDB warehouse; one schema per layer (the asset key prefix), one table per asset."""
-
-    @staticmethod
-    def type_handlers() -> Sequence[DbTypeHandler]:
-        return [EmptyMonthPolarsTypeHandler()]
-
-    @staticmethod
-    def default_load_type() -> type | None:
-        return pl.DataFrame
-
-
-def warehouse_io_manager(database: Path | None = None) -> WarehouseIOManager:
+def warehouse_resource(database: Path | None = None) -> DuckDBResource:
+    """The DuckDB warehouse file: one schema per layer, one table per asset."""
     path = Path(database or settings.WAREHOUSE_PATH)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return WarehouseIOManager(database=str(path))
+    return DuckDBResource(database=str(path))

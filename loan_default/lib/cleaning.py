@@ -19,6 +19,7 @@ from loan_default.lib.sources import Column, Kind, Source
 REASON_SEPARATOR = "; "
 CREDIT_HISTORY_PATTERN = r"^(\d+) Years? and (\d+) Months?$"
 LINEAGE = ("partition_month", "source_file", "source_line")
+_INT64_LIMIT = 2.0**63
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ def _typed(column: Column, date_format: str) -> pl.Expr:
             number = text.str.strip_chars("_").cast(pl.Float64, strict=False)
             number = pl.when(number.is_finite()).then(number)
             if column.kind is Kind.INT:
-                return pl.when(number == number.round(0)).then(number).cast(pl.Int64)
+                # Stays Float64 until the range rule has run: a huge sentinel such as
+                # __-333333333333333333333333333__ is out of range, not a failed Int64 cast.
+                return pl.when(number == number.round(0)).then(number)
             return number
         case Kind.DURATION:
             return parse_credit_history_months(text)
@@ -88,6 +91,12 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
             else:
                 value = pl.when(outside).then(None).otherwise(value)
                 nulled.append(outside.sum().alias(column.name))
+        if column.kind is Kind.INT:
+            # Beyond Int64 but within the valid range (a column without bounds): unreadable.
+            too_big = value.is_not_null() & (value.abs() >= _INT64_LIMIT)
+            too_big_in_range = too_big & _in_range(column, value)
+            reasons.append(pl.when(too_big_in_range).then(pl.lit(f"unreadable_int:{column.name}")))
+            value = pl.when(~too_big).then(value).cast(pl.Int64)
         if column.placeholders:
             placeholder = _text(column).is_in(list(column.placeholders))
             nulled.append(placeholder.sum().alias(f"{column.name} (placeholder)"))
@@ -104,7 +113,7 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
     bad = pl.col("__reason") != ""
     silver = judged.filter(~bad).select(*final, *LINEAGE)
     quarantine = judged.filter(bad).select(
-        *LINEAGE, reason=pl.col("__reason"), *[pl.col(c.name) for c in kept]
+        *LINEAGE, *[pl.col(c.name) for c in kept], pl.col("__reason").alias("reason")
     )
     counts = judged.filter(~bad).select(nulled).row(0, named=True) if nulled else {}
     return CleanResult(silver, quarantine, {k: int(v or 0) for k, v in counts.items() if v})

@@ -108,3 +108,20 @@ def rate_in_band(frame: pl.DataFrame, column: str, low: float, high: float) -> O
         f"{column} rate {rate:.4f}, band [{low}, {high}]",
         {"rate": rate, "low": low, "high": high},
     )
+
+
+def across_months(outcomes: dict) -> Outcome:
+    """One outcome for a run over several months: passes when every month passes."""
+    failing = {str(month): o for month, o in outcomes.items() if not o.passed}
+    if not failing:
+        return Outcome(
+            True,
+            next(iter(outcomes.values())).description if outcomes else "no rows",
+            {"months_checked": len(outcomes)},
+        )
+    first_month, first = next(iter(failing.items()))
+    return Outcome(
+        False,
+        f"{len(failing)} month(s) fail; {first_month}: {first.description}",
+        {"failing_months": list(failing), **first.metadata},
+    )

@@ -1,8 +1,8 @@
 """Reads a raw CSV into bronze rows: every value as raw text, plus where it came from.
 
-Anything that makes a file unreadable as a whole (wrong header, wrong delimiter, rows whose
-partition date cannot be read) raises `RawInputError` naming file, line and column. Values that
-are merely dirty stay as text here and are judged in silver.
+Anything that makes a file unreadable as a whole (wrong header, wrong delimiter, ragged or
+truncated rows, rows whose partition date cannot be read) raises `RawInputError` naming file,
+line and column. Values that are merely dirty stay as text here and are judged in silver.
 """
 
 from __future__ import annotations
@@ -10,23 +10,35 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
 from loan_default.lib.sources import Source
 
 ISO_DATE_FORMAT = "%Y-%m-%d"
+DAY_MONTH_FORMAT = "%d/%m/%Y"
+MONTH_DAY_FORMAT = "%m/%d/%Y"
 LINEAGE_COLUMNS = ("partition_month", "source_file", "source_line", "ingested_at")
 _OTHER_DELIMITERS = (";", "\t", "|")
+_RECORD = "__record"
+_SLASH_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
+_ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+_FORMAT_SETTING = "LOAN_DEFAULT_DATE_FORMAT"
 
 
 class RawInputError(ValueError):
     """A raw file that cannot be ingested; the message says where and how to fix it."""
 
-    def __init__(self, file: Path, message: str, line: int | None = None, column: str | None = None):
+    def __init__(
+        self, file: Path, message: str, line: int | None = None, column: str | None = None
+    ) -> None:
         where = str(file)
         if line is not None:
             where += f", line {line}"
@@ -54,14 +66,44 @@ class RawFile:
     def compressed(self) -> bool:
         return self.path.suffix == ".gz"
 
+    def open_bytes(self) -> IO[bytes]:
+        return gzip.open(self.path, "rb") if self.compressed else open(self.path, "rb")
+
+    def open_text(self) -> IO[str]:
+        """Text as the csv module wants it: BOM dropped, line endings left to the reader."""
+        return io.TextIOWrapper(self.open_bytes(), encoding="utf-8-sig", newline="")
+
     def first_line(self) -> str:
-        opener = gzip.open if self.compressed else open
-        with opener(self.path, "rt", encoding="utf-8-sig", newline="") as handle:
-            return handle.readline()
+        with self.open_bytes() as handle:
+            line = handle.readline()
+        try:
+            return line.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise _encoding_error(self, 1, error) from error
+
+    def first_non_utf8_line(self) -> tuple[int, UnicodeDecodeError] | None:
+        """Where the file stops being UTF-8; decoding line by line keeps the number exact."""
+        with self.open_bytes() as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    return number, error
+        return None
 
 
-def check_header(raw: RawFile, source: Source) -> None:
-    """Refuse files whose header does not match the source schema exactly."""
+def _encoding_error(raw: RawFile, line: int, error: UnicodeDecodeError) -> RawInputError:
+    byte = error.object[error.start:error.start + 1]
+    return RawInputError(
+        raw.path,
+        f"the file is not UTF-8 (byte 0x{byte.hex()} at byte {error.start + 1} of the line); "
+        "re-export it as UTF-8",
+        line=line,
+    )
+
+
+def check_header(raw: RawFile, source: Source) -> list[str]:
+    """Refuse files whose header does not match the source schema exactly; return the header."""
     line = raw.first_line()
     if not line:
         raise RawInputError(
@@ -80,6 +122,7 @@ def check_header(raw: RawFile, source: Source) -> None:
             )
     missing = [c for c in source.column_names if c not in header]
     extra = [c for c in header if c not in source.column_names]
+    repeated = sorted({c for c in header if header.count(c) > 1})
     if missing:
         raise RawInputError(
             raw.path, f"missing column(s) {missing}; the header has {header}", line=1,
@@ -91,38 +134,157 @@ def check_header(raw: RawFile, source: Source) -> None:
             f"unexpected column(s) {extra}; expected exactly {source.column_names}",
             line=1, column=extra[0],
         )
+    if repeated:
+        raise RawInputError(
+            raw.path, f"column(s) {repeated} appear more than once in the header", line=1,
+            column=repeated[0],
+        )
+    return header
 
 
-def _scan_text(raw: RawFile, source: Source) -> pl.LazyFrame:
-    options = dict(infer_schema=False, empty_string_is_null=False, row_index_name="source_line",
-                   row_index_offset=2)
+def _scan_text(raw: RawFile) -> tuple[pl.LazyFrame, int]:
+    """All values as text with a 0-based record index, and the file's physical line count.
+
+    Polars numbers records, not lines; the line count tells whether the two can differ.
+    """
+    options = dict(infer_schema=False, empty_string_is_null=False, row_index_name=_RECORD)
     if raw.compressed:
         with gzip.open(raw.path, "rb") as handle:
-            return pl.read_csv(handle.read(), **options).lazy()
-    return pl.scan_csv(raw.path, **options)
+            data = handle.read()
+        return pl.read_csv(data, **options).lazy(), _count_lines([data])
+    with open(raw.path, "rb") as handle:
+        lines = _count_lines(iter(lambda: handle.read(1 << 20), b""))
+    return pl.scan_csv(raw.path, **options), lines
 
 
-def _find_ragged_line(raw: RawFile, width: int) -> tuple[int, int]:
-    opener = gzip.open if raw.compressed else open
-    with opener(raw.path, "rt", encoding="utf-8-sig", newline="") as handle:
-        for number, row in enumerate(csv.reader(handle), start=1):
-            if len(row) != width:
-                return number, len(row)
-    return -1, -1
+def _count_lines(blocks: Iterable[bytes]) -> int:
+    count, last = 0, b"\n"
+    for block in blocks:
+        count += block.count(b"\n")
+        last = block[-1:]
+    return count + (last != b"\n")
+
+
+def _records(raw: RawFile) -> Iterable[tuple[int, list[str]]]:
+    """(first physical line, fields) of each data record, as Python's csv module reads them."""
+    bad_encoding = raw.first_non_utf8_line()
+    if bad_encoding is not None:
+        raise _encoding_error(raw, *bad_encoding)
+    with raw.open_text() as handle:
+        reader = csv.reader(handle, strict=True)
+        next(reader, None)
+        start = reader.line_num + 1
+        try:
+            for row in reader:
+                yield start, row
+                start = reader.line_num + 1
+        except csv.Error as error:
+            raise RawInputError(
+                raw.path,
+                f"malformed CSV in the record starting on this line ({error}); check for an "
+                "unbalanced '\"' quote",
+                line=start,
+            ) from error
+
+
+def _find_malformed_row(raw: RawFile, header: list[str]) -> RawInputError | None:
+    """The first record whose field count differs from the header's, as an error to raise."""
+    width = len(header)
+    for line, row in _records(raw):
+        if len(row) == width:
+            continue
+        if not row:
+            return RawInputError(raw.path, "line is blank; remove blank lines", line=line)
+        if len(row) < width:
+            missing = header[len(row):]
+            return RawInputError(
+                raw.path,
+                f"row is truncated: it has {len(row)} of {width} fields; {missing} are missing",
+                line=line, column=missing[0],
+            )
+        return RawInputError(
+            raw.path,
+            f"row has {len(row)} fields, expected {width}; a value probably contains an "
+            "unquoted ','",
+            line=line,
+        )
+    return None
+
+
+def _parse_failure(raw: RawFile, header: list[str], error: Exception) -> RawInputError:
+    """Polars' parse error, restated with the line the csv module finds at fault."""
+    return _find_malformed_row(raw, header) or RawInputError(
+        raw.path, f"cannot parse the file as CSV: {error}"
+    )
+
+
+def _collect(raw: RawFile, header: list[str], frame: pl.LazyFrame) -> pl.DataFrame:
+    try:
+        return frame.collect()
+    except pl.exceptions.ComputeError as error:
+        raise _parse_failure(raw, header, error) from error
+
+
+def _record_lines(raw: RawFile, records: int) -> pl.Series:
+    """First physical line of every record, for files where a quoted value spans lines."""
+    lines = [line for line, _ in _records(raw)]
+    if len(lines) != records:
+        raise RawInputError(
+            raw.path,
+            f"the csv module reads {len(lines)} records but polars reads {records}; check the "
+            "file's quoting",
+        )
+    return pl.Series(lines, dtype=pl.Int64)
 
 
 def _parse_month(column: str, date_format: str) -> pl.Expr:
     return pl.col(column).str.strptime(pl.Date, date_format, strict=False).dt.month_start()
 
 
-def _date_format_hint(value: str, date_format: str) -> str:
-    if date_format == ISO_DATE_FORMAT and value.count("/") == 2:
+def guess_date_format(values: Iterable[str | None]) -> str | None:
+    """ISO, D/M/YYYY or M/D/YYYY as the values show it; None when they do not say.
+
+    Any part above 12 cannot be a month. Partition dates are month starts, which a spreadsheet
+    re-save writes as 1/5/2023: a part that is always 1 while the other varies is the day.
+    """
+    values = [v for v in values if v]
+    if values and all(_ISO_DATE.match(v) for v in values):
+        return ISO_DATE_FORMAT
+    parts = [m.groups() for m in map(_SLASH_DATE.match, values) if m]
+    if not parts or len(parts) != len(values):
+        return None
+    first = {int(p[0]) for p in parts}
+    second = {int(p[1]) for p in parts}
+    if max(first) > 12 or (first == {1} and second != {1}):
+        return DAY_MONTH_FORMAT
+    if max(second) > 12 or (second == {1} and first != {1}):
+        return MONTH_DAY_FORMAT
+    return None
+
+
+def _format_advice(guess: str | None, values: list[str], date_format: str) -> str:
+    """How to fix the date format setting, from what the file's dates look like."""
+    if guess == date_format:
+        return ""
+    if guess == ISO_DATE_FORMAT:
+        return f" The dates are ISO (YYYY-MM-DD): unset {_FORMAT_SETTING} or set it to '%Y-%m-%d'."
+    names = {DAY_MONTH_FORMAT: "D/M/YYYY", MONTH_DAY_FORMAT: "M/D/YYYY"}
+    if guess in names:
+        return (
+            f" The dates are {names[guess]}, as a spreadsheet re-save writes them. Re-export with "
+            f"ISO dates (YYYY-MM-DD), or set {_FORMAT_SETTING}={guess!r}."
+        )
+    if date_format == ISO_DATE_FORMAT and any(_SLASH_DATE.match(v) for v in values):
         return (
             " This looks like a spreadsheet re-save (D/M/YYYY or M/D/YYYY). Re-export with ISO "
-            "dates (YYYY-MM-DD), or set LOAN_DEFAULT_DATE_FORMAT (for example '%d/%m/%Y') to the "
-            "format the file uses."
+            f"dates (YYYY-MM-DD), or set {_FORMAT_SETTING} to the format the file uses "
+            f"({DAY_MONTH_FORMAT!r} or {MONTH_DAY_FORMAT!r})."
         )
     return ""
+
+
+def _date_values(frame: pl.LazyFrame, column: str) -> list[str]:
+    return frame.select(pl.col(column).unique()).collect().to_series().drop_nulls().to_list()
 
 
 def read_bronze(
@@ -135,49 +297,64 @@ def read_bronze(
     """Rows of `source` whose date falls in [months[0], months[1]), all values as raw text.
 
     `partition_month` is the month of the source's date column; it is what Dagster partitions on.
+    `source_line` is the physical line a record starts on, so an operator can open the file there.
     """
-    check_header(raw, source)
-    frame = _scan_text(raw, source).with_columns(
-        partition_month=_parse_month(source.date_column, date_format)
-    )
+    header = check_header(raw, source)
+    date_column = source.date_column
     try:
-        unreadable = (
-            frame.filter(pl.col("partition_month").is_null())
-            .select("source_line", *source.column_names)
-            .head(1)
-            .collect()
-        )
+        text, physical_lines = _scan_text(raw)
     except pl.exceptions.ComputeError as error:
-        line, width = _find_ragged_line(raw, len(source.column_names))
+        raise _parse_failure(raw, header, error) from error
+    frame = text.with_columns(partition_month=_parse_month(date_column, date_format))
+    stats = _collect(raw, header, frame.select(
+        records=pl.len(),
+        unreadable=pl.col(_RECORD).filter(pl.col("partition_month").is_null()).first(),
+        # A truncated row leaves its last fields empty: polars cannot tell them from "".
+        maybe_short=(pl.col(header[-1]) == "").any(),
+        # Polars notices a row with too many fields only when every column is read.
+        complete=pl.all_horizontal(pl.col(header).is_not_null()).all(),
+    )).row(0, named=True)
+    if stats["unreadable"] is not None or stats["maybe_short"]:
+        malformed = _find_malformed_row(raw, header)
+        if malformed is not None:
+            raise malformed
+    if physical_lines == stats["records"] + 1:
+        line = pl.col(_RECORD) + 2
+    else:
+        line = pl.lit(_record_lines(raw, stats["records"])).gather(pl.col(_RECORD))
+    frame = frame.with_columns(source_line=line.cast(pl.Int64))
+    if stats["unreadable"] is not None:
+        row = frame.filter(pl.col(_RECORD) == stats["unreadable"]).collect().row(0, named=True)
+        value = row[date_column]
+        problem = (
+            f"the date is empty; every row needs a {date_column}." if not (value or "").strip()
+            else f"cannot read date {value!r} with format {date_format!r}."
+        )
+        values = _date_values(frame, date_column)
         raise RawInputError(
-            raw.path, f"row has {width} fields, expected {len(source.column_names)} ({error})",
-            line=line,
-        ) from error
-    if unreadable.height:
-        row = unreadable.row(0, named=True)
-        missing_fields = [c for c in source.column_names if row[c] is None]
-        if missing_fields:
+            raw.path, problem + _format_advice(guess_date_format(values), values, date_format),
+            line=row["source_line"], column=date_column,
+        )
+    if date_format != ISO_DATE_FORMAT:
+        # Every date parsed, but 1/5/2023 also parses as M/D: refuse a format the data contradicts.
+        values = _date_values(frame, date_column)
+        guess = guess_date_format(values)
+        if guess is not None and guess != date_format:
             raise RawInputError(
                 raw.path,
-                f"row is truncated: fields {missing_fields} are missing",
-                line=row["source_line"], column=missing_fields[0],
+                f"the dates do not match format {date_format!r}."
+                + _format_advice(guess, values, date_format),
+                column=date_column,
             )
-        value = row[source.date_column]
-        raise RawInputError(
-            raw.path,
-            f"cannot read date {value!r} with format {date_format!r}."
-            + _date_format_hint(value, date_format),
-            line=row["source_line"], column=source.date_column,
-        )
     if months is not None:
         frame = frame.filter(pl.col("partition_month").is_between(*months, closed="left"))
-    return frame.select(
+    return _collect(raw, header, frame.select(
         *source.column_names,
         "partition_month",
         source_file=pl.lit(str(raw.path)),
-        source_line=pl.col("source_line").cast(pl.Int64),
+        source_line="source_line",
         ingested_at=pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")),
-    ).collect()
+    ))
 
 
 def file_sha256(path: Path) -> str:

@@ -3,18 +3,24 @@
 from datetime import UTC, datetime
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.metadata import table_metadata
-from loan_default.defs.partitions import monthly_partitions, months_of, single_run
+from loan_default.defs.partitions import monthly_partitions, single_run, window_of
 from loan_default.defs.raw.assets import raw_asset_key
 from loan_default.defs.resources import RawDataResource
 from loan_default.lib.raw_reader import read_bronze
 from loan_default.lib.sources import SOURCES, Source
+from loan_default.lib.warehouse import replace_months
 
 
 def bronze_asset_key(source: Source) -> dg.AssetKey:
     return dg.AssetKey(["bronze", source.name])
+
+
+def bronze_table(source: Source) -> str:
+    return f"bronze.{source.name}"
 
 
 def _bronze_asset(source: Source) -> dg.AssetsDefinition:
@@ -25,18 +31,20 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
         description=f"{source.description} Raw text per month plus lineage columns.",
         partitions_def=monthly_partitions,
         backfill_policy=single_run,
-        metadata={"partition_expr": "partition_month"},
         kinds={"duckdb", "polars"},
         owners=settings.OWNERS,
         pool="duckdb",
     )
-    def bronze(context: dg.AssetExecutionContext, raw_data: RawDataResource) -> dg.Output:
-        raw = raw_data.locate(source)
-        frame = read_bronze(
-            raw, source, months_of(context), datetime.now(UTC), raw_data.date_format
-        )
+    def bronze(
+        context: dg.AssetExecutionContext, raw_data: RawDataResource, warehouse: DuckDBResource
+    ) -> dg.MaterializeResult:
+        raw, window = raw_data.locate(source), window_of(context)
+        frame = read_bronze(raw, source, window, datetime.now(UTC), raw_data.date_format)
+        with warehouse.get_connection() as connection:
+            replace_months(connection, bronze_table(source), frame, "partition_month", *window)
+            metadata = table_metadata(connection, bronze_table(source), "partition_month", window)
         context.log.info(f"{source.name}: {frame.height:,} rows from {raw.path}")
-        return dg.Output(frame, metadata=table_metadata(frame, "partition_month"))
+        return dg.MaterializeResult(metadata={**metadata, "source_file": str(raw.path)})
 
     return bronze
 

@@ -4,16 +4,17 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import dagster as dg
-import polars as pl
+from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.checks import ERROR, WARN, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
-from loan_default.defs.partitions import monthly_partitions, single_run
-from loan_default.defs.silver.assets import silver_asset_key
+from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
+from loan_default.defs.silver.assets import silver_asset_key, silver_table
 from loan_default.lib import data_quality
 from loan_default.lib.features import FeatureWindow, build_features
 from loan_default.lib.labels import LABEL_STORE_COLUMNS, LabelDefinition, build_labels
+from loan_default.lib.months import add_months
 from loan_default.lib.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
@@ -21,9 +22,11 @@ from loan_default.lib.sources import (
     LMS_LOAN_DAILY,
 )
 from loan_default.lib.thresholds import load_thresholds
+from loan_default.lib.warehouse import read_months, replace_months
 
 LABEL_STORE = dg.AssetKey(["gold", "label_store"])
 FEATURE_STORE = dg.AssetKey(["gold", "feature_store"])
+LABEL_TABLE, FEATURE_TABLE = "gold.label_store", "gold.feature_store"
 
 # Gold must be materialized by 09:00 UTC on the 5th of each month (within the 28 days before).
 monthly_freshness = dg.FreshnessPolicy.cron(
@@ -38,6 +41,30 @@ gold_common = dict(
     pool="duckdb",
     freshness_policy=monthly_freshness,
 )
+LABEL_CHECKS = {
+    "schema": ("columns as declared in the label contract", True),
+    "keys_unique": ("unique (loan_id, label_month)", True),
+    "keys_not_null": ("no null loan_id or label", True),
+    "label_rate": ("default rate within the sane band", False),
+    "no_personal_data": ("no SSN or name column", True),
+}
+FEATURE_CHECKS = {
+    "keys_unique": ("one row per loan_id", True),
+    "keys_not_null": ("no null loan_id", True),
+    "point_in_time": ("no source row dated after the application month", True),
+    "no_personal_data": ("no SSN or name column", True),
+    "value_ranges": ("features within plausible ranges", False),
+}
+
+
+def _specs(asset: dg.AssetKey, checks: dict) -> list[dg.AssetCheckSpec]:
+    return [check_spec(asset, name, text, blocking) for name, (text, blocking) in checks.items()]
+
+
+def _results(asset: dg.AssetKey, checks: dict, outcomes: dict) -> Iterator[dg.AssetCheckResult]:
+    for name, (_, blocking) in checks.items():
+        outcome = data_quality.across_months(outcomes[name])
+        yield check_result(asset, name, outcome, ERROR if blocking else WARN)
 
 
 class LabelStoreConfig(dg.Config):
@@ -49,131 +76,117 @@ class LabelStoreConfig(dg.Config):
 
 @dg.asset(
     key=LABEL_STORE,
-    ins={"loans": dg.AssetIn(silver_asset_key(LMS_LOAN_DAILY))},
+    deps=[silver_asset_key(LMS_LOAN_DAILY)],
     description="Per label month T: loans at the label mob and whether they defaulted.",
-    metadata={"partition_expr": "label_month"},
-    check_specs=[
-        check_spec(
-            LABEL_STORE, "schema", "columns as declared in the label contract", blocking=True
-        ),
-        check_spec(LABEL_STORE, "keys_unique", "unique (loan_id, label_month)", blocking=True),
-        check_spec(LABEL_STORE, "keys_not_null", "no null loan_id or label", blocking=True),
-        check_spec(LABEL_STORE, "label_rate", "default rate within the sane band", blocking=False),
-        check_spec(LABEL_STORE, "no_personal_data", "no SSN or name column", blocking=True),
-    ],
+    check_specs=_specs(LABEL_STORE, LABEL_CHECKS),
     **gold_common,
 )
-def label_store(config: LabelStoreConfig, loans: pl.DataFrame) -> Iterator:
+def label_store(
+    context: dg.AssetExecutionContext, config: LabelStoreConfig, warehouse: DuckDBResource
+) -> Iterator:
     definition = LabelDefinition(dpd_threshold=config.dpd_threshold, mob=config.mob)
-    labels = build_labels(loans, definition)
-    yield dg.Output(
-        labels,
-        metadata={
-            **table_metadata(labels, "label_month"),
-            "label_def": definition.name,
-            "defaults": int(labels["label"].sum() or 0),
-        },
-    )
     band = load_thresholds()["data_quality"]["label_rate"]
-    yield check_result(
-        LABEL_STORE, "schema", data_quality.schema_matches(labels, LABEL_STORE_COLUMNS), ERROR
+    outcomes: dict[str, dict] = {name: {} for name in LABEL_CHECKS}
+    defaults = 0
+    with warehouse.get_connection() as connection:
+        for month in months_of(context):
+            next_month = add_months(month, 1)
+            loans = read_months(
+                connection, silver_table(LMS_LOAN_DAILY), "partition_month", month, next_month
+            )
+            labels = build_labels(loans, definition)
+            replace_months(connection, LABEL_TABLE, labels, "label_month", month, next_month)
+            defaults += int(labels["label"].sum() or 0)
+            outcomes["schema"][month] = data_quality.schema_matches(labels, LABEL_STORE_COLUMNS)
+            outcomes["keys_unique"][month] = data_quality.keys_unique(
+                labels, ["loan_id", "label_month"]
+            )
+            outcomes["keys_not_null"][month] = data_quality.keys_not_null(
+                labels, ["loan_id", "label"]
+            )
+            outcomes["label_rate"][month] = data_quality.rate_in_band(
+                labels, "label", band["low"], band["high"]
+            )
+            outcomes["no_personal_data"][month] = data_quality.no_personal_data(labels)
+        metadata = table_metadata(connection, LABEL_TABLE, "label_month", window_of(context))
+    yield dg.MaterializeResult(
+        metadata={**metadata, "label_def": definition.name, "defaults": defaults}
     )
-    yield check_result(
-        LABEL_STORE,
-        "keys_unique",
-        data_quality.keys_unique(labels, ["loan_id", "label_month"]),
-        ERROR,
-    )
-    yield check_result(
-        LABEL_STORE,
-        "keys_not_null",
-        data_quality.keys_not_null(labels, ["loan_id", "label"]),
-        ERROR,
-    )
-    yield check_result(
-        LABEL_STORE,
-        "label_rate",
-        data_quality.rate_in_band(labels, "label", band["low"], band["high"]),
-        WARN,
-    )
-    yield check_result(
-        LABEL_STORE, "no_personal_data", data_quality.no_personal_data(labels), ERROR
-    )
-
-
-clickstream_window = dg.TimeWindowPartitionMapping(
-    start_offset=-(settings.CLICKSTREAM_WINDOW_MONTHS - 1),
-    end_offset=0,
-    allow_nonexistent_upstream_partitions=True,
-)
+    yield from _results(LABEL_STORE, LABEL_CHECKS, outcomes)
 
 
 @dg.asset(
     key=FEATURE_STORE,
-    ins={
-        "loans": dg.AssetIn(silver_asset_key(LMS_LOAN_DAILY)),
-        "attributes": dg.AssetIn(silver_asset_key(FEATURES_ATTRIBUTES)),
-        "financials": dg.AssetIn(silver_asset_key(FEATURES_FINANCIALS)),
-        "clickstream": dg.AssetIn(
-            silver_asset_key(FEATURE_CLICKSTREAM), partition_mapping=clickstream_window
+    deps=[
+        silver_asset_key(LMS_LOAN_DAILY),
+        silver_asset_key(FEATURES_ATTRIBUTES),
+        silver_asset_key(FEATURES_FINANCIALS),
+        dg.AssetDep(
+            silver_asset_key(FEATURE_CLICKSTREAM),
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-(settings.CLICKSTREAM_WINDOW_MONTHS - 1),
+                end_offset=0,
+                allow_nonexistent_upstream_partitions=True,
+            ),
         ),
-    },
+    ],
     description=(
         "Per application month T: one row per loan at mob 0 with features known at T; "
         f"clickstream averaged over the {settings.CLICKSTREAM_WINDOW_MONTHS} months up to T."
     ),
-    metadata={"partition_expr": "application_month"},
-    check_specs=[
-        check_spec(FEATURE_STORE, "keys_unique", "one row per loan_id", blocking=True),
-        check_spec(FEATURE_STORE, "keys_not_null", "no null loan_id", blocking=True),
-        check_spec(
-            FEATURE_STORE,
-            "point_in_time",
-            "no source row dated after the application month",
-            blocking=True,
-        ),
-        check_spec(FEATURE_STORE, "no_personal_data", "no SSN or name column", blocking=True),
-        check_spec(
-            FEATURE_STORE, "value_ranges", "features within plausible ranges", blocking=False
-        ),
-    ],
+    check_specs=_specs(FEATURE_STORE, FEATURE_CHECKS),
     **gold_common,
 )
-def feature_store(
-    loans: pl.DataFrame,
-    attributes: pl.DataFrame,
-    financials: pl.DataFrame,
-    clickstream: pl.DataFrame,
-) -> Iterator:
+def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> Iterator:
     window = FeatureWindow(clickstream_months=settings.CLICKSTREAM_WINDOW_MONTHS)
-    features = build_features(loans, attributes, financials, clickstream, window)
-    yield dg.Output(
-        features,
-        metadata={
-            **table_metadata(features, "application_month"),
-            "clickstream_window_months": window.clickstream_months,
-            "loans_without_clickstream": int((features["has_clickstream"] == 0).sum()),
-        },
-    )
     ranges = {
         **load_thresholds()["data_quality"]["feature_value_ranges"],
         "clickstream_months_seen": [0, window.clickstream_months],
     }
-    yield check_result(
-        FEATURE_STORE, "keys_unique", data_quality.keys_unique(features, ["loan_id"]), ERROR
+    outcomes: dict[str, dict] = {name: {} for name in FEATURE_CHECKS}
+    without_clickstream = 0
+    with warehouse.get_connection() as connection:
+        for month in months_of(context):
+            next_month = add_months(month, 1)
+            same_month = {
+                source.name: read_months(
+                    connection, silver_table(source), "partition_month", month, next_month
+                )
+                for source in (LMS_LOAN_DAILY, FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
+            }
+            clickstream = read_months(
+                connection,
+                silver_table(FEATURE_CLICKSTREAM),
+                "partition_month",
+                add_months(month, 1 - window.clickstream_months),
+                next_month,
+            )
+            features = build_features(
+                same_month[LMS_LOAN_DAILY.name],
+                same_month[FEATURES_ATTRIBUTES.name],
+                same_month[FEATURES_FINANCIALS.name],
+                clickstream,
+                window,
+            )
+            replace_months(
+                connection, FEATURE_TABLE, features, "application_month", month, next_month
+            )
+            without_clickstream += int((features["has_clickstream"] == 0).sum())
+            outcomes["keys_unique"][month] = data_quality.keys_unique(features, ["loan_id"])
+            outcomes["keys_not_null"][month] = data_quality.keys_not_null(features, ["loan_id"])
+            outcomes["point_in_time"][month] = data_quality.no_future_sources(
+                features, "application_month", "max_source_date"
+            )
+            outcomes["no_personal_data"][month] = data_quality.no_personal_data(features)
+            outcomes["value_ranges"][month] = data_quality.values_in_range(features, ranges)
+        metadata = table_metadata(
+            connection, FEATURE_TABLE, "application_month", window_of(context)
+        )
+    yield dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "clickstream_window_months": window.clickstream_months,
+            "loans_without_clickstream": without_clickstream,
+        }
     )
-    yield check_result(
-        FEATURE_STORE, "keys_not_null", data_quality.keys_not_null(features, ["loan_id"]), ERROR
-    )
-    yield check_result(
-        FEATURE_STORE,
-        "point_in_time",
-        data_quality.no_future_sources(features, "application_month", "max_source_date"),
-        ERROR,
-    )
-    yield check_result(
-        FEATURE_STORE, "no_personal_data", data_quality.no_personal_data(features), ERROR
-    )
-    yield check_result(
-        FEATURE_STORE, "value_ranges", data_quality.values_in_range(features, ranges), WARN
-    )
+    yield from _results(FEATURE_STORE, FEATURE_CHECKS, outcomes)

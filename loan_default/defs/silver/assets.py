@@ -3,29 +3,41 @@
 from collections.abc import Iterator
 
 import dagster as dg
-import polars as pl
+from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
-from loan_default.defs.bronze.assets import bronze_asset_key
+from loan_default.defs.bronze.assets import bronze_asset_key, bronze_table
 from loan_default.defs.checks import ERROR, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
-from loan_default.defs.partitions import monthly_partitions, single_run
+from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import RawDataResource
 from loan_default.lib import data_quality
 from loan_default.lib.cleaning import clean
 from loan_default.lib.loan_delinquency import with_delinquency
+from loan_default.lib.months import add_months
 from loan_default.lib.sources import LMS_LOAN_DAILY, SOURCES, Source
+from loan_default.lib.warehouse import read_months, replace_months
 
 # Extra typing beyond cleaning, per source: the loan book gains days past due.
 ENRICHMENT = {LMS_LOAN_DAILY.name: with_delinquency}
+SILVER_CHECKS = {
+    "rows_conserved": "bronze rows = silver rows + quarantined rows, per month",
+    "keys_not_null": "no null key column",
+    "keys_unique": "unique key per month",
+    "no_personal_data": "no SSN or name column",
+}
 
 
 def silver_asset_key(source: Source) -> dg.AssetKey:
     return dg.AssetKey(["silver", source.name])
 
 
-def quarantine_asset_key(source: Source) -> dg.AssetKey:
-    return dg.AssetKey(["silver", f"quarantine_{source.name}"])
+def silver_table(source: Source) -> str:
+    return f"silver.{source.name}"
+
+
+def quarantine_table(source: Source) -> str:
+    return f"silver.quarantine_{source.name}"
 
 
 def silver_key_columns(source: Source) -> list[str]:
@@ -33,76 +45,84 @@ def silver_key_columns(source: Source) -> list[str]:
 
 
 def _silver_assets(source: Source) -> dg.AssetsDefinition:
-    silver_key, quarantine_key = silver_asset_key(source), quarantine_asset_key(source)
+    silver_key = silver_asset_key(source)
+    quarantine_key = dg.AssetKey(["silver", f"quarantine_{source.name}"])
     keys = silver_key_columns(source)
     common = dict(
+        deps=[bronze_asset_key(source)],
         group_name="silver",
-        metadata={"partition_expr": "partition_month"},
         kinds={"duckdb", "polars"},
         owners=settings.OWNERS,
+        partitions_def=monthly_partitions,
     )
 
     @dg.multi_asset(
         name=f"silver_{source.name}",
-        outs={
-            "silver": dg.AssetOut(
-                key=silver_key,
+        specs=[
+            dg.AssetSpec(
+                silver_key,
                 description=f"{source.description} Typed and cleaned; personal data removed.",
                 **common,
             ),
-            "quarantine": dg.AssetOut(
-                key=quarantine_key,
+            dg.AssetSpec(
+                quarantine_key,
                 description=f"Rows of {source.name} that could not be made valid, with reasons.",
                 **common,
             ),
-        },
-        ins={"bronze": dg.AssetIn(bronze_asset_key(source))},
+        ],
         partitions_def=monthly_partitions,
         backfill_policy=single_run,
         pool="duckdb",
         check_specs=[
-            check_spec(
-                silver_key,
-                "rows_conserved",
-                "bronze rows = silver rows + quarantined rows, per month",
-                blocking=True,
-            ),
-            check_spec(silver_key, "keys_not_null", f"no null {keys}", blocking=True),
-            check_spec(silver_key, "keys_unique", f"unique {keys}", blocking=True),
-            check_spec(silver_key, "no_personal_data", "no SSN or name column", blocking=True),
+            check_spec(silver_key, name, description, blocking=True)
+            for name, description in SILVER_CHECKS.items()
         ],
     )
     def silver(
-        context: dg.AssetExecutionContext, bronze: pl.DataFrame, raw_data: RawDataResource
+        context: dg.AssetExecutionContext, raw_data: RawDataResource, warehouse: DuckDBResource
     ) -> Iterator:
-        result = clean(bronze, source, raw_data.date_format)
-        typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
-        if result.quarantine.height:
-            context.log.warning(
-                f"{source.name}: {result.quarantine.height:,} rows quarantined: "
-                f"{result.quarantine['reason'].value_counts().rows()}"
+        window = window_of(context)
+        outcomes: dict[str, dict] = {name: {} for name in SILVER_CHECKS}
+        nulled: dict[str, int] = {}
+        with warehouse.get_connection() as connection:
+            for month in months_of(context):
+                next_month = add_months(month, 1)
+                bronze = read_months(
+                    connection, bronze_table(source), "partition_month", month, next_month
+                )
+                result = clean(bronze, source, raw_data.date_format)
+                typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
+                for table, frame in (
+                    (silver_table(source), typed),
+                    (quarantine_table(source), result.quarantine),
+                ):
+                    replace_months(connection, table, frame, "partition_month", month, next_month)
+                if result.quarantine.height:
+                    context.log.warning(
+                        f"{source.name} {month}: {result.quarantine.height:,} rows quarantined: "
+                        f"{result.quarantine['reason'].value_counts().rows()}"
+                    )
+                for column, count in result.nulled_values.items():
+                    nulled[column] = nulled.get(column, 0) + count
+                outcomes["rows_conserved"][month] = data_quality.rows_conserved(
+                    bronze, [typed, result.quarantine]
+                )
+                outcomes["keys_not_null"][month] = data_quality.keys_not_null(typed, keys)
+                outcomes["keys_unique"][month] = data_quality.keys_unique(typed, keys)
+                outcomes["no_personal_data"][month] = data_quality.no_personal_data(typed)
+            silver_metadata = table_metadata(
+                connection, silver_table(source), "partition_month", window
             )
-        yield dg.Output(
-            typed,
-            output_name="silver",
-            metadata={
-                **table_metadata(typed, "partition_month"),
-                "nulled_values": dg.MetadataValue.json(result.nulled_values),
-            },
+            quarantine_metadata = table_metadata(
+                connection, quarantine_table(source), "partition_month", window
+            )
+        yield dg.MaterializeResult(
+            asset_key=silver_key,
+            metadata={**silver_metadata, "nulled_values": dg.MetadataValue.json(nulled)},
         )
-        yield dg.Output(
-            result.quarantine,
-            output_name="quarantine",
-            metadata=table_metadata(result.quarantine, "partition_month"),
-        )
-        outcomes = {
-            "rows_conserved": data_quality.rows_conserved(bronze, [typed, result.quarantine]),
-            "keys_not_null": data_quality.keys_not_null(typed, keys),
-            "keys_unique": data_quality.keys_unique(typed, keys),
-            "no_personal_data": data_quality.no_personal_data(typed),
-        }
-        for name, outcome in outcomes.items():
-            yield check_result(silver_key, name, outcome, ERROR)
+        yield dg.MaterializeResult(asset_key=quarantine_key, metadata=quarantine_metadata)
+        for name, by_month in outcomes.items():
+            yield check_result(silver_key, name, data_quality.across_months(by_month), ERROR)
 
     return silver
 
