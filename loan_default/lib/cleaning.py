@@ -36,27 +36,35 @@ def _text(column: Column) -> pl.Expr:
 
 def _is_blank(column: Column) -> pl.Expr:
     text = _text(column)
-    return text.is_null() | (text == "") | text.is_in(list(column.placeholders))
+    blank = text.is_null() | (text == "")
+    return blank | text.is_in(list(column.placeholders)) if column.placeholders else blank
 
 
 def _typed(column: Column, date_format: str) -> pl.Expr:
-    """The typed value, null where the raw text is blank or unreadable."""
-    text = pl.when(_is_blank(column)).then(None).otherwise(_text(column))
+    """The typed value, null where the raw text is blank or unreadable.
+
+    Written as one conditional per column: this runs on every raw value, so it is the hot path.
+    """
+    text = _text(column)
+    placeholder = text.is_in(list(column.placeholders)) if column.placeholders else None
     match column.kind:
         case Kind.DATE:
-            return text.str.strptime(pl.Date, date_format, strict=False)
+            value = text.str.to_date(date_format, strict=False)
         case Kind.INT | Kind.FLOAT:
             number = text.str.strip_chars("_").cast(pl.Float64, strict=False)
-            number = pl.when(number.is_finite()).then(number)
+            valid = number.is_finite()
             if column.kind is Kind.INT:
                 # Stays Float64 until the range rule has run: a huge sentinel such as
                 # __-333333333333333333333333333__ is out of range, not a failed Int64 cast.
-                return pl.when(number == number.round(0)).then(number)
-            return number
+                valid = valid & (number == number.round(0))
+            if placeholder is not None:
+                valid = valid & ~placeholder
+            return pl.when(valid).then(number)
         case Kind.DURATION:
-            return parse_credit_history_months(text)
+            value = parse_credit_history_months(text)
         case _:
-            return text
+            value = pl.when(text != "").then(text)
+    return value if placeholder is None else pl.when(~placeholder).then(value)
 
 
 def _in_range(column: Column, value: pl.Expr) -> pl.Expr:
@@ -70,8 +78,9 @@ def _in_range(column: Column, value: pl.Expr) -> pl.Expr:
 
 def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORMAT) -> CleanResult:
     kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
-    typed = bronze.with_columns(
-        *(_typed(c, date_format).alias(f"__typed_{c.name}") for c in kept)
+    typed = bronze.sort("source_line").with_columns(
+        *(_typed(c, date_format).alias(f"__typed_{c.name}") for c in kept),
+        *(_is_blank(c).alias(f"__blank_{c.name}") for c in kept),
     )
 
     reasons: list[pl.Expr] = []
@@ -79,9 +88,11 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
     final: list[pl.Expr] = []
     for column in kept:
         value = pl.col(f"__typed_{column.name}")
-        blank = _is_blank(column)
+        blank = pl.col(f"__blank_{column.name}")
         unreadable = value.is_null() & ~blank
-        reasons.append(pl.when(unreadable).then(pl.lit(f"unreadable_{column.kind.value}:{column.name}")))
+        reasons.append(
+            pl.when(unreadable).then(pl.lit(f"unreadable_{column.kind.value}:{column.name}"))
+        )
         if column.required:
             reasons.append(pl.when(blank).then(pl.lit(f"missing_value:{column.name}")))
         if column.valid_min is not None or column.valid_max is not None:
@@ -102,9 +113,8 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
             nulled.append(placeholder.sum().alias(f"{column.name} (placeholder)"))
         final.append(value.alias(column.silver_name))
 
-    duplicate = pl.int_range(pl.len()).over(
-        [f"__typed_{k}" for k in source.key], order_by="source_line"
-    ) > 0
+    # Rows are in file order (sorted below), so the first of a repeated key is the one kept.
+    duplicate = ~pl.struct(f"__typed_{k}" for k in source.key).is_first_distinct()
     reasons.append(pl.when(duplicate).then(pl.lit("duplicate_key")))
 
     judged = typed.with_columns(

@@ -93,7 +93,7 @@ class RawFile:
 
 
 def _encoding_error(raw: RawFile, line: int, error: UnicodeDecodeError) -> RawInputError:
-    byte = error.object[error.start:error.start + 1]
+    byte = error.object[error.start : error.start + 1]
     return RawInputError(
         raw.path,
         f"the file is not UTF-8 (byte 0x{byte.hex()} at byte {error.start + 1} of the line); "
@@ -107,7 +107,8 @@ def check_header(raw: RawFile, source: Source) -> list[str]:
     line = raw.first_line()
     if not line:
         raise RawInputError(
-            raw.path, f"file is empty; expected a header line: {','.join(source.column_names)}",
+            raw.path,
+            f"file is empty; expected a header line: {','.join(source.column_names)}",
             line=1,
         )
     header = next(csv.reader([line.rstrip("\r\n")]))
@@ -125,18 +126,23 @@ def check_header(raw: RawFile, source: Source) -> list[str]:
     repeated = sorted({c for c in header if header.count(c) > 1})
     if missing:
         raise RawInputError(
-            raw.path, f"missing column(s) {missing}; the header has {header}", line=1,
+            raw.path,
+            f"missing column(s) {missing}; the header has {header}",
+            line=1,
             column=missing[0],
         )
     if extra:
         raise RawInputError(
             raw.path,
             f"unexpected column(s) {extra}; expected exactly {source.column_names}",
-            line=1, column=extra[0],
+            line=1,
+            column=extra[0],
         )
     if repeated:
         raise RawInputError(
-            raw.path, f"column(s) {repeated} appear more than once in the header", line=1,
+            raw.path,
+            f"column(s) {repeated} appear more than once in the header",
+            line=1,
             column=repeated[0],
         )
     return header
@@ -196,11 +202,12 @@ def _find_malformed_row(raw: RawFile, header: list[str]) -> RawInputError | None
         if not row:
             return RawInputError(raw.path, "line is blank; remove blank lines", line=line)
         if len(row) < width:
-            missing = header[len(row):]
+            missing = header[len(row) :]
             return RawInputError(
                 raw.path,
                 f"row is truncated: it has {len(row)} of {width} fields; {missing} are missing",
-                line=line, column=missing[0],
+                line=line,
+                column=missing[0],
             )
         return RawInputError(
             raw.path,
@@ -294,10 +301,24 @@ def read_bronze(
     ingested_at: datetime,
     date_format: str = ISO_DATE_FORMAT,
 ) -> pl.DataFrame:
-    """Rows of `source` whose date falls in [months[0], months[1]), all values as raw text.
+    """Rows of `source` whose date falls in [months[0], months[1]), all values as raw text."""
+    header = check_header(raw, source)
+    return _collect(raw, header, scan_bronze(raw, source, months, ingested_at, date_format))
 
-    `partition_month` is the month of the source's date column; it is what Dagster partitions on.
-    `source_line` is the physical line a record starts on, so an operator can open the file there.
+
+def scan_bronze(
+    raw: RawFile,
+    source: Source,
+    months: tuple[date, date] | None,
+    ingested_at: datetime,
+    date_format: str = ISO_DATE_FORMAT,
+) -> pl.LazyFrame:
+    """The validated file as a lazy frame of bronze rows, for streaming large files.
+
+    Validation reads the whole file once; any problem raises RawInputError before a row is
+    returned. `partition_month` is the month of the source's date column; it is what Dagster
+    partitions on. `source_line` is the physical line a record starts on, so an operator can
+    open the file there.
     """
     header = check_header(raw, source)
     date_column = source.date_column
@@ -306,14 +327,18 @@ def read_bronze(
     except pl.exceptions.ComputeError as error:
         raise _parse_failure(raw, header, error) from error
     frame = text.with_columns(partition_month=_parse_month(date_column, date_format))
-    stats = _collect(raw, header, frame.select(
-        records=pl.len(),
-        unreadable=pl.col(_RECORD).filter(pl.col("partition_month").is_null()).first(),
-        # A truncated row leaves its last fields empty: polars cannot tell them from "".
-        maybe_short=(pl.col(header[-1]) == "").any(),
-        # Polars notices a row with too many fields only when every column is read.
-        complete=pl.all_horizontal(pl.col(header).is_not_null()).all(),
-    )).row(0, named=True)
+    stats = _collect(
+        raw,
+        header,
+        frame.select(
+            records=pl.len(),
+            unreadable=pl.col(_RECORD).filter(pl.col("partition_month").is_null()).first(),
+            # A truncated row leaves its last fields empty: polars cannot tell them from "".
+            maybe_short=(pl.col(header[-1]) == "").any(),
+            # Polars notices a row with too many fields only when every column is read.
+            complete=pl.all_horizontal(pl.col(header).is_not_null()).all(),
+        ),
+    ).row(0, named=True)
     if stats["unreadable"] is not None or stats["maybe_short"]:
         malformed = _find_malformed_row(raw, header)
         if malformed is not None:
@@ -327,13 +352,16 @@ def read_bronze(
         row = frame.filter(pl.col(_RECORD) == stats["unreadable"]).collect().row(0, named=True)
         value = row[date_column]
         problem = (
-            f"the date is empty; every row needs a {date_column}." if not (value or "").strip()
+            f"the date is empty; every row needs a {date_column}."
+            if not (value or "").strip()
             else f"cannot read date {value!r} with format {date_format!r}."
         )
         values = _date_values(frame, date_column)
         raise RawInputError(
-            raw.path, problem + _format_advice(guess_date_format(values), values, date_format),
-            line=row["source_line"], column=date_column,
+            raw.path,
+            problem + _format_advice(guess_date_format(values), values, date_format),
+            line=row["source_line"],
+            column=date_column,
         )
     if date_format != ISO_DATE_FORMAT:
         # Every date parsed, but 1/5/2023 also parses as M/D: refuse a format the data contradicts.
@@ -348,13 +376,13 @@ def read_bronze(
             )
     if months is not None:
         frame = frame.filter(pl.col("partition_month").is_between(*months, closed="left"))
-    return _collect(raw, header, frame.select(
+    return frame.select(
         *source.column_names,
         "partition_month",
         source_file=pl.lit(str(raw.path)),
         source_line="source_line",
         ingested_at=pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")),
-    ))
+    )
 
 
 def file_sha256(path: Path) -> str:

@@ -29,30 +29,54 @@ INGESTED_AT = datetime(2025, 12, 1, 6, 0, tzinfo=UTC)
 # One made-up, real-looking valid row per source; tests override single values.
 GOOD_ROWS: dict[str, dict[str, str]] = {
     "lms_loan_daily": {
-        "loan_id": "CUS_0x2b1f_2023_05_01", "Customer_ID": "CUS_0x2b1f",
-        "loan_start_date": "2023-05-01", "tenure": "10", "installment_num": "0",
-        "loan_amt": "10000", "due_amt": "0.0", "paid_amt": "0.0", "overdue_amt": "0.0",
-        "balance": "10000.0", "snapshot_date": "2023-05-01",
+        "loan_id": "CUS_0x2b1f_2023_05_01",
+        "Customer_ID": "CUS_0x2b1f",
+        "loan_start_date": "2023-05-01",
+        "tenure": "10",
+        "installment_num": "0",
+        "loan_amt": "10000",
+        "due_amt": "0.0",
+        "paid_amt": "0.0",
+        "overdue_amt": "0.0",
+        "balance": "10000.0",
+        "snapshot_date": "2023-05-01",
     },
     "features_attributes": {
-        "Customer_ID": "CUS_0x2b1f", "Name": "Maria Oyelaran", "Age": "34",
-        "SSN": "521-08-3317", "Occupation": "Engineer", "snapshot_date": "2023-05-01",
+        "Customer_ID": "CUS_0x2b1f",
+        "Name": "Maria Oyelaran",
+        "Age": "34",
+        "SSN": "521-08-3317",
+        "Occupation": "Engineer",
+        "snapshot_date": "2023-05-01",
     },
     "features_financials": {
-        "Customer_ID": "CUS_0x2b1f", "Annual_Income": "41872.5", "Monthly_Inhand_Salary":
-        "3289.375", "Num_Bank_Accounts": "4", "Num_Credit_Card": "5", "Interest_Rate": "12",
-        "Num_of_Loan": "3", "Type_of_Loan": "Auto Loan, Student Loan, and Payday Loan",
-        "Delay_from_due_date": "14", "Num_of_Delayed_Payment": "9",
-        "Changed_Credit_Limit": "6.27", "Num_Credit_Inquiries": "4.0", "Credit_Mix": "Standard",
-        "Outstanding_Debt": "1204.33", "Credit_Utilization_Ratio": "31.90412276501",
-        "Credit_History_Age": "17 Years and 4 Months", "Payment_of_Min_Amount": "No",
-        "Total_EMI_per_month": "88.1204556310", "Amount_invested_monthly": "120.75031",
-        "Payment_Behaviour": "Low_spent_Small_value_payments", "Monthly_Balance": "361.0623",
+        "Customer_ID": "CUS_0x2b1f",
+        "Annual_Income": "41872.5",
+        "Monthly_Inhand_Salary": "3289.375",
+        "Num_Bank_Accounts": "4",
+        "Num_Credit_Card": "5",
+        "Interest_Rate": "12",
+        "Num_of_Loan": "3",
+        "Type_of_Loan": "Auto Loan, Student Loan, and Payday Loan",
+        "Delay_from_due_date": "14",
+        "Num_of_Delayed_Payment": "9",
+        "Changed_Credit_Limit": "6.27",
+        "Num_Credit_Inquiries": "4.0",
+        "Credit_Mix": "Standard",
+        "Outstanding_Debt": "1204.33",
+        "Credit_Utilization_Ratio": "31.90412276501",
+        "Credit_History_Age": "17 Years and 4 Months",
+        "Payment_of_Min_Amount": "No",
+        "Total_EMI_per_month": "88.1204556310",
+        "Amount_invested_monthly": "120.75031",
+        "Payment_Behaviour": "Low_spent_Small_value_payments",
+        "Monthly_Balance": "361.0623",
         "snapshot_date": "2023-05-01",
     },
     "feature_clickstream": {
         **{f"fe_{i}": str((i * 37) % 211 - 60) for i in range(1, 21)},
-        "Customer_ID": "CUS_0x2b1f", "snapshot_date": "2023-05-01",
+        "Customer_ID": "CUS_0x2b1f",
+        "snapshot_date": "2023-05-01",
     },
 }
 
@@ -92,7 +116,9 @@ def write_raw(tmp_path: Path) -> Callable[..., RawFile]:
 
 
 def ingest(
-    raw: RawFile, source: Source, months: tuple[date, date] | None = None,
+    raw: RawFile,
+    source: Source,
+    months: tuple[date, date] | None = None,
     date_format: str = ISO_DATE_FORMAT,
 ) -> tuple[pl.DataFrame, CleanResult]:
     """read_bronze then clean, checking that every bronze line lands in exactly one output."""
@@ -119,7 +145,7 @@ def bronze_frame() -> Callable[..., pl.DataFrame]:
     def build(source: Source, *overrides: dict[str, str | None]) -> pl.DataFrame:
         rows = []
         for number, values in enumerate(overrides):
-            customer = f"CUS_0x{0x2b1f + number:x}"
+            customer = f"CUS_0x{0x2B1F + number:x}"
             keys = {"Customer_ID": customer, "loan_id": f"{customer}_2023_05_01"}
             row = {**GOOD_ROWS[source.name], **keys, **values}
             rows.append({c: row[c] for c in source.column_names})

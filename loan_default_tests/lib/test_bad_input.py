@@ -113,11 +113,18 @@ def test_empty_partition_date(write_raw):
 
 
 def test_spreadsheet_dates_with_default_format(write_raw):
-    text = "\n".join([
-        header_line(LMS),
-        csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/5/2023"),
-        csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/6/2023", installment_num="1"),
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                header_line(LMS),
+                csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/5/2023"),
+                csv_line(
+                    LMS, loan_start_date="1/5/2023", snapshot_date="1/6/2023", installment_num="1"
+                ),
+            ]
+        )
+        + "\n"
+    )
     error = raises(write_raw(LMS, text), LMS)
     assert (error.line, error.column) == (2, "snapshot_date")
     message = str(error)
@@ -129,11 +136,18 @@ def test_spreadsheet_dates_with_default_format(write_raw):
 
 
 def test_spreadsheet_dates_with_their_format(write_raw, ingest):
-    text = "\n".join([
-        header_line(LMS),
-        csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/5/2023"),
-        csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/6/2023", installment_num="1"),
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                header_line(LMS),
+                csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/5/2023"),
+                csv_line(
+                    LMS, loan_start_date="1/5/2023", snapshot_date="1/6/2023", installment_num="1"
+                ),
+            ]
+        )
+        + "\n"
+    )
     bronze, result = ingest(write_raw(LMS, text), LMS, date_format="%d/%m/%Y")
     assert bronze["partition_month"].to_list() == [date(2023, 5, 1), date(2023, 6, 1)]
     assert result.quarantine.height == 0
@@ -142,11 +156,18 @@ def test_spreadsheet_dates_with_their_format(write_raw, ingest):
 
 def test_spreadsheet_dates_with_the_other_slash_format(write_raw):
     """1/5/2023 also parses as 5 January: a format the data contradicts must not pass."""
-    text = "\n".join([
-        header_line(LMS),
-        csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/5/2023"),
-        csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/6/2023", installment_num="1"),
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                header_line(LMS),
+                csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/5/2023"),
+                csv_line(
+                    LMS, loan_start_date="1/5/2023", snapshot_date="1/6/2023", installment_num="1"
+                ),
+            ]
+        )
+        + "\n"
+    )
     error = raises(write_raw(LMS, text), LMS, date_format="%m/%d/%Y")
     assert error.column == "snapshot_date"
     assert "the dates do not match format '%m/%d/%Y'. The dates are D/M/YYYY" in str(error)
@@ -187,11 +208,16 @@ def test_unparseable_numbers_are_quarantined_naming_the_column(write_raw, ingest
 
 
 def test_unparseable_optional_number_is_quarantined(write_raw, ingest):
-    text = "\n".join([
-        header_line(FIN),
-        csv_line(FIN),
-        csv_line(FIN, Customer_ID="CUS_0x77", Annual_Income="4l872"),
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                header_line(FIN),
+                csv_line(FIN),
+                csv_line(FIN, Customer_ID="CUS_0x77", Annual_Income="4l872"),
+            ]
+        )
+        + "\n"
+    )
     _, result = ingest(write_raw(FIN, text), FIN)
     assert result.quarantine.select("source_line", "reason").rows() == [
         (3, "unreadable_float:Annual_Income")
@@ -204,7 +230,8 @@ def test_duplicate_rows_quarantine_the_later_ones(write_raw, ingest):
     bronze, result = ingest(write_raw(LMS, text + "\n"), LMS)
     assert bronze.height == 5
     assert result.quarantine.select("source_line", "reason").rows() == [
-        (5, "duplicate_key"), (6, "duplicate_key"),
+        (5, "duplicate_key"),
+        (6, "duplicate_key"),
     ]
     assert result.silver["source_line"].to_list() == [2, 3, 4]
 
@@ -349,7 +376,9 @@ def test_month_range_with_an_empty_month(write_raw, ingest):
     raw = write_raw(LMS, header_line(LMS) + "\n" + LMS_ROWS.replace("2023-06-01\n", "2023-08-01\n"))
     bronze, _ = ingest(raw, LMS, (date(2023, 5, 1), date(2023, 9, 1)))
     assert bronze["partition_month"].to_list() == [
-        date(2023, 5, 1), date(2023, 8, 1), date(2023, 7, 1)
+        date(2023, 5, 1),
+        date(2023, 8, 1),
+        date(2023, 7, 1),
     ]
     empty, result = ingest(raw, LMS, (date(2023, 6, 1), date(2023, 7, 1)))
     assert empty.height == result.silver.height == result.quarantine.height == 0

@@ -33,7 +33,9 @@ def test_underscores_around_numbers_are_stripped(bronze_frame):
     )
     silver = cleaned(bronze, FIN).silver
     assert silver.select("annual_income", "num_of_loan", "outstanding_debt").row(0) == (
-        52312.68, 2, 1204.33
+        52312.68,
+        2,
+        1204.33,
     )
     age = cleaned(bronze_frame(ATTRS, {"Age": "32_"}), ATTRS).silver["age"]
     assert age.to_list() == [32]
@@ -166,12 +168,11 @@ def test_clean_uses_the_date_format_it_is_given(bronze_frame):
     bronze = bronze_frame(LMS, {"loan_start_date": "1/5/2023", "snapshot_date": "1/6/2023"})
     spreadsheet = cleaned(bronze, LMS, "%d/%m/%Y")
     assert spreadsheet.silver.select("loan_start_date", "snapshot_date").row(0) == (
-        date(2023, 5, 1), date(2023, 6, 1)
+        date(2023, 5, 1),
+        date(2023, 6, 1),
     )
     iso = cleaned(bronze, LMS)
-    assert reasons(iso) == [
-        (2, "unreadable_date:loan_start_date; unreadable_date:snapshot_date")
-    ]
+    assert reasons(iso) == [(2, "unreadable_date:loan_start_date; unreadable_date:snapshot_date")]
 
 
 def test_nulled_values_count_silver_rows_only(bronze_frame):
@@ -244,6 +245,6 @@ def test_spreadsheet_variant_cleans_like_the_original(excel_ingested, real_inges
     for column in (c.silver_name for c in SOURCES[name].columns if c.kind is Kind.DATE):
         assert result.silver[column].null_count() == 0
         original = real_ingested[name][1].silver[column]
-        assert result.silver[column].value_counts(sort=True).equals(
-            original.value_counts(sort=True)
+        assert (
+            result.silver[column].value_counts(sort=True).equals(original.value_counts(sort=True))
         )

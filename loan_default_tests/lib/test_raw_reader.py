@@ -92,7 +92,8 @@ def test_real_lms_month_range(real_raw_dir):
     raw = RawFile.locate(real_raw_dir, LMS)
     bronze = read_bronze(raw, LMS, (date(2023, 1, 1), date(2023, 3, 1)), INGESTED_AT)
     assert bronze["partition_month"].value_counts(sort=True).rows() == [
-        (date(2023, 2, 1), 1031), (date(2023, 1, 1), 530)
+        (date(2023, 2, 1), 1031),
+        (date(2023, 1, 1), 530),
     ]
 
 
@@ -134,8 +135,10 @@ def test_spreadsheet_variant_with_its_format_reads_every_row(excel_ingested, rea
     bronze = excel_ingested[name][0]
     assert bronze.height == REAL_ROWS[name]
     original = real_ingested[name][0]
-    assert bronze["partition_month"].value_counts(sort=True).equals(
-        original["partition_month"].value_counts(sort=True)
+    assert (
+        bronze["partition_month"]
+        .value_counts(sort=True)
+        .equals(original["partition_month"].value_counts(sort=True))
     )
     assert bronze["Customer_ID"].equals(original["Customer_ID"])
 
