@@ -1,0 +1,42 @@
+"""Credit-model metrics on one window: ranking, calibration and decisions at a threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics
+
+
+def ks_statistic(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Largest gap between the score distributions of defaults and non-defaults."""
+    fpr, tpr, _ = metrics.roc_curve(y_true, score)
+    return float(np.max(tpr - fpr))
+
+
+def classification_metrics(
+    y_true: np.ndarray, probability: np.ndarray, threshold: float
+) -> dict[str, float | int]:
+    """Every figure the registry keeps for one window; ranking metrics are None on one class."""
+    y_true = np.asarray(y_true).astype(int)
+    probability = np.clip(np.asarray(probability, dtype=float), 1e-7, 1 - 1e-7)
+    decision = (probability >= threshold).astype(int)
+    both_classes = len(np.unique(y_true)) == 2
+    auc = float(metrics.roc_auc_score(y_true, probability)) if both_classes else None
+    return {
+        "n": int(len(y_true)),
+        "defaults": int(y_true.sum()),
+        "default_rate": float(y_true.mean()) if len(y_true) else None,
+        "predicted_default_rate": float(probability.mean()) if len(y_true) else None,
+        "roc_auc": auc,
+        "gini": 2 * auc - 1 if auc is not None else None,
+        "ks": ks_statistic(y_true, probability) if both_classes else None,
+        "pr_auc": float(metrics.average_precision_score(y_true, probability))
+        if both_classes
+        else None,
+        "brier": float(metrics.brier_score_loss(y_true, probability)),
+        "log_loss": float(metrics.log_loss(y_true, probability, labels=[0, 1])),
+        "accuracy": float(metrics.accuracy_score(y_true, decision)),
+        "precision": float(metrics.precision_score(y_true, decision, zero_division=0)),
+        "recall": float(metrics.recall_score(y_true, decision, zero_division=0)),
+        "f1": float(metrics.f1_score(y_true, decision, zero_division=0)),
+        "threshold": float(threshold),
+    }

@@ -1,0 +1,1 @@
+"""Model families: plain scikit-learn and torch estimators, no Dagster."""

@@ -1,0 +1,128 @@
+"""The two scikit-learn families: an interpretable logistic baseline and gradient boosting.
+
+Both take the feature store's polars frame and handle missing values on purpose: the logistic
+pipeline imputes with the median and adds missing-value indicators; boosting routes missing
+values natively. Both are wrapped so they predict straight from a polars frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler
+
+
+@dataclass(frozen=True)
+class LogisticParams:
+    C: float = 0.05
+    class_weight: str | None = "balanced"
+    max_iter: int = 2000
+
+
+@dataclass(frozen=True)
+class BoostingParams:
+    learning_rate: float = 0.05
+    max_iter: int = 400
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 40
+    l2_regularization: float = 1.0
+    early_stopping: bool = True
+    validation_fraction: float = 0.15
+    class_weight: str | None = None
+    seed: int = 42
+
+
+class FrameModel:
+    """A fitted scikit-learn pipeline that predicts from a polars frame."""
+
+    def __init__(self, pipeline: Pipeline, categorical: list[str], numeric: list[str]):
+        self.pipeline, self.categorical, self.numeric = pipeline, categorical, numeric
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.categorical, *self.numeric]
+
+    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        """Categoricals as object codes, numerics as float, in the fitted column order."""
+        parts = [
+            frame[c].fill_null("__missing__").to_numpy().astype(object).reshape(-1, 1)
+            for c in self.categorical
+        ]
+        parts += [frame[c].cast(pl.Float64).to_numpy().reshape(-1, 1) for c in self.numeric]
+        return np.hstack(parts) if parts else np.empty((frame.height, 0))
+
+    def fit(self, frame: pl.DataFrame, y: np.ndarray) -> FrameModel:
+        self.pipeline.fit(self.matrix(frame), y)
+        return self
+
+    def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
+        return self.pipeline.predict_proba(self.matrix(frame))[:, 1]
+
+
+def logistic_regression(
+    categorical: list[str], numeric: list[str], params: LogisticParams
+) -> FrameModel:
+    n_cat = len(categorical)
+    cat_idx, num_idx = list(range(n_cat)), list(range(n_cat, n_cat + len(numeric)))
+    preprocess = ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore", min_frequency=20), cat_idx),
+            (
+                "numeric",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    RobustScaler(quantile_range=(5, 95)),
+                ),
+                num_idx,
+            ),
+        ]
+    )
+    model = LogisticRegression(
+        C=params.C, class_weight=params.class_weight, max_iter=params.max_iter
+    )
+    return FrameModel(
+        Pipeline([("preprocess", preprocess), ("model", model)]), categorical, numeric
+    )
+
+
+def gradient_boosting(
+    categorical: list[str], numeric: list[str], params: BoostingParams
+) -> FrameModel:
+    n_cat = len(categorical)
+    cat_idx, num_idx = list(range(n_cat)), list(range(n_cat, n_cat + len(numeric)))
+    preprocess = ColumnTransformer(
+        [
+            (
+                "categorical",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                ),
+                cat_idx,
+            ),
+            ("numeric", "passthrough", num_idx),
+        ]
+    )
+    model = HistGradientBoostingClassifier(
+        learning_rate=params.learning_rate,
+        max_iter=params.max_iter,
+        max_leaf_nodes=params.max_leaf_nodes,
+        min_samples_leaf=params.min_samples_leaf,
+        l2_regularization=params.l2_regularization,
+        early_stopping=params.early_stopping,
+        validation_fraction=params.validation_fraction,
+        class_weight=params.class_weight,
+        categorical_features=list(range(n_cat)),
+        random_state=params.seed,
+    )
+    return FrameModel(
+        Pipeline([("preprocess", preprocess), ("model", model)]), categorical, numeric
+    )
