@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -143,20 +144,24 @@ def generate(
     start = _months_as_dates(people["start_offset"].to_numpy(), FIRST_START)
     people = people.with_columns(start=start)
     frames = {
-        "lms_loan_daily": _loan_book(rng, people),
-        "features_attributes": _attributes(rng, people),
-        "features_financials": _financials(rng, people),
+        "lms_loan_daily": [_loan_book(rng, people)],
+        "features_attributes": [_attributes(rng, people)],
+        "features_financials": [_financials(rng, people)],
         "feature_clickstream": _clickstream(rng, people),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, frame in frames.items():
+    for name, chunks in frames.items():
         source = SOURCES[name]
         target = out_dir / source.file_name
         partial = target.with_suffix(".csv.partial")
-        frame.select(source.column_names).write_csv(partial)
+        rows = 0
+        with open(partial, "wb") as handle:
+            for chunk in chunks:
+                chunk.select(source.column_names).write_csv(handle, include_header=rows == 0)
+                rows += chunk.height
         os.replace(partial, target)
-        written[name] = frame.height
+        written[name] = rows
     return written
 
 
@@ -320,26 +325,18 @@ def _financials(rng: np.random.Generator, people: pl.DataFrame) -> pl.DataFrame:
     ).sort("Customer_ID")
 
 
-def _clickstream(rng: np.random.Generator, people: pl.DataFrame) -> pl.DataFrame:
+def _clickstream(rng: np.random.Generator, people: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """One frame per month, so memory stays at one month's rows at any scale."""
     covered = people.filter(pl.col("start") <= CLICKSTREAM_LAST_COHORT).sort("start", "customer_id")
-    n, months = covered.height, len(CLICKSTREAM_MONTHS)
     signal = covered["clickstream_signal"].to_numpy()
     loadings = rng.normal(0, 25, 20)
     base = rng.normal(100, 30, 20)
-    values = (
-        (
-            base[None, None, :]
-            + signal[None, :, None] * loadings[None, None, :]
-            + rng.normal(0, 80, (months, n, 20))
-        )
-        .round()
-        .astype(np.int64)
-    )
-    frame = pl.DataFrame({f"fe_{i + 1}": values[:, :, i].ravel() for i in range(20)})
-    return frame.with_columns(
-        Customer_ID=pl.Series(np.tile(covered["customer_id"].to_numpy(), months)),
-        snapshot_date=pl.Series(np.repeat([m.isoformat() for m in CLICKSTREAM_MONTHS], n)),
-    )
+    customers = covered["customer_id"]
+    for month in CLICKSTREAM_MONTHS:
+        noise = rng.normal(0, 80, (covered.height, 20))
+        values = (base[None, :] + signal[:, None] * loadings[None, :] + noise).round()
+        frame = pl.DataFrame({f"fe_{i + 1}": values[:, i].astype(np.int64) for i in range(20)})
+        yield frame.with_columns(Customer_ID=customers, snapshot_date=pl.lit(month.isoformat()))
 
 
 def main() -> None:
