@@ -33,5 +33,7 @@ LAST_MONTH = _env_month("LOAN_DEFAULT_LAST_MONTH", "2025-11-01")
 
 # Months of clickstream averaged into a feature row, ending at the application month.
 CLICKSTREAM_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_WINDOW", "6"))
+# A second, longer average of the same clickstream (all history it covers, up to T).
+CLICKSTREAM_LONG_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_LONG_WINDOW", "24"))
 
 OWNERS = ["team:credit-risk"]

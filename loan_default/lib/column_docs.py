@@ -31,9 +31,14 @@ _DERIVED = {
     "balance_to_salary": "monthly_balance / monthly_inhand_salary.",
     "clickstream_months_seen": "Months of clickstream found in the trailing window.",
     "has_clickstream": "1 when any clickstream was found in the window, else 0.",
+    "clickstream_months_seen_long": "Months of clickstream found in the long trailing window.",
     "max_source_date": "Latest source date used by the row; never after application_month.",
     **{
         f"{c}_mean": f"Mean of {c} over the trailing clickstream window."
+        for c in CLICKSTREAM_COLUMNS
+    },
+    **{
+        f"{c}_mean_long": f"Mean of {c} over the long trailing clickstream window."
         for c in CLICKSTREAM_COLUMNS
     },
     **{loan_type_column(t): f"Times '{t}' appears in Type_of_Loan." for t in LOAN_TYPES},

@@ -49,7 +49,18 @@ FINANCIAL_FEATURES = (
 
 @dataclass(frozen=True)
 class FeatureWindow:
+    """Clickstream windows in months, both ending at the application month.
+
+    The short window is the team's six-month average; the long one averages all history it
+    covers, which steadies these noisy monthly signals further.
+    """
+
     clickstream_months: int = 6
+    long_clickstream_months: int = 24
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.clickstream_months <= self.long_clickstream_months:
+            raise ValueError(f"need 1 <= short <= long clickstream window, got {self}")
 
 
 def loan_type_column(loan_type: str) -> str:
@@ -88,18 +99,27 @@ def _point_in_time(left: pl.DataFrame, right: pl.DataFrame, prefix: str) -> pl.D
 def _clickstream_window(
     applications: pl.DataFrame, clickstream: pl.DataFrame, window: FeatureWindow
 ) -> pl.DataFrame:
-    start = pl.col("application_month").dt.offset_by(f"-{window.clickstream_months - 1}mo")
+    def start(months: int) -> pl.Expr:
+        return pl.col("application_month").dt.offset_by(f"-{months - 1}mo")
+
     in_window = (
         applications.select("loan_id", "customer_id", "application_month")
         .join(
             clickstream.select("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
             on="customer_id",
         )
-        .filter(pl.col("snapshot_date").is_between(start, pl.col("application_month")))
+        .filter(
+            pl.col("snapshot_date").is_between(
+                start(window.long_clickstream_months), pl.col("application_month")
+            )
+        )
     )
+    short = pl.col("snapshot_date") >= start(window.clickstream_months)
     return in_window.group_by("loan_id").agg(
-        *(pl.col(c).mean().alias(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
-        clickstream_months_seen=pl.len().cast(pl.Int32),
+        *(pl.col(c).filter(short).mean().alias(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
+        *(pl.col(c).mean().alias(f"{c}_mean_long") for c in CLICKSTREAM_COLUMNS),
+        clickstream_months_seen=short.sum().cast(pl.Int32),
+        clickstream_months_seen_long=pl.len().cast(pl.Int32),
         clickstream_last_date=pl.col("snapshot_date").max(),
     )
 
@@ -161,8 +181,10 @@ def build_features(
         (pl.col("loan_amt") / pl.col("annual_income")).alias("loan_to_income"),
         (pl.col("monthly_balance") / pl.col("monthly_inhand_salary")).alias("balance_to_salary"),
         *(pl.col(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
+        *(pl.col(f"{c}_mean_long") for c in CLICKSTREAM_COLUMNS),
         pl.col("clickstream_months_seen").fill_null(0),
-        pl.col("clickstream_months_seen").is_not_null().cast(pl.Int8).alias("has_clickstream"),
+        pl.col("clickstream_months_seen_long").fill_null(0),
+        (pl.col("clickstream_months_seen").fill_null(0) > 0).cast(pl.Int8).alias("has_clickstream"),
         pl.max_horizontal(
             "loan_snapshot_date", "attributes_date", "financials_date", "clickstream_last_date"
         ).alias("max_source_date"),

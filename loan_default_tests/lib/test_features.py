@@ -81,13 +81,16 @@ def test_only_rows_dated_on_or_before_application_are_used():
                 ("A", date(2024, 7, 1), 5000),  # after application: leakage if used
             ]
         ),
-        FeatureWindow(clickstream_months=6),
+        FeatureWindow(clickstream_months=6, long_clickstream_months=12),
     )
     row = features.row(0, named=True)
     assert row["age"] == 31
     assert row["annual_income"] == 40_000.0
     assert row["fe_1_mean"] == pytest.approx(15.0)
     assert row["clickstream_months_seen"] == 2
+    # The long window reaches 2023-12 too, but never 2024-07.
+    assert row["fe_1_mean_long"] == pytest.approx((1000 + 10 + 20) / 3)
+    assert row["clickstream_months_seen_long"] == 3
     assert row["has_clickstream"] == 1
     assert row["max_source_date"] == T
 
@@ -99,10 +102,14 @@ def test_window_length_is_configurable():
         attributes([("A", T, 30)]),
         financials([("A", T, 40_000.0)]),
         click,
-        FeatureWindow(clickstream_months=1),
+        FeatureWindow(clickstream_months=1, long_clickstream_months=2),
     )
     assert features["fe_1_mean"].to_list() == [20.0]
     assert features["clickstream_months_seen"].to_list() == [1]
+    # 2024-04 lies three months back: outside a two-month long window as well.
+    assert features["fe_1_mean_long"].to_list() == [20.0]
+    with pytest.raises(ValueError):
+        FeatureWindow(clickstream_months=7, long_clickstream_months=6)
 
 
 def test_missing_clickstream_is_null_with_indicator_not_zero():

@@ -27,6 +27,10 @@ from loan_default.lib.warehouse import read_months, replace_months
 LABEL_STORE = dg.AssetKey(["gold", "label_store"])
 FEATURE_STORE = dg.AssetKey(["gold", "feature_store"])
 LABEL_TABLE, FEATURE_TABLE = "gold.label_store", "gold.feature_store"
+FEATURE_WINDOW = FeatureWindow(
+    clickstream_months=settings.CLICKSTREAM_WINDOW_MONTHS,
+    long_clickstream_months=settings.CLICKSTREAM_LONG_WINDOW_MONTHS,
+)
 
 # Gold must be materialized by 09:00 UTC on the 5th of each month (within the 28 days before).
 monthly_freshness = dg.FreshnessPolicy.cron(
@@ -124,7 +128,7 @@ def label_store(
         dg.AssetDep(
             silver_asset_key(FEATURE_CLICKSTREAM),
             partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-(settings.CLICKSTREAM_WINDOW_MONTHS - 1),
+                start_offset=-(FEATURE_WINDOW.long_clickstream_months - 1),
                 end_offset=0,
                 allow_nonexistent_upstream_partitions=True,
             ),
@@ -132,16 +136,18 @@ def label_store(
     ],
     description=(
         "Per application month T: one row per loan at mob 0 with features known at T; "
-        f"clickstream averaged over the {settings.CLICKSTREAM_WINDOW_MONTHS} months up to T."
+        f"clickstream averaged over the {settings.CLICKSTREAM_WINDOW_MONTHS} and "
+        f"{settings.CLICKSTREAM_LONG_WINDOW_MONTHS} months up to T."
     ),
     check_specs=_specs(FEATURE_STORE, FEATURE_CHECKS),
     **gold_common,
 )
 def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> Iterator:
-    window = FeatureWindow(clickstream_months=settings.CLICKSTREAM_WINDOW_MONTHS)
+    window = FEATURE_WINDOW
     ranges = {
         **load_thresholds()["data_quality"]["feature_value_ranges"],
         "clickstream_months_seen": [0, window.clickstream_months],
+        "clickstream_months_seen_long": [0, window.long_clickstream_months],
     }
     outcomes: dict[str, dict] = {name: {} for name in FEATURE_CHECKS}
     without_clickstream = 0
@@ -158,7 +164,7 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
                 connection,
                 silver_table(FEATURE_CLICKSTREAM),
                 "partition_month",
-                add_months(month, 1 - window.clickstream_months),
+                add_months(month, 1 - window.long_clickstream_months),
                 next_month,
             )
             features = build_features(
