@@ -4,7 +4,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from loan_default.defs.resources import RawDataResource, warehouse_resource
+from loan_default.defs.resources import (
+    ModelStoreResource,
+    RawDataResource,
+    warehouse_resource,
+)
 
 
 @dg.definitions
@@ -12,7 +16,11 @@ def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(
-            resources={"warehouse": warehouse_resource(), "raw_data": RawDataResource()},
+            resources={
+                "warehouse": warehouse_resource(),
+                "raw_data": RawDataResource(),
+                "model_store": ModelStoreResource(),
+            },
             executor=dg.in_process_executor,
         ),
     )

@@ -25,6 +25,8 @@ def _env_month(name: str, default: str) -> date:
 
 RAW_DIR = _env_path("LOAN_DEFAULT_RAW_DIR", Path("data/raw"))
 WAREHOUSE_PATH = _env_path("LOAN_DEFAULT_WAREHOUSE", Path("data/warehouse/loan_default.duckdb"))
+ARTIFACT_DIR = _env_path("LOAN_DEFAULT_ARTIFACTS", Path("data/artifacts"))
+REPORT_DIR = _env_path("LOAN_DEFAULT_REPORTS", Path("data/reports"))
 RAW_DATE_FORMAT = os.environ.get("LOAN_DEFAULT_DATE_FORMAT", "%Y-%m-%d")
 
 # Monthly partitions, first and last month inclusive.

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from loan_default.definitions import defs as load_definitions
-from loan_default.defs.resources import RawDataResource, warehouse_resource
+from loan_default.defs.resources import ModelStoreResource, RawDataResource, warehouse_resource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_RAW_DIR = REPO_ROOT.parent / "shared" / "data" / "raw"
@@ -25,6 +25,22 @@ def require_real_data() -> Path:
     return REAL_RAW_DIR
 
 
+def project_resources(raw_dir: Path, database: Path) -> dict:
+    """The project's real resources, with every file under the test's own folders."""
+    return {
+        "warehouse": warehouse_resource(database),
+        "raw_data": RawDataResource(raw_dir=str(raw_dir)),
+        "model_store": ModelStoreResource(
+            artifact_dir=str(database.parent / "artifacts"),
+            report_dir=str(database.parent / "reports"),
+        ),
+    }
+
+
+def project_assets() -> list[dg.AssetsDefinition]:
+    return [a for a in load_definitions().assets or [] if isinstance(a, dg.AssetsDefinition)]
+
+
 def materialize_months(
     raw_dir: Path,
     database: Path,
@@ -33,16 +49,11 @@ def materialize_months(
     selection: dg.AssetSelection = DATA_SELECTION,
 ) -> dg.ExecuteInProcessResult:
     """One single-run backfill of `selection` over `months`, as the CLI does it."""
-    definitions = load_definitions()
-    assets = [a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)]
     return dg.materialize(
-        assets,
+        project_assets(),
         selection=selection,
         instance=instance,
-        resources={
-            "warehouse": warehouse_resource(database),
-            "raw_data": RawDataResource(raw_dir=str(raw_dir)),
-        },
+        resources=project_resources(raw_dir, database),
         tags={
             "dagster/asset_partition_range_start": months[0],
             "dagster/asset_partition_range_end": months[1],

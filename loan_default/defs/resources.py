@@ -20,6 +20,13 @@ class RawDataResource(dg.ConfigurableResource):
         return RawFile.locate(Path(self.raw_dir), source)
 
 
+class ModelStoreResource(dg.ConfigurableResource):
+    """Where model artifacts and training reports are written."""
+
+    artifact_dir: str = str(settings.ARTIFACT_DIR)
+    report_dir: str = str(settings.REPORT_DIR)
+
+
 def warehouse_resource(database: Path | None = None) -> DuckDBResource:
     """The DuckDB warehouse file: one schema per layer, one table per asset."""
     path = Path(database or settings.WAREHOUSE_PATH)

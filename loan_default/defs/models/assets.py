@@ -1,0 +1,289 @@
+"""Models: one asset per family (one materialization = one registered version), the
+champion/challenger gate, and monthly batch predictions."""
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from loan_default import settings
+from loan_default.defs.gold.assets import FEATURE_STORE, FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
+from loan_default.defs.metadata import table_metadata
+from loan_default.defs.models.config import (
+    ChampionConfig,
+    GradientBoostingConfig,
+    LogisticRegressionConfig,
+    TabTransformerConfig,
+    TrainingConfig,
+)
+from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
+from loan_default.defs.resources import ModelStoreResource
+from loan_default.lib import registry
+from loan_default.lib.metrics import classification_metrics
+from loan_default.lib.model_data import TARGET, labeled_applications, newest_labeled_month
+from loan_default.lib.months import add_months
+from loan_default.lib.promotion import decide
+from loan_default.lib.training import train
+from loan_default.lib.training_report import (
+    importance_markdown,
+    metrics_markdown,
+    write_training_curves,
+)
+from loan_default.lib.warehouse import read_months, replace_months
+from loan_default.lib.warehouse_tables import fingerprint
+
+CHAMPION = dg.AssetKey(["models", "champion"])
+PREDICTIONS = dg.AssetKey(["models", "predictions"])
+PREDICTIONS_TABLE = "models.predictions"
+FAMILY_KINDS = {
+    "logistic_regression": {"scikitlearn"},
+    "gradient_boosting": {"scikitlearn"},
+    "tab_transformer": {"pytorch", "plotly"},
+}
+
+
+def _all_rows(connection, table: str) -> pl.DataFrame:
+    return connection.execute(f"select * from {table}").pl()
+
+
+def _training_data(connection, config: TrainingConfig):
+    features, labels = _all_rows(connection, FEATURE_TABLE), _all_rows(connection, LABEL_TABLE)
+    windows, as_of = config.windows(newest_labeled_month(labels))
+    data = labeled_applications(features, labels, config.label_mob, as_of)
+    unlabeled = features.filter(pl.col("application_month") < windows.oot[0])
+    return data, unlabeled, windows, as_of
+
+
+def _train_family(
+    context: dg.AssetExecutionContext,
+    family: str,
+    config,
+    warehouse: DuckDBResource,
+    model_store: ModelStoreResource,
+) -> dg.MaterializeResult:
+    with warehouse.get_connection() as connection:
+        data, unlabeled, windows, as_of = _training_data(connection, config)
+        first_of_family = family not in registry.latest_versions(connection)
+    context.log.info(f"{family}: windows {windows.as_dict()}, labels observed by {as_of}")
+    result = train(
+        family,
+        data,
+        windows,
+        config.hyperparameters(),
+        seed=config.seed,
+        clickstream_dropout=config.clickstream_dropout,
+        decision_threshold=config.decision_threshold,
+        unlabeled=unlabeled,
+        log=context.log.info,
+    )
+    trained_at = datetime.now(UTC).replace(tzinfo=None)
+    version_id = f"{family}-{trained_at:%Y%m%dT%H%M%S%f}"
+    path, sha = registry.save_artifact(
+        result.model, Path(model_store.artifact_dir) / family, version_id
+    )
+    record = registry.RegistryRecord(
+        family=family,
+        version_id=version_id,
+        trained_at=trained_at,
+        as_of_month=as_of,
+        windows=windows.as_dict(),
+        hyperparameters=config.hyperparameters(),
+        features=result.model.features,
+        metrics=result.metrics,
+        threshold=result.model.threshold,
+        artifact_path=str(path),
+        artifact_sha256=sha,
+        input_data_version=fingerprint(data),
+        code_version=registry.code_version(),
+        status="challenger",
+        reason_trained=config.reason or ("initial" if first_of_family else "scheduled"),
+        train_seconds=result.train_seconds,
+    )
+    with warehouse.get_connection() as connection:
+        registry.register(connection, record)
+    metadata = {
+        "version_id": version_id,
+        "metrics": dg.MetadataValue.md(metrics_markdown(result.metrics)),
+        "feature_importance": dg.MetadataValue.md(importance_markdown(result.importance)),
+        "oot_roc_auc": (result.metrics.get("oot") or {}).get("roc_auc"),
+        "validation_roc_auc": result.metrics["validation"]["roc_auc"],
+        "train_seconds": result.train_seconds,
+        "artifact": dg.MetadataValue.path(str(path)),
+        "artifact_sha256": sha,
+    }
+    if result.history:
+        curves = write_training_curves(
+            result.history, Path(model_store.report_dir) / f"{version_id}.html"
+        )
+        metadata["training_curves"] = dg.MetadataValue.path(str(curves))
+    return dg.MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
+
+
+def _model_asset(family: str, config_type: type) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=dg.AssetKey(["models", family]),
+        deps=[FEATURE_STORE, LABEL_STORE],
+        group_name="models",
+        kinds=FAMILY_KINDS[family],
+        owners=settings.OWNERS,
+        pool="duckdb",
+        description=f"Trains and registers a new {family.replace('_', ' ')} version.",
+    )
+    def model(
+        context: dg.AssetExecutionContext,
+        config: config_type,
+        warehouse: DuckDBResource,
+        model_store: ModelStoreResource,
+    ) -> dg.MaterializeResult:
+        return _train_family(context, family, config, warehouse, model_store)
+
+    return model
+
+
+model_assets = [
+    _model_asset("logistic_regression", LogisticRegressionConfig),
+    _model_asset("gradient_boosting", GradientBoostingConfig),
+    _model_asset("tab_transformer", TabTransformerConfig),
+]
+
+
+def _validation_auc(model, data: pl.DataFrame, windows: dict) -> float | None:
+    first, last = (date.fromisoformat(m) for m in windows["validation"])
+    rows = data.filter(pl.col("application_month").is_between(first, last))
+    if rows[TARGET].n_unique() < 2:
+        return None
+    scored = model.score(rows)
+    return classification_metrics(
+        rows[TARGET].to_numpy(), scored["calibrated_probability"].to_numpy(), 0.5
+    )["roc_auc"]
+
+
+@dg.asset(
+    key=CHAMPION,
+    deps=[a.key for a in model_assets],
+    group_name="models",
+    kinds={"duckdb"},
+    owners=settings.OWNERS,
+    pool="duckdb",
+    description="Champion/challenger gate over versions not yet judged, on validation only.",
+)
+def champion(
+    context: dg.AssetExecutionContext, config: ChampionConfig, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
+    with warehouse.get_connection() as connection:
+        judged = set(registry.decisions(connection)["candidate_version"].to_list())
+        candidates = [
+            r
+            for r in registry.latest_versions(connection).values()
+            if r.version_id not in judged and r.status == "challenger"
+        ]
+        candidates.sort(key=lambda r: -(r.metrics["validation"]["roc_auc"] or 0))
+        data = labeled_applications(
+            _all_rows(connection, FEATURE_TABLE), _all_rows(connection, LABEL_TABLE)
+        )
+        lines = []
+        for candidate in candidates:
+            current = registry.champion(connection)
+            candidate_auc = _validation_auc(
+                registry.load_artifact(candidate), data, candidate.windows
+            )
+            champion_auc = (
+                None
+                if current is None
+                else _validation_auc(registry.load_artifact(current), data, candidate.windows)
+            )
+            decision = decide(candidate_auc, champion_auc, config.margin)
+            registry.record_decision(
+                connection,
+                {
+                    "decided_at": datetime.now(UTC).replace(tzinfo=None),
+                    "candidate_version": candidate.version_id,
+                    "champion_version": current.version_id if current else None,
+                    "window_name": "validation",
+                    "candidate_auc": candidate_auc,
+                    "champion_auc": champion_auc,
+                    "margin": config.margin,
+                    "promoted": decision.promote,
+                    "reason": decision.reason,
+                },
+            )
+            if decision.promote:
+                if current is not None:
+                    registry.set_status(connection, current.version_id, "retired")
+                registry.set_status(connection, candidate.version_id, "champion")
+            verdict = "promoted" if decision.promote else "refused"
+            lines.append(f"| {candidate.version_id} | {verdict} | {decision.reason} |")
+            context.log.info(f"{candidate.version_id}: {verdict}: {decision.reason}")
+        now = registry.champion(connection)
+    return dg.MaterializeResult(
+        metadata={
+            "champion_version": now.version_id if now else "none",
+            "champion_family": now.family if now else "none",
+            "decisions": dg.MetadataValue.md(
+                "| candidate | decision | reason |\n|---|---|---|\n" + "\n".join(lines)
+                if lines
+                else "no new versions to judge"
+            ),
+        }
+    )
+
+
+@dg.asset(
+    key=PREDICTIONS,
+    deps=[FEATURE_STORE, CHAMPION],
+    group_name="predictions",
+    partitions_def=monthly_partitions,
+    backfill_policy=single_run,
+    kinds={"duckdb", "polars"},
+    owners=settings.OWNERS,
+    pool="duckdb",
+    description=(
+        "Scores every application of month T with the current version of each family; "
+        "is_champion marks the champion's score."
+    ),
+)
+def predictions(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+) -> Iterator[dg.MaterializeResult]:
+    with warehouse.get_connection() as connection:
+        latest = registry.latest_versions(connection)
+        if not latest:
+            raise dg.Failure("no trained model in the registry: materialize group 'models' first")
+        current = registry.champion(connection)
+        models = {family: registry.load_artifact(r) for family, r in latest.items()}
+        for month in months_of(context):
+            next_month = add_months(month, 1)
+            features = read_months(
+                connection, FEATURE_TABLE, "application_month", month, next_month
+            )
+            scored = [
+                features.select("loan_id", "application_month")
+                .hstack(models[f].score(features))
+                .with_columns(
+                    model_family=pl.lit(f),
+                    model_version=pl.lit(r.version_id),
+                    is_champion=pl.lit(current is not None and r.version_id == current.version_id),
+                    scored_at=pl.lit(datetime.now(UTC)),
+                )
+                for f, r in sorted(latest.items())
+            ]
+            replace_months(
+                connection,
+                PREDICTIONS_TABLE,
+                pl.concat(scored),
+                "application_month",
+                month,
+                next_month,
+            )
+        metadata = table_metadata(
+            connection, PREDICTIONS_TABLE, "application_month", window_of(context)
+        )
+    yield dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "models": dg.MetadataValue.json({f: r.version_id for f, r in latest.items()}),
+        }
+    )

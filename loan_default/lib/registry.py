@@ -1,0 +1,174 @@
+"""The model registry: one row per trained version in the warehouse, artifacts on disk.
+
+An artifact is loaded only when its sha256 matches the registry row, so a model file that was
+replaced or corrupted after training can never score applications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import subprocess
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+REGISTRY_TABLE = "models.registry"
+DECISIONS_TABLE = "models.promotion_decisions"
+STATUSES = ("champion", "challenger", "retired")
+REASONS = ("initial", "scheduled", "retrain-after-alert")
+
+
+class ArtifactIntegrityError(RuntimeError):
+    """The artifact on disk is not the one the registry recorded."""
+
+
+@dataclass
+class RegistryRecord:
+    family: str
+    version_id: str
+    trained_at: datetime
+    as_of_month: date
+    windows: dict
+    hyperparameters: dict
+    features: list[str]
+    metrics: dict
+    threshold: float
+    artifact_path: str
+    artifact_sha256: str
+    input_data_version: str
+    code_version: str
+    status: str
+    reason_trained: str
+    train_seconds: float
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_artifact(model: object, directory: Path, version_id: str) -> tuple[Path, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{version_id}.pkl"
+    partial = path.with_suffix(".partial")
+    with open(partial, "wb") as handle:
+        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+    return path, sha256_of(path)
+
+
+def load_artifact(record: RegistryRecord) -> object:
+    path = Path(record.artifact_path)
+    if not path.exists():
+        raise ArtifactIntegrityError(f"artifact of {record.version_id} missing at {path}")
+    actual = sha256_of(path)
+    if actual != record.artifact_sha256:
+        raise ArtifactIntegrityError(
+            f"artifact of {record.version_id} at {path} has sha256 {actual}, but the registry "
+            f"recorded {record.artifact_sha256}: refusing to load it"
+        )
+    with open(path, "rb") as handle:
+        return pickle.load(handle)  # noqa: S301  (only after the sha256 matched the registry)
+
+
+def code_version() -> str:
+    """The git commit the code runs from, or 'unknown' outside a checkout."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+_JSON_FIELDS = ("windows", "hyperparameters", "features", "metrics")
+
+
+def _ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    connection.execute("create schema if not exists models")
+    connection.execute(
+        f"""create table if not exists {REGISTRY_TABLE} (
+            family varchar, version_id varchar primary key, trained_at timestamp,
+            as_of_month date, windows json, hyperparameters json, features json, metrics json,
+            threshold double, artifact_path varchar, artifact_sha256 varchar,
+            input_data_version varchar, code_version varchar, status varchar,
+            reason_trained varchar, train_seconds double)"""
+    )
+    connection.execute(
+        f"""create table if not exists {DECISIONS_TABLE} (
+            decided_at timestamp, candidate_version varchar, champion_version varchar,
+            window_name varchar, candidate_auc double, champion_auc double, margin double,
+            promoted boolean, reason varchar)"""
+    )
+
+
+def register(connection: duckdb.DuckDBPyConnection, record: RegistryRecord) -> None:
+    _ensure_tables(connection)
+    row = asdict(record)
+    for name in _JSON_FIELDS:
+        row[name] = json.dumps(row[name], default=str)
+    connection.execute(
+        f"insert into {REGISTRY_TABLE} ({', '.join(row)}) values ({', '.join('?' for _ in row)})",
+        list(row.values()),
+    )
+
+
+def _records(connection: duckdb.DuckDBPyConnection, where: str, params: list) -> list:
+    _ensure_tables(connection)
+    frame = connection.execute(
+        f"select * from {REGISTRY_TABLE} {where} order by trained_at, version_id", params
+    ).pl()
+    records = []
+    for row in frame.iter_rows(named=True):
+        for name in _JSON_FIELDS:
+            row[name] = json.loads(row[name])
+        records.append(RegistryRecord(**row))
+    return records
+
+
+def all_versions(connection: duckdb.DuckDBPyConnection) -> list[RegistryRecord]:
+    return _records(connection, "", [])
+
+
+def latest_versions(connection: duckdb.DuckDBPyConnection) -> dict[str, RegistryRecord]:
+    """The newest version of each family."""
+    return {r.family: r for r in _records(connection, "", [])}
+
+
+def champion(connection: duckdb.DuckDBPyConnection) -> RegistryRecord | None:
+    found = _records(connection, "where status = 'champion'", [])
+    return found[-1] if found else None
+
+
+def set_status(connection: duckdb.DuckDBPyConnection, version_id: str, status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    connection.execute(
+        f"update {REGISTRY_TABLE} set status = ? where version_id = ?", [status, version_id]
+    )
+
+
+def record_decision(connection: duckdb.DuckDBPyConnection, decision: dict) -> None:
+    _ensure_tables(connection)
+    connection.execute(
+        f"insert into {DECISIONS_TABLE} ({', '.join(decision)}) values "
+        f"({', '.join('?' for _ in decision)})",
+        list(decision.values()),
+    )
+
+
+def decisions(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    _ensure_tables(connection)
+    return connection.execute(f"select * from {DECISIONS_TABLE} order by decided_at").pl()

@@ -1,0 +1,71 @@
+"""Human-readable training output: metric and importance tables, training-curve plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import polars as pl
+
+METRIC_COLUMNS = (
+    "n",
+    "roc_auc",
+    "gini",
+    "ks",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "default_rate",
+    "predicted_default_rate",
+    "precision",
+    "recall",
+    "f1",
+)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
+
+
+def metrics_markdown(metrics: dict[str, dict]) -> str:
+    header = "| window | " + " | ".join(METRIC_COLUMNS) + " |"
+    rule = "|---" * (len(METRIC_COLUMNS) + 1) + "|"
+    rows = [
+        f"| {window} | " + " | ".join(_cell(values.get(c)) for c in METRIC_COLUMNS) + " |"
+        for window, values in metrics.items()
+    ]
+    return "\n".join([header, rule, *rows])
+
+
+def importance_markdown(importance: list[tuple[str, float]]) -> str:
+    rows = [f"| {name} | {drop:.4f} |" for name, drop in importance]
+    return "\n".join(["| feature | validation ROC-AUC drop when shuffled |", "|---|---|", *rows])
+
+
+def write_training_curves(history: list[dict], path: Path) -> Path:
+    """Loss and validation ROC-AUC per epoch, one line per phase, as a standalone HTML file."""
+    frame = pl.DataFrame(history)
+    figure = go.Figure()
+    for phase in frame["phase"].unique(maintain_order=True).to_list():
+        rows = frame.filter(pl.col("phase") == phase)
+        figure.add_scatter(
+            x=rows["epoch"].to_list(), y=rows["loss"].to_list(), name=f"{phase} loss"
+        )
+        if "valid_auc" in rows.columns and rows["valid_auc"].drop_nulls().len():
+            figure.add_scatter(
+                x=rows["epoch"].to_list(),
+                y=rows["valid_auc"].to_list(),
+                name=f"{phase} validation ROC-AUC",
+                yaxis="y2",
+            )
+    figure.update_layout(
+        title="TabTransformer training",
+        xaxis_title="epoch",
+        yaxis_title="loss",
+        yaxis2={"title": "validation ROC-AUC", "overlaying": "y", "side": "right"},
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.write_html(path, include_plotlyjs=True)
+    return path

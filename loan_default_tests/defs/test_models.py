@@ -1,0 +1,163 @@
+"""Model assets on the real data: floors on the reference windows, the gate, predictions."""
+
+import shutil
+from datetime import date
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from loan_default.defs.models.config import GradientBoostingConfig, LogisticRegressionConfig
+from loan_default.lib import registry
+from loan_default_tests.conftest import project_assets, project_resources, require_real_data
+
+REFERENCE = {"window_mode": "absolute"}  # the config defaults are the reference windows
+LR, GB = (
+    dg.AssetKey(["models", "logistic_regression"]),
+    dg.AssetKey(["models", "gradient_boosting"]),
+)
+CHAMPION, PREDICTIONS = dg.AssetKey(["models", "champion"]), dg.AssetKey(["models", "predictions"])
+
+
+def run(database, selection, run_config=None, months=None) -> dg.ExecuteInProcessResult:
+    tags = {}
+    if months:
+        tags = {
+            "dagster/asset_partition_range_start": months[0],
+            "dagster/asset_partition_range_end": months[1],
+        }
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            project_assets(),
+            selection=dg.AssetSelection.assets(*selection),
+            instance=instance,
+            resources=project_resources(require_real_data(), database),
+            run_config=dg.RunConfig(run_config or {}),
+            tags=tags,
+        )
+    assert result.success
+    return result
+
+
+@pytest.fixture
+def warehouse(real_warehouse, tmp_path):
+    """A private copy of the real-data warehouse, so model runs do not leak between tests."""
+    database = tmp_path / "warehouse.duckdb"
+    shutil.copy(real_warehouse[0], database)
+    return database
+
+
+def versions(database) -> list[registry.RegistryRecord]:
+    with duckdb.connect(str(database)) as connection:
+        return registry.all_versions(connection)
+
+
+def test_reference_windows_reach_the_floors(warehouse):
+    run(
+        warehouse,
+        [LR, GB],
+        {
+            "models__logistic_regression": LogisticRegressionConfig(**REFERENCE),
+            "models__gradient_boosting": GradientBoostingConfig(**REFERENCE),
+        },
+    )
+    by_family = {r.family: r for r in versions(warehouse)}
+    floors = {"gradient_boosting": 0.85, "logistic_regression": 0.82}
+    for family, floor in floors.items():
+        oot = by_family[family].metrics["oot"]
+        assert by_family[family].windows["oot"] == ["2024-05-01", "2024-05-01"]
+        assert oot["roc_auc"] >= floor, (family, oot)
+        assert oot["brier"] <= 0.14, (family, oot)
+        assert abs(oot["predicted_default_rate"] - oot["default_rate"]) <= 0.03, (family, oot)
+        assert by_family[family].reason_trained == "initial"
+        assert by_family[family].status == "challenger"
+
+
+def test_same_seed_same_metrics(warehouse):
+    config = {"models__gradient_boosting": GradientBoostingConfig(**REFERENCE)}
+    run(warehouse, [GB], config)
+    run(warehouse, [GB], config)
+    first, second = versions(warehouse)
+    assert first.metrics == second.metrics
+    assert first.artifact_sha256 == second.artifact_sha256
+    assert second.reason_trained == "scheduled"
+
+
+def test_gate_promotes_a_better_model_and_refuses_a_worse_one(warehouse):
+    weak = {"models__logistic_regression": LogisticRegressionConfig(**REFERENCE, C=1e-5)}
+    run(warehouse, [LR, CHAMPION], weak)
+    run(
+        warehouse,
+        [GB, CHAMPION],
+        {"models__gradient_boosting": GradientBoostingConfig(**REFERENCE)},
+    )
+    run(warehouse, [LR, CHAMPION], weak)
+    status = [(r.family, r.status) for r in versions(warehouse)]
+    assert status == [
+        ("logistic_regression", "retired"),
+        ("gradient_boosting", "champion"),
+        ("logistic_regression", "challenger"),
+    ]
+    with duckdb.connect(str(warehouse)) as connection:
+        decisions = registry.decisions(connection)
+    assert decisions["promoted"].to_list() == [True, True, False]
+    assert "no champion yet" in decisions["reason"][0]
+    assert "< margin" in decisions["reason"][2]
+    # Nothing new to judge: a second gate run decides nothing.
+    run(warehouse, [CHAMPION])
+    with duckdb.connect(str(warehouse)) as connection:
+        assert registry.decisions(connection).height == 3
+
+
+def test_labels_after_the_as_of_month_do_not_change_the_model(warehouse):
+    config = {"models__gradient_boosting": GradientBoostingConfig(as_of_label_month="2024-11-01")}
+    run(warehouse, [GB], config)
+    with duckdb.connect(str(warehouse)) as connection:
+        changed = connection.execute(
+            "update gold.label_store set label = 1 - label where label_month > '2024-11-01'"
+        ).fetchone()[0]
+    assert changed > 1000
+    run(warehouse, [GB], config)
+    first, second = versions(warehouse)
+    assert first.windows["oot"] == ["2024-05-01", "2024-05-01"]
+    assert first.metrics == second.metrics
+    assert first.artifact_sha256 == second.artifact_sha256
+
+
+def predictions_of(database) -> pl.DataFrame:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(
+            "select * exclude (scored_at) from models.predictions order by all"
+        ).pl()
+
+
+def test_predictions_change_with_their_month_features_only(warehouse):
+    run(
+        warehouse,
+        [LR, GB, CHAMPION],
+        {
+            "models__logistic_regression": LogisticRegressionConfig(**REFERENCE),
+            "models__gradient_boosting": GradientBoostingConfig(**REFERENCE),
+        },
+    )
+    months = ("2024-05-01", "2024-06-01")
+    run(warehouse, [PREDICTIONS], months=months)
+    before = predictions_of(warehouse)
+    assert before.height == 2 * before["loan_id"].n_unique() > 800
+    champions = before.filter(pl.col("is_champion"))["model_family"].unique().to_list()
+    assert champions == ["gradient_boosting"]
+
+    run(warehouse, [PREDICTIONS], months=months)
+    assert predictions_of(warehouse).equals(before)
+
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(
+            "update gold.feature_store set interest_rate = 34, credit_mix = 'Bad' "
+            "where application_month = '2024-05-01'"
+        )
+    run(warehouse, [PREDICTIONS], months=months)
+    after = predictions_of(warehouse)
+    may, june = (pl.col("application_month") == date(2024, m, 1) for m in (5, 6))
+    assert not after.filter(may).equals(before.filter(may))
+    assert after.filter(june).equals(before.filter(june))

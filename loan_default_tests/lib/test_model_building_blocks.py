@@ -1,0 +1,156 @@
+"""Windows, metrics, calibration, the promotion rule and the registry on hand-checked inputs."""
+
+import pickle
+from datetime import date, datetime
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from loan_default.lib import registry
+from loan_default.lib.calibration import PlattCalibrator, best_f1_threshold
+from loan_default.lib.metrics import classification_metrics, ks_statistic
+from loan_default.lib.model_data import labeled_applications
+from loan_default.lib.model_windows import Windows
+from loan_default.lib.promotion import decide
+from loan_default.lib.training import mask_clickstream
+
+
+def test_relative_windows_count_back_from_the_as_of_label_month():
+    windows = Windows.relative(date(2025, 7, 1))
+    assert windows.as_dict() == {
+        "train": ["2023-08-01", "2024-07-01"],
+        "validation": ["2024-08-01", "2024-10-01"],
+        "test": ["2024-11-01", "2024-12-01"],
+        "oot": ["2025-01-01", "2025-01-01"],
+    }
+    frame = pl.DataFrame({"m": [date(2023, 7, 1), date(2023, 8, 1), date(2025, 1, 1)]})
+    names = frame.select(windows.window_of(pl.col("m")).alias("w"))["w"].to_list()
+    assert names == [None, "train", "oot"]
+
+
+def test_overlapping_windows_are_refused():
+    jan, feb = date(2024, 1, 1), date(2024, 2, 1)
+    with pytest.raises(ValueError, match="overlap"):
+        Windows(
+            train=(jan, feb),
+            validation=(feb, feb),
+            test=(date(2024, 3, 1),) * 2,
+            oot=(date(2024, 4, 1),) * 2,
+        )
+
+
+def test_labels_after_the_as_of_month_are_not_used():
+    features = pl.DataFrame(
+        {
+            "loan_id": ["a", "b"],
+            "application_month": [date(2024, 1, 1), date(2024, 2, 1)],
+        }
+    )
+    labels = pl.DataFrame(
+        {
+            "loan_id": ["a", "b"],
+            "label_month": [date(2024, 7, 1), date(2024, 8, 1)],
+            "label": [1, 0],
+        }
+    )
+    assert labeled_applications(features, labels)["loan_id"].to_list() == ["a", "b"]
+    assert labeled_applications(features, labels, as_of=date(2024, 7, 1))["loan_id"].to_list() == [
+        "a"
+    ]
+
+
+def test_metrics_by_hand():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.6, 0.4, 0.9])
+    m = classification_metrics(y, p, threshold=0.5)
+    assert m["roc_auc"] == pytest.approx(0.75)
+    assert m["gini"] == pytest.approx(0.5)
+    assert ks_statistic(y, p) == pytest.approx(0.5)
+    assert m["accuracy"] == pytest.approx(0.5)
+    assert (m["precision"], m["recall"]) == (pytest.approx(0.5), pytest.approx(0.5))
+    assert m["brier"] == pytest.approx((0.01 + 0.36 + 0.36 + 0.01) / 4)
+    assert classification_metrics(np.array([0, 0]), np.array([0.2, 0.3]), 0.5)["roc_auc"] is None
+
+
+def test_calibration_fixes_a_biased_score():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.05, 0.6, 20_000)
+    y = (rng.random(truth.size) < truth).astype(int)
+    biased = truth**0.5  # over-predicts everywhere
+    calibrated = PlattCalibrator().fit(biased, y).transform(biased)
+    assert abs(calibrated.mean() - y.mean()) < 0.01
+    assert abs(biased.mean() - y.mean()) > 0.2
+    assert 0 < best_f1_threshold(y, calibrated) < 1
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "promote"),
+    [(0.80, None, True), (0.805, 0.80, True), (0.8049, 0.80, False), (0.70, 0.80, False)],
+)
+def test_promotion_needs_the_margin(challenger, champion, promote):
+    assert decide(challenger, champion, margin=0.005).promote is promote
+
+
+def test_masked_rows_look_like_applicants_without_clickstream():
+    frame = pl.DataFrame(
+        {
+            "fe_1_mean": [1.0] * 1000,
+            "fe_1_mean_long": [2.0] * 1000,
+            "has_clickstream": pl.Series([1] * 1000, dtype=pl.Int8),
+            "clickstream_months_seen": pl.Series([6] * 1000, dtype=pl.Int32),
+            "clickstream_months_seen_long": pl.Series([9] * 1000, dtype=pl.Int32),
+            "age": [30] * 1000,
+        }
+    )
+    masked = mask_clickstream(frame, 0.3, seed=1)
+    gone = masked.filter(pl.col("has_clickstream") == 0)
+    assert 200 < gone.height < 400
+    assert gone["fe_1_mean"].null_count() == gone["fe_1_mean_long"].null_count() == gone.height
+    assert (gone["clickstream_months_seen"] == 0).all() and (gone["age"] == 30).all()
+    assert masked.equals(mask_clickstream(frame, 0.3, seed=1))
+
+
+def record(tmp_path, version: str, model: object, status: str = "challenger"):
+    path, sha = registry.save_artifact(model, tmp_path, version)
+    return registry.RegistryRecord(
+        family="gradient_boosting",
+        version_id=version,
+        trained_at=datetime(2026, 1, 1),
+        as_of_month=date(2025, 7, 1),
+        windows={},
+        hyperparameters={"a": 1},
+        features=["x"],
+        metrics={"validation": {"roc_auc": 0.8}},
+        threshold=0.3,
+        artifact_path=str(path),
+        artifact_sha256=sha,
+        input_data_version="abc",
+        code_version="test",
+        status=status,
+        reason_trained="initial",
+        train_seconds=1.0,
+    )
+
+
+def test_registry_round_trip_and_status(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "r.duckdb"))
+    registry.register(connection, record(tmp_path, "v1", {"weights": [1, 2]}))
+    registry.register(connection, record(tmp_path, "v2", {"weights": [3]}))
+    assert registry.champion(connection) is None
+    registry.set_status(connection, "v1", "champion")
+    assert registry.champion(connection).version_id == "v1"
+    latest = registry.latest_versions(connection)["gradient_boosting"]
+    assert latest.version_id == "v2" and latest.metrics["validation"]["roc_auc"] == 0.8
+    assert registry.load_artifact(latest) == {"weights": [3]}
+    with pytest.raises(ValueError):
+        registry.set_status(connection, "v1", "king")
+
+
+def test_tampered_artifact_is_refused(tmp_path):
+    entry = record(tmp_path, "v1", {"weights": [1, 2]})
+    with open(entry.artifact_path, "wb") as handle:
+        pickle.dump({"weights": [666]}, handle)
+    with pytest.raises(registry.ArtifactIntegrityError, match="refusing to load"):
+        registry.load_artifact(entry)
