@@ -67,7 +67,7 @@ def test_asset_graph_through_graphql(webserver):
     response = requests.post(f"{webserver}/graphql", json={"query": ASSET_GRAPH_QUERY}, timeout=60)
     nodes = {"/".join(n["assetKey"]["path"]): n for n in response.json()["data"]["assetNodes"]}
     groups = {n["groupName"] for n in nodes.values()}
-    assert groups == {"raw", "bronze", "silver", "gold"}
+    assert groups == {"raw", "bronze", "silver", "gold", "models", "predictions"}
 
     feature_store = nodes["gold/feature_store"]
     assert feature_store["isPartitioned"]
