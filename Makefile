@@ -8,10 +8,12 @@ RAW_DIR ?= $(or $(LOAN_DEFAULT_RAW_DIR),data/raw)
 export LOAN_DEFAULT_RAW_DIR := $(RAW_DIR)
 MONTHS ?= 2023-01-01...2025-11-01
 DATA_ASSETS := group:bronze or group:silver or group:gold
+MODEL_ASSETS := group:models
+DAGSTER_CLI := $(BIN)/dagster asset materialize -m loan_default.definitions
 SYNTHETIC_LOANS ?= 12500
 UI_PORT ?= 3000
 
-.PHONY: install run backfill ui test lint bench synthetic clean
+.PHONY: install data-ready run backfill train predict ui test lint bench synthetic clean
 
 # Re-installs only when pyproject.toml changed since the last install.
 $(BIN)/.installed: pyproject.toml
@@ -35,14 +37,22 @@ data-ready: install
 		$(BIN)/python -m loan_default.lib.synthetic --out $(RAW_DIR) --loans $(SYNTHETIC_LOANS); \
 	fi
 
-# Materializes every data asset for every month in one run.
-run: install data-ready $(DAGSTER_HOME)/dagster.yaml backfill
-	@echo "Warehouse: $$($(BIN)/python -c 'from loan_default import settings; print(settings.WAREHOUSE_PATH)')"
+# Every data asset for every month in one run, then the models, then predictions.
+run: install data-ready $(DAGSTER_HOME)/dagster.yaml
+	$(MAKE) --no-print-directory backfill train predict
+	@$(BIN)/python -c 'from loan_default import settings as s; \
+		print(f"Warehouse: {s.WAREHOUSE_PATH}\nModel artifacts: {s.ARTIFACT_DIR}\nReports: {s.REPORT_DIR}")'
 	@echo "Runs and asset history: $(DAGSTER_HOME) (see them with 'make ui')"
 
 backfill: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster asset materialize -m loan_default.definitions \
-		--select '$(DATA_ASSETS)' --partition-range '$(MONTHS)'
+	$(DAGSTER_CLI) --select '$(DATA_ASSETS)' --partition-range '$(MONTHS)'
+
+# One new version of each model family, then the champion/challenger gate.
+train: install $(DAGSTER_HOME)/dagster.yaml
+	$(DAGSTER_CLI) --select '$(MODEL_ASSETS)'
+
+predict: install $(DAGSTER_HOME)/dagster.yaml
+	$(DAGSTER_CLI) --select 'group:predictions' --partition-range '$(MONTHS)'
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
@@ -59,6 +69,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m loan_default_tests.benchmarks.data_layers
+	$(BIN)/python -m loan_default_tests.benchmarks.models
 
 clean:
 	rm -rf data/warehouse $(DAGSTER_HOME)

@@ -5,6 +5,7 @@ from datetime import date
 import dagster as dg
 
 from loan_default.lib.model_windows import Windows
+from loan_default.lib.models.sklearn_families import BoostingParams, LogisticParams
 
 
 class TrainingConfig(dg.Config):
@@ -52,20 +53,20 @@ class TrainingConfig(dg.Config):
 
 
 class LogisticRegressionConfig(TrainingConfig):
-    C: float = 0.05
-    class_weight: str | None = "balanced"
-    max_iter: int = 2000
+    C: float = LogisticParams.C
+    class_weight: str | None = LogisticParams.class_weight
+    max_iter: int = LogisticParams.max_iter
 
     def hyperparameters(self) -> dict:
         return {"C": self.C, "class_weight": self.class_weight, "max_iter": self.max_iter}
 
 
 class GradientBoostingConfig(TrainingConfig):
-    learning_rate: float = 0.05
-    max_iter: int = 400
-    max_leaf_nodes: int = 15
-    min_samples_leaf: int = 40
-    l2_regularization: float = 1.0
+    learning_rate: float = BoostingParams.learning_rate
+    max_iter: int = BoostingParams.max_iter
+    max_leaf_nodes: int = BoostingParams.max_leaf_nodes
+    min_samples_leaf: int = BoostingParams.min_samples_leaf
+    l2_regularization: float = BoostingParams.l2_regularization
 
     def hyperparameters(self) -> dict:
         return {
