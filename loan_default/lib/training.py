@@ -108,7 +108,13 @@ def build_estimator(family: str, categorical: list[str], numeric: list[str], par
             TabTransformerParams,
         )
 
-        return TabTransformerClassifier(categorical, numeric, TabTransformerParams(**params))
+        groups = {
+            "clickstream": [f"{c}_mean" for c in CLICKSTREAM_COLUMNS],
+            "clickstream_long": [f"{c}_mean_long" for c in CLICKSTREAM_COLUMNS],
+        }
+        return TabTransformerClassifier(
+            categorical, numeric, TabTransformerParams(**params), groups=groups
+        )
     raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
 
 

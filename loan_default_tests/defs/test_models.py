@@ -2,13 +2,18 @@
 
 import shutil
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 
-from loan_default.defs.models.config import GradientBoostingConfig, LogisticRegressionConfig
+from loan_default.defs.models.config import (
+    GradientBoostingConfig,
+    LogisticRegressionConfig,
+    TabTransformerConfig,
+)
 from loan_default.lib import registry
 from loan_default_tests.conftest import project_assets, project_resources, require_real_data
 
@@ -17,6 +22,7 @@ LR, GB = (
     dg.AssetKey(["models", "logistic_regression"]),
     dg.AssetKey(["models", "gradient_boosting"]),
 )
+TT = dg.AssetKey(["models", "tab_transformer"])
 CHAMPION, PREDICTIONS = dg.AssetKey(["models", "champion"]), dg.AssetKey(["models", "predictions"])
 
 
@@ -54,16 +60,17 @@ def versions(database) -> list[registry.RegistryRecord]:
 
 
 def test_reference_windows_reach_the_floors(warehouse):
-    run(
+    result = run(
         warehouse,
-        [LR, GB],
+        [LR, GB, TT],
         {
             "models__logistic_regression": LogisticRegressionConfig(**REFERENCE),
             "models__gradient_boosting": GradientBoostingConfig(**REFERENCE),
+            "models__tab_transformer": TabTransformerConfig(**REFERENCE),
         },
     )
     by_family = {r.family: r for r in versions(warehouse)}
-    floors = {"gradient_boosting": 0.85, "logistic_regression": 0.82}
+    floors = {"gradient_boosting": 0.85, "logistic_regression": 0.82, "tab_transformer": 0.83}
     for family, floor in floors.items():
         oot = by_family[family].metrics["oot"]
         assert by_family[family].windows["oot"] == ["2024-05-01", "2024-05-01"]
@@ -72,6 +79,12 @@ def test_reference_windows_reach_the_floors(warehouse):
         assert abs(oot["predicted_default_rate"] - oot["default_rate"]) <= 0.03, (family, oot)
         assert by_family[family].reason_trained == "initial"
         assert by_family[family].status == "challenger"
+    # The TabTransformer's training curves are a plotly file linked from its materialization.
+    curves = {
+        m.asset_key: m.metadata.get("training_curves")
+        for m in (e.materialization for e in result.get_asset_materialization_events())
+    }[TT]
+    assert "plotly" in Path(curves.value).read_text()
 
 
 def test_same_seed_same_metrics(warehouse):

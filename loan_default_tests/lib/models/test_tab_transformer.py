@@ -1,0 +1,85 @@
+"""The TabTransformer on a small frame with a known signal."""
+
+import pickle
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from loan_default.lib.models.tab_transformer import TabTransformerClassifier, TabTransformerParams
+
+FAST = TabTransformerParams(max_epochs=8, patience=3, pretrain_epochs=0, batch_size=128)
+
+
+def signal_frame(n: int, seed: int) -> tuple[pl.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x1, x2, noise = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
+    grade = rng.choice(["A", "B", "C"], size=n)
+    logit = 2.0 * x1 - 1.5 * x2 + np.where(grade == "C", 1.5, 0.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pl.DataFrame(
+        {
+            "x1": x1,
+            "x2": np.where(rng.random(n) < 0.1, np.nan, x2),
+            "noise": noise,
+            "c1": rng.normal(size=n),
+            "c2": rng.normal(size=n),
+            "grade": grade,
+        }
+    ).with_columns(pl.col("x2").fill_nan(None))
+    return frame, y
+
+
+def fitted(params=FAST, unlabeled=None, log=lambda _: None):
+    train, y_train = signal_frame(1500, 0)
+    valid, y_valid = signal_frame(500, 1)
+    model = TabTransformerClassifier(
+        ["grade"], ["x1", "x2", "noise", "c1", "c2"], params, groups={"g": ["c1", "c2"]}
+    )
+    return model.fit(train, y_train, valid, y_valid, unlabeled=unlabeled, log=log)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return fitted()
+
+
+def test_learns_the_signal(model):
+    test, y = signal_frame(1000, 2)
+    assert roc_auc_score(y, model.predict_proba(test)) > 0.8
+    assert [h["phase"] for h in model.history] == ["train"] * len(model.history)
+
+
+def test_same_seed_same_predictions_and_pickle_round_trip(model):
+    test, _ = signal_frame(300, 3)
+    again = fitted()
+    np.testing.assert_array_equal(model.predict_proba(test), again.predict_proba(test))
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(model.predict_proba(test), restored.predict_proba(test))
+
+
+def test_unseen_category_and_all_missing_numeric(model):
+    test, _ = signal_frame(50, 4)
+    odd = test.with_columns(grade=pl.lit("Z"), x2=pl.lit(None, dtype=pl.Float64))
+    probability = model.predict_proba(odd)
+    assert probability.shape == (50,) and np.isfinite(probability).all()
+
+
+def test_pretraining_runs_and_is_logged():
+    lines: list[str] = []
+    unlabeled, _ = signal_frame(600, 5)
+    params = TabTransformerParams(max_epochs=2, patience=2, pretrain_epochs=2, batch_size=128)
+    model = fitted(params, unlabeled=unlabeled, log=lines.append)
+    assert [h["phase"] for h in model.history] == ["pretrain", "pretrain", "train", "train"]
+    assert any("NT-Xent" in line for line in lines)
+
+
+def test_early_stopping_stops_when_validation_stalls():
+    train, y_train = signal_frame(400, 6)
+    valid, _ = signal_frame(200, 7)
+    shuffled = np.random.default_rng(0).integers(0, 2, 200)  # no signal to find
+    params = TabTransformerParams(max_epochs=30, patience=2, pretrain_epochs=0)
+    model = TabTransformerClassifier(["grade"], ["x1", "x2"], params)
+    model.fit(train, y_train, valid, shuffled, log=lambda _: None)
+    assert len(model.history) < 30
