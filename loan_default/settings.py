@@ -39,3 +39,11 @@ CLICKSTREAM_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_WINDOW"
 CLICKSTREAM_LONG_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_LONG_WINDOW", "24"))
 
 OWNERS = ["team:credit-risk"]
+
+# Real-time scoring API (loan_default/serving): where `make serve` listens, and how often the
+# server re-reads the registry's champion (seconds) to pick up a promotion without a restart.
+API_HOST = os.environ.get("LOAN_DEFAULT_API_HOST", "127.0.0.1")
+API_PORT = int(os.environ.get("LOAN_DEFAULT_API_PORT", "8000"))
+API_REGISTRY_REFRESH_SECONDS = float(os.environ.get("LOAN_DEFAULT_API_REFRESH_SECONDS", "5"))
+# Most applications one POST /predict may carry.
+API_MAX_BATCH = int(os.environ.get("LOAN_DEFAULT_API_MAX_BATCH", "5000"))

@@ -172,3 +172,46 @@ def record_decision(connection: duckdb.DuckDBPyConnection, decision: dict) -> No
 def decisions(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     _ensure_tables(connection)
     return connection.execute(f"select * from {DECISIONS_TABLE} order by decided_at").pl()
+
+
+def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `schema.table` exists, asked without creating anything (read-only safe)."""
+    schema, name = table.split(".")
+    return bool(
+        connection.execute(
+            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def champion_read_only(connection: duckdb.DuckDBPyConnection) -> RegistryRecord | None:
+    """The champion through a read-only connection, which cannot create the registry tables.
+
+    Serving reads the warehouse read-only so it never takes the pipeline's write lock; a
+    warehouse without a registry yet simply has no champion.
+    """
+    if not table_exists(connection, REGISTRY_TABLE):
+        return None
+    frame = connection.execute(
+        f"select * from {REGISTRY_TABLE} where status = 'champion' "
+        "order by trained_at desc, version_id desc limit 1"
+    ).pl()
+    if frame.is_empty():
+        return None
+    row = frame.row(0, named=True)
+    for name in _JSON_FIELDS:
+        row[name] = json.loads(row[name])
+    return RegistryRecord(**row)
+
+
+def promotion_of(connection: duckdb.DuckDBPyConnection, version_id: str) -> dict | None:
+    """The gate decision that promoted `version_id`, if any (read-only safe)."""
+    if not table_exists(connection, DECISIONS_TABLE):
+        return None
+    frame = connection.execute(
+        f"select * from {DECISIONS_TABLE} where candidate_version = ? and promoted "
+        "order by decided_at desc limit 1",
+        [version_id],
+    ).pl()
+    return None if frame.is_empty() else frame.row(0, named=True)

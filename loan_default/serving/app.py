@@ -1,0 +1,193 @@
+"""The real-time scoring API: the registry's champion behind POST /predict.
+
+Start it with `make serve` (or `python -m loan_default.serving`). Endpoints: POST /predict
+(one application or {"applications": [...]}), GET /health, GET /model, and FastAPI's /docs.
+Errors never echo request values, so personal data sent in a request cannot come back out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from loan_default import settings
+from loan_default.serving.champion import ChampionHolder, LoadedModel, RefreshLoop
+from loan_default.serving.schemas import (
+    UNION_TAGS,
+    Application,
+    Batch,
+    BatchPrediction,
+    Health,
+    ModelInfo,
+    PredictBody,
+    Prediction,
+)
+from loan_default.serving.scoring import RejectedApplications, score
+
+log = logging.getLogger("loan_default.serving")
+UNAVAILABLE = {"description": "No champion model is loaded yet."}
+INVALID = {"description": "Invalid request: each entry of `detail` names the field (`loc`)."}
+
+
+class NoModel(RuntimeError):
+    """No champion has been loaded yet (empty registry, or unreadable since start-up)."""
+
+
+def _error(loc: list[Any], kind: str, msg: str) -> dict:
+    """One 422 entry: where and why, never the input value."""
+    field = next((part for part in reversed(loc) if isinstance(part, str)), None)
+    return {"loc": loc, "field": field, "type": kind, "msg": msg}
+
+
+async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    details = [
+        _error(
+            [part for i, part in enumerate(e["loc"]) if not (i == 1 and part in UNION_TAGS)],
+            e["type"],
+            e["msg"],
+        )
+        for e in error.errors()
+    ]
+    log.warning(f"422: {len(details)} invalid field(s): {sorted({d['field'] for d in details})}")
+    return JSONResponse(status_code=422, content={"detail": details})
+
+
+def _rejected(rejected: RejectedApplications, batch: bool) -> JSONResponse:
+    details = [
+        _error(
+            ["body", "applications", e.application, *e.loc] if batch else ["body", *e.loc],
+            e.type,
+            e.msg,
+        )
+        for e in rejected.errors
+    ]
+    log.warning(f"422: {len(details)} refused value(s): {sorted({d['field'] for d in details})}")
+    return JSONResponse(status_code=422, content={"detail": details})
+
+
+async def _no_model(_: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": str(error)})
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def create_app(warehouse: Path | None = None, refresh_seconds: float | None = None) -> FastAPI:
+    """The API over the warehouse's registry; the champion is re-read every `refresh_seconds`."""
+    holder = ChampionHolder(Path(warehouse or settings.WAREHOUSE_PATH))
+    interval = refresh_seconds or settings.API_REGISTRY_REFRESH_SECONDS
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(holder.refresh)
+        loop = RefreshLoop(holder, interval)
+        loop.start()
+        yield
+        loop.stop()
+
+    app = FastAPI(
+        title="Loan default scoring API",
+        description=(
+            "Scores loan applications, given in the raw source schema, with the model the "
+            "registry names champion, through the pipeline's own cleaning and feature code."
+        ),
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.holder = holder
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(NoModel, _no_model)
+
+    def champion() -> LoadedModel:
+        loaded = holder.current
+        if loaded is None:
+            raise NoModel(f"no champion loaded yet: {holder.last_error or 'starting'}")
+        return loaded
+
+    @app.post(
+        "/predict",
+        response_model=Prediction | BatchPrediction,
+        responses={422: INVALID, 503: UNAVAILABLE},
+        summary="Score one application, or a batch as {'applications': [...]}",
+    )
+    def predict(body: Annotated[PredictBody, Body()]) -> Any:
+        loaded = champion()  # one model for the whole request, even if a swap happens meanwhile
+        batch = isinstance(body, Batch)
+        applications: list[Application] = body.applications if batch else [body]
+        try:
+            scored = score(loaded.model, applications)
+        except RejectedApplications as rejected:
+            return _rejected(rejected, batch)
+        version, family = loaded.record.version_id, loaded.record.family
+        predictions = [
+            Prediction(
+                loan_id=application.loan_id,
+                Customer_ID=application.Customer_ID,
+                probability=row["probability"],
+                calibrated_probability=row["calibrated_probability"],
+                decision=row["decision"],
+                model_version=version,
+                model_family=family,
+            )
+            for application, row in zip(applications, scored.iter_rows(named=True), strict=True)
+        ]
+        if not batch:
+            return predictions[0]
+        return BatchPrediction(model_version=version, model_family=family, predictions=predictions)
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}})
+    def health() -> Any:
+        loaded = holder.current
+        status = Health(
+            status="ok" if loaded else "no_model",
+            model_version=loaded.record.version_id if loaded else None,
+            model_family=loaded.record.family if loaded else None,
+            loaded_at=_iso(loaded.loaded_at) if loaded else None,
+            last_registry_check=_iso(holder.last_check),
+            last_registry_error=holder.last_error,
+        )
+        if loaded is None:
+            return JSONResponse(status_code=503, content=status.model_dump())
+        return status
+
+    @app.get("/model", response_model=ModelInfo, responses={503: UNAVAILABLE})
+    def model() -> ModelInfo:
+        loaded = champion()
+        record = loaded.record
+        promotion = (
+            {k: _iso(v) if hasattr(v, "isoformat") else v for k, v in loaded.promotion.items()}
+            if loaded.promotion
+            else None
+        )
+        return ModelInfo(
+            version_id=record.version_id,
+            family=record.family,
+            status=record.status,
+            trained_at=_iso(record.trained_at),
+            as_of_month=_iso(record.as_of_month),
+            reason_trained=record.reason_trained,
+            code_version=record.code_version,
+            threshold=record.threshold,
+            windows=record.windows,
+            hyperparameters=record.hyperparameters,
+            features=record.features,
+            metrics=record.metrics,
+            artifact_sha256=record.artifact_sha256,
+            loaded_at=_iso(loaded.loaded_at),
+            promotion=promotion,
+        )
+
+    return app
+
+
+app = create_app()

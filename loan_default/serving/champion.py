@@ -1,0 +1,124 @@
+"""The champion the server scores with, and its hot swap when the registry promotes another.
+
+The server never keeps a warehouse connection: each registry check opens the DuckDB file
+read-only for one query. While a pipeline run holds the write lock that open fails; the
+server logs a warning and keeps scoring with the model it has. A new champion's artifact is
+loaded and its sha256 verified before one reference assignment swaps it in, so a request
+either uses the old model or the new one, never half of each, and none fails at the switch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from loan_default.lib import registry
+from loan_default.lib.training import TrainedModel
+
+log = logging.getLogger("loan_default.serving")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified champion artifact with the registry row it was loaded from."""
+
+    record: registry.RegistryRecord
+    model: TrainedModel
+    loaded_at: datetime
+    promotion: dict | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChampionHolder:
+    """Holds the current champion; `refresh()` swaps in a newly promoted one."""
+
+    def __init__(self, warehouse: Path):
+        self.warehouse = Path(warehouse)
+        self._current: LoadedModel | None = None
+        self._refreshing = threading.Lock()
+        self.last_check: datetime | None = None
+        self.last_error: str | None = None
+
+    @property
+    def current(self) -> LoadedModel | None:
+        """The model to score with; read once per request so a batch uses one version."""
+        return self._current
+
+    def _problem(self, message: str, level: int = logging.WARNING) -> None:
+        if message != self.last_error:  # once per distinct problem, not every interval
+            log.log(level, message)
+        self.last_error = message
+
+    def _read_champion(self) -> tuple[registry.RegistryRecord | None, dict | None]:
+        if not self.warehouse.exists():
+            raise FileNotFoundError(f"no warehouse at {self.warehouse}")
+        with duckdb.connect(str(self.warehouse), read_only=True) as connection:
+            record = registry.champion_read_only(connection)
+            promotion = registry.promotion_of(connection, record.version_id) if record else None
+        return record, promotion
+
+    def refresh(self) -> bool:
+        """Check the registry once; True when a new champion was swapped in."""
+        with self._refreshing:
+            serving = self._current.record.version_id if self._current else "nothing"
+            self.last_check = _now()
+            try:
+                record, promotion = self._read_champion()
+            except (duckdb.Error, OSError) as error:
+                self._problem(
+                    f"registry unreadable (a pipeline run may hold the lock), "
+                    f"still serving {serving}: {error}"
+                )
+                return False
+            if record is None:
+                self._problem(f"the registry has no champion, still serving {serving}")
+                return False
+            if self._current and record.version_id == self._current.record.version_id:
+                self.last_error = None
+                return False
+            try:
+                model = registry.load_artifact(record)
+            except Exception as error:  # integrity, missing file or unpicklable: keep serving
+                self._problem(
+                    f"champion {record.version_id} not loaded, still serving {serving}: {error}",
+                    logging.ERROR,
+                )
+                return False
+            if not isinstance(model, TrainedModel):
+                self._problem(f"artifact of {record.version_id} is not a TrainedModel")
+                return False
+            self._current = LoadedModel(record, model, _now(), promotion)
+            self.last_error = None
+            log.info(f"champion {record.version_id} ({record.family}) loaded, was {serving}")
+            return True
+
+
+class RefreshLoop:
+    """A daemon thread calling `holder.refresh()` every `seconds` until stopped."""
+
+    def __init__(self, holder: ChampionHolder, seconds: float):
+        self.holder, self.seconds = holder, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="champion-refresh", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.holder.refresh()
+            except Exception:  # never let one bad check end hot swapping
+                log.exception("champion refresh failed; will retry")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

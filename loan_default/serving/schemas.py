@@ -1,0 +1,179 @@
+"""Request and response models of the scoring API, in the raw source schema.
+
+The request fields are the raw CSV columns, generated from `lib/sources.py` so the API and the
+pipeline share one declaration. Values travel as raw text (numbers are accepted and turned into
+text): the pipeline's own cleaning decides what is valid, exactly as it does for the files.
+Every raw field must be present (null means unknown), so a renamed or forgotten field is a 422
+rather than a silently missing feature. Personal data (Name, SSN) is accepted but excluded from
+dumps and reprs, so it cannot reach a log line or a response.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    create_model,
+)
+
+from loan_default import settings
+from loan_default.lib.sources import (
+    FEATURE_CLICKSTREAM,
+    FEATURES_ATTRIBUTES,
+    FEATURES_FINANCIALS,
+    LMS_LOAN_DAILY,
+    Kind,
+    Source,
+)
+
+# A customer's id is given once per application, not repeated in each section.
+SHARED_KEY = "Customer_ID"
+# The longest clickstream history an application may carry (the long window uses at most 24).
+MAX_CLICKSTREAM_MONTHS = 60
+
+
+def _as_text(value: Any) -> str | None:
+    """Raw values are text in the files; JSON numbers become the same text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be text, a number or null")
+    return str(value)
+
+
+RawValue = Annotated[
+    str | None,
+    BeforeValidator(_as_text),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]}),
+]
+STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+def _section(name: str, source: Source, doc: str) -> type[BaseModel]:
+    """A pydantic model with one field per raw column of `source` (bar the customer key)."""
+    fields: dict[str, Any] = {}
+    for column in source.columns:
+        if column.name == SHARED_KEY:
+            continue
+        if column.kind is Kind.PERSONAL:
+            fields[column.name] = (
+                RawValue,
+                Field(
+                    default=None,
+                    description=f"{column.description} Accepted, never used, logged or returned.",
+                    exclude=True,
+                    repr=False,
+                ),
+            )
+        else:
+            fields[column.name] = (RawValue, Field(description=column.description))
+    return create_model(name, __config__=STRICT, __doc__=doc, **fields)
+
+
+Attributes = _section(
+    "Attributes", FEATURES_ATTRIBUTES, "The applicant's row of features_attributes.csv."
+)
+Financials = _section(
+    "Financials", FEATURES_FINANCIALS, "The applicant's row of features_financials.csv."
+)
+ClickstreamMonth = _section(
+    "ClickstreamMonth", FEATURE_CLICKSTREAM, "One month of feature_clickstream.csv."
+)
+
+
+def _loan_field(name: str) -> Any:
+    return Field(description=LMS_LOAN_DAILY.column(name).description)
+
+
+class Application(BaseModel):
+    """One loan application: the loan book's mob-0 fields plus the applicant's source rows.
+
+    The loan book row at application is implied: month on book 0, nothing due, paid or
+    overdue, balance = loan_amt, snapshot at loan_start_date (the application month).
+    """
+
+    model_config = STRICT
+
+    loan_id: str | None = Field(default=None, description="Echoed back; not a model input.")
+    Customer_ID: str = Field(min_length=1, description="Customer identifier (pseudonymous).")
+    loan_start_date: RawValue = _loan_field("loan_start_date")
+    tenure: RawValue = _loan_field("tenure")
+    loan_amt: RawValue = _loan_field("loan_amt")
+    attributes: Attributes  # type: ignore[valid-type]
+    financials: Financials  # type: ignore[valid-type]
+    clickstream: list[ClickstreamMonth] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        max_length=MAX_CLICKSTREAM_MONTHS,
+        description="Monthly clickstream up to the application month; empty when there is none.",
+    )
+
+
+class Batch(BaseModel):
+    """Several applications scored in one request by one model version."""
+
+    model_config = STRICT
+
+    applications: list[Application] = Field(min_length=1, max_length=settings.API_MAX_BATCH)
+
+
+def _shape(body: Any) -> str:
+    return "batch" if isinstance(body, dict) and "applications" in body else "single"
+
+
+# POST /predict takes one application or {"applications": [...]}; the discriminator picks the
+# shape up front so a bad request gets the errors of its own shape only.
+PredictBody = Annotated[
+    Annotated[Application, Tag("single")] | Annotated[Batch, Tag("batch")],
+    Discriminator(_shape),
+]
+UNION_TAGS = ("single", "batch")
+
+
+class Prediction(BaseModel):
+    loan_id: str | None
+    Customer_ID: str
+    probability: float = Field(description="The model's raw probability of default.")
+    calibrated_probability: float = Field(description="Platt-calibrated probability of default.")
+    decision: int = Field(description="1 when calibrated_probability >= the model's threshold.")
+    model_version: str
+    model_family: str
+
+
+class BatchPrediction(BaseModel):
+    model_version: str
+    model_family: str
+    predictions: list[Prediction]
+
+
+class Health(BaseModel):
+    status: str = Field(description="'ok' while a champion is loaded, else 'no_model'.")
+    model_version: str | None
+    model_family: str | None
+    loaded_at: str | None
+    last_registry_check: str | None
+    last_registry_error: str | None
+
+
+class ModelInfo(BaseModel):
+    version_id: str
+    family: str
+    status: str
+    trained_at: str
+    as_of_month: str
+    reason_trained: str
+    code_version: str
+    threshold: float
+    windows: dict
+    hyperparameters: dict
+    features: list[str]
+    metrics: dict
+    artifact_sha256: str
+    loaded_at: str
+    promotion: dict | None = Field(description="The gate decision that made it champion.")

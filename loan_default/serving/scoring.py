@@ -1,0 +1,271 @@
+"""Applications in the raw schema to feature rows, through the pipeline's own code.
+
+Each request becomes bronze-like text frames, one per source, that go through the same
+`clean()` as the files, the loan book's `with_delinquency()` and `build_features()`. Nothing
+here re-implements a cleaning or feature rule: it only builds the frames, maps the
+quarantine's reasons back to request fields, and refuses what the batch pipeline would
+tolerate silently (a value it nulls as out of range, a source row dated after the application).
+
+Each application gets its own internal customer and loan key (its position in the request), so
+applications in one batch never see each other's rows, whatever Customer_ID they carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from loan_default import settings
+from loan_default.lib.cleaning import REASON_SEPARATOR, clean
+from loan_default.lib.features import FeatureWindow, build_features
+from loan_default.lib.loan_delinquency import with_delinquency
+from loan_default.lib.raw_reader import ISO_DATE_FORMAT
+from loan_default.lib.sources import (
+    FEATURE_CLICKSTREAM,
+    FEATURES_ATTRIBUTES,
+    FEATURES_FINANCIALS,
+    LMS_LOAN_DAILY,
+    Kind,
+    Source,
+)
+from loan_default.lib.training import TrainedModel
+from loan_default.serving.schemas import SHARED_KEY, Application
+
+FEATURE_WINDOW = FeatureWindow(
+    clickstream_months=settings.CLICKSTREAM_WINDOW_MONTHS,
+    long_clickstream_months=settings.CLICKSTREAM_LONG_WINDOW_MONTHS,
+)
+SECTIONS = {
+    FEATURES_ATTRIBUTES.name: "attributes",
+    FEATURES_FINANCIALS.name: "financials",
+    FEATURE_CLICKSTREAM.name: "clickstream",
+}
+# Loan book columns the request carries, and which request field each one comes from.
+LOAN_FIELDS = {
+    "loan_start_date": "loan_start_date",
+    "snapshot_date": "loan_start_date",
+    "tenure": "tenure",
+    "loan_amt": "loan_amt",
+    "balance": "loan_amt",
+}
+# The loan book row at application: month on book 0, nothing due, paid or overdue yet.
+AT_APPLICATION = {"installment_num": "0", "due_amt": "0", "paid_amt": "0", "overdue_amt": "0"}
+MESSAGES = {
+    "unreadable_float": "is not a number",
+    "unreadable_int": "is not a whole number (or too large)",
+    "unreadable_date": "is not a date (YYYY-MM-DD)",
+    "unreadable_duration": "is not of the form 'N Years and M Months'",
+    "unreadable_text": "is not readable text",
+    "unreadable_category": "is not readable text",
+    "missing_value": "is required",
+    "out_of_range": "is outside the valid range",
+    "duplicate_key": "repeats a month already given",
+    "after_application_month": (
+        "is later than the application month (the 1st of loan_start_date's month), "
+        "so the pipeline would not use this row"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """A refused value: which application, where in it, and why (never the value itself)."""
+
+    application: int
+    loc: tuple[str | int, ...]
+    type: str
+    msg: str
+
+
+class RejectedApplications(ValueError):
+    """Some applications hold values the pipeline would quarantine or silently drop."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__(f"{len(errors)} invalid value(s)")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class _Bronze:
+    """Bronze-like frames per source, and where each source line came from in the request."""
+
+    frames: dict[str, pl.DataFrame]
+    # Per source: source_line -> (application index, row index within its section or None).
+    origins: dict[str, list[tuple[int, int | None]]]
+
+
+def _text_frame(source: Source, columns: dict[str, list[str | None]]) -> pl.DataFrame:
+    """Raw text columns plus the lineage `clean()` keeps, as bronze has them."""
+    height = len(next(iter(columns.values())))
+    frame = pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.String))
+    month = (
+        pl.col(source.date_column)
+        .str.strip_chars()
+        .str.strptime(pl.Date, ISO_DATE_FORMAT, strict=False)
+        .dt.month_start()
+    )
+    return frame.with_columns(
+        partition_month=month,
+        source_file=pl.lit(f"api:{source.name}"),
+        source_line=pl.int_range(height, dtype=pl.Int64),
+    )
+
+
+def _source_columns(source: Source) -> list[str]:
+    """The columns cleaning reads: personal data never enters a frame."""
+    return [c.name for c in source.columns if c.kind is not Kind.PERSONAL]
+
+
+def bronze_frames(applications: Sequence[Application]) -> _Bronze:
+    loan_columns = _source_columns(LMS_LOAN_DAILY)
+    loans: dict[str, list[str | None]] = {c: [] for c in loan_columns}
+    sections = {
+        s.name: {c: [] for c in _source_columns(s)}
+        for s in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM)
+    }
+    origins: dict[str, list[tuple[int, int | None]]] = {name: [] for name in sections}
+    origins[LMS_LOAN_DAILY.name] = []
+    for index, application in enumerate(applications):
+        key = str(index)
+        row = {
+            "loan_id": key,
+            SHARED_KEY: key,
+            **AT_APPLICATION,
+            **{column: getattr(application, name) for column, name in LOAN_FIELDS.items()},
+        }
+        for column in loan_columns:
+            loans[column].append(row[column])
+        origins[LMS_LOAN_DAILY.name].append((index, None))
+        rows = {
+            FEATURES_ATTRIBUTES.name: [application.attributes],
+            FEATURES_FINANCIALS.name: [application.financials],
+            FEATURE_CLICKSTREAM.name: application.clickstream,
+        }
+        for name, items in rows.items():
+            columns = sections[name]
+            for position, item in enumerate(items):
+                for column, values in columns.items():
+                    values.append(key if column == SHARED_KEY else getattr(item, column))
+                origins[name].append(
+                    (index, position if name == FEATURE_CLICKSTREAM.name else None)
+                )
+    frames = {LMS_LOAN_DAILY.name: _text_frame(LMS_LOAN_DAILY, loans)}
+    for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM):
+        frames[source.name] = _text_frame(source, sections[source.name])
+    return _Bronze(frames, origins)
+
+
+def _field_loc(source: Source, column: str, position: int | None) -> tuple[str | int, ...]:
+    if source is LMS_LOAN_DAILY:
+        return (LOAN_FIELDS.get(column, column),)
+    section = SECTIONS[source.name]
+    return (section, column) if position is None else (section, position, column)
+
+
+def _error(source: Source, origin: tuple[int, int | None], column: str, kind: str) -> FieldError:
+    index, position = origin
+    loc = _field_loc(source, column, position)
+    message = f"{loc[-1]} {MESSAGES.get(kind, kind)}"
+    if kind == "out_of_range":
+        spec = source.column(column)
+        message += f" [{_bound(spec.valid_min)}, {_bound(spec.valid_max)}]"
+    return FieldError(index, loc, kind, message)
+
+
+def _bound(value: float | None) -> str:
+    return "unbounded" if value is None else f"{value:g}"
+
+
+def _quarantine_errors(
+    source: Source, quarantine: pl.DataFrame, origins: list[tuple[int, int | None]]
+) -> list[FieldError]:
+    errors = []
+    for line, reasons in quarantine.select("source_line", "reason").iter_rows():
+        for reason in reasons.split(REASON_SEPARATOR):
+            kind, _, column = reason.partition(":")
+            errors.append(_error(source, origins[line], column or source.date_column, kind))
+    return errors
+
+
+def _nulled_out_of_range(
+    source: Source, bronze: pl.DataFrame, silver: pl.DataFrame
+) -> list[tuple[int, str]]:
+    """(source_line, column) of values cleaning set to null for lying outside their range.
+
+    Cleaning nulls such values in optional columns and counts them; for a single applicant the
+    API refuses them instead, so the caller learns which field is wrong.
+    """
+    ranged = [
+        c
+        for c in source.columns
+        if not c.required and (c.valid_min is not None or c.valid_max is not None)
+    ]
+    if not ranged or silver.is_empty():
+        return []
+    joined = silver.select("source_line", *(c.silver_name for c in ranged)).join(
+        bronze.select("source_line", *(pl.col(c.name).alias(f"__raw_{c.name}") for c in ranged)),
+        on="source_line",
+    )
+    found = []
+    for column in ranged:
+        text = pl.col(f"__raw_{column.name}").str.strip_chars()
+        given = text.is_not_null() & (text != "")
+        if column.placeholders:
+            given = given & ~text.is_in(list(column.placeholders))
+        lines = joined.filter(given & pl.col(column.silver_name).is_null())["source_line"]
+        found.extend((line, column.name) for line in lines.to_list())
+    return found
+
+
+def _after_application(silver: pl.DataFrame, application_months: pl.DataFrame) -> list[int]:
+    """Source lines dated after their application's month: the pipeline would never use them."""
+    if silver.is_empty():
+        return []
+    late = silver.join(application_months, on="customer_id").filter(
+        pl.col("snapshot_date") > pl.col("application_month")
+    )
+    return late["source_line"].to_list()
+
+
+def features_of(applications: Sequence[Application]) -> pl.DataFrame:
+    """Feature-store rows, one per application in request order, or RejectedApplications."""
+    bronze = bronze_frames(applications)
+    silver: dict[str, pl.DataFrame] = {}
+    errors: list[FieldError] = []
+    for source in (LMS_LOAN_DAILY, FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM):
+        origins = bronze.origins[source.name]
+        result = clean(bronze.frames[source.name], source, ISO_DATE_FORMAT)
+        errors += _quarantine_errors(source, result.quarantine, origins)
+        errors += [
+            _error(source, origins[line], column, "out_of_range")
+            for line, column in _nulled_out_of_range(
+                source, bronze.frames[source.name], result.silver
+            )
+        ]
+        silver[source.name] = result.silver
+    loans = with_delinquency(silver[LMS_LOAN_DAILY.name])
+    months = loans.select("customer_id", application_month=pl.col("partition_month"))
+    for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM):
+        origins = bronze.origins[source.name]
+        errors += [
+            _error(source, origins[line], source.date_column, "after_application_month")
+            for line in _after_application(silver[source.name], months)
+        ]
+    if errors:
+        unique = list(dict.fromkeys(errors))
+        raise RejectedApplications(sorted(unique, key=lambda e: (e.application, str(e.loc))))
+    features = build_features(
+        loans,
+        silver[FEATURES_ATTRIBUTES.name],
+        silver[FEATURES_FINANCIALS.name],
+        silver[FEATURE_CLICKSTREAM.name],
+        FEATURE_WINDOW,
+    )
+    return features.sort(pl.col("loan_id").cast(pl.Int64))
+
+
+def score(model: TrainedModel, applications: Sequence[Application]) -> pl.DataFrame:
+    """probability, calibrated_probability and decision per application, in request order."""
+    return model.score(features_of(applications))
