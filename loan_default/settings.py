@@ -38,6 +38,9 @@ CLICKSTREAM_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_WINDOW"
 # A second, longer average of the same clickstream (all history it covers, up to T).
 CLICKSTREAM_LONG_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_LONG_WINDOW", "24"))
 
+# Months from application to label: monitoring joins label month T to the scores of T - this.
+LABEL_MOB = int(os.environ.get("LOAN_DEFAULT_LABEL_MOB", "6"))
+
 OWNERS = ["team:credit-risk"]
 
 # Real-time scoring API (loan_default/serving): where `make serve` listens, and how often the
@@ -47,3 +50,6 @@ API_PORT = int(os.environ.get("LOAN_DEFAULT_API_PORT", "8000"))
 API_REGISTRY_REFRESH_SECONDS = float(os.environ.get("LOAN_DEFAULT_API_REFRESH_SECONDS", "5"))
 # Most applications one POST /predict may carry.
 API_MAX_BATCH = int(os.environ.get("LOAN_DEFAULT_API_MAX_BATCH", "5000"))
+# Threads per scoring library (polars, OpenMP, BLAS) in the server: requests are small, and
+# pools spinning up per request cost more latency than they save on a shared machine.
+API_SCORING_THREADS = int(os.environ.get("LOAN_DEFAULT_API_THREADS", "1"))

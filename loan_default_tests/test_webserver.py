@@ -67,7 +67,7 @@ def test_asset_graph_through_graphql(webserver):
     response = requests.post(f"{webserver}/graphql", json={"query": ASSET_GRAPH_QUERY}, timeout=60)
     nodes = {"/".join(n["assetKey"]["path"]): n for n in response.json()["data"]["assetNodes"]}
     groups = {n["groupName"] for n in nodes.values()}
-    assert groups == {"raw", "bronze", "silver", "gold", "models", "predictions"}
+    assert groups == {"raw", "bronze", "silver", "gold", "models", "predictions", "monitoring"}
 
     feature_store = nodes["gold/feature_store"]
     assert feature_store["isPartitioned"]
@@ -79,3 +79,5 @@ def test_asset_graph_through_graphql(webserver):
     silver_checks = nodes["silver/lms_loan_daily"]["assetChecksOrError"]["checks"]
     assert "rows_conserved" in {c["name"] for c in silver_checks}
     assert not nodes["raw/lms_loan_daily"]["isPartitioned"]
+    drift_checks = nodes["monitoring/drift"]["assetChecksOrError"]["checks"]
+    assert {"champion_score_psi", "champion_feature_csi"} <= {c["name"] for c in drift_checks}

@@ -20,6 +20,9 @@ def classification_metrics(
     probability = np.clip(np.asarray(probability, dtype=float), 1e-7, 1 - 1e-7)
     decision = (probability >= threshold).astype(int)
     both_classes = len(np.unique(y_true)) == 2
+    precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+        y_true, decision, average="binary", zero_division=0
+    )
     auc = float(metrics.roc_auc_score(y_true, probability)) if both_classes else None
     return {
         "n": int(len(y_true)),
@@ -35,8 +38,8 @@ def classification_metrics(
         "brier": float(metrics.brier_score_loss(y_true, probability)),
         "log_loss": float(metrics.log_loss(y_true, probability, labels=[0, 1])),
         "accuracy": float(metrics.accuracy_score(y_true, decision)),
-        "precision": float(metrics.precision_score(y_true, decision, zero_division=0)),
-        "recall": float(metrics.recall_score(y_true, decision, zero_division=0)),
-        "f1": float(metrics.f1_score(y_true, decision, zero_division=0)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
         "threshold": float(threshold),
     }

@@ -45,6 +45,7 @@ class RegistryRecord:
     status: str
     reason_trained: str
     train_seconds: float
+    reason_detail: str | None = None  # e.g. the failed check that asked for this retrain
 
 
 def sha256_of(path: Path) -> str:
@@ -104,7 +105,11 @@ def _ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
             as_of_month date, windows json, hyperparameters json, features json, metrics json,
             threshold double, artifact_path varchar, artifact_sha256 varchar,
             input_data_version varchar, code_version varchar, status varchar,
-            reason_trained varchar, train_seconds double)"""
+            reason_trained varchar, train_seconds double, reason_detail varchar)"""
+    )
+    # Registries written before reason_detail existed gain the column in place.
+    connection.execute(
+        f"alter table {REGISTRY_TABLE} add column if not exists reason_detail varchar"
     )
     connection.execute(
         f"""create table if not exists {DECISIONS_TABLE} (

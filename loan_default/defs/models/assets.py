@@ -101,6 +101,7 @@ def _train_family(
         status="challenger",
         reason_trained=config.reason or ("initial" if first_of_family else "scheduled"),
         train_seconds=result.train_seconds,
+        reason_detail=config.reason_detail,
     )
     with warehouse.get_connection() as connection:
         registry.register(connection, record)

@@ -23,6 +23,7 @@ class TrainingConfig(dg.Config):
     clickstream_dropout: float = 0.3
     decision_threshold: float | None = None  # F1-optimal on validation when None
     reason: str | None = None  # "initial" when the registry is empty, else "scheduled"
+    reason_detail: str | None = None  # why a retrain was asked for, kept on the registry row
 
     def windows(self, newest_label_month: date) -> tuple[Windows, date]:
         """The windows and the as-of label month they respect."""

@@ -1,0 +1,279 @@
+"""Monitoring: drift and estimated performance at once, realized performance six months later.
+
+Drift and estimates are partitioned by application month T; realized performance by label
+month T and reads the predictions of T - mob through a partition mapping.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from loan_default import settings
+from loan_default.defs.gold.assets import FEATURE_STORE, FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
+from loan_default.defs.metadata import table_metadata
+from loan_default.defs.models.assets import PREDICTIONS, PREDICTIONS_TABLE
+from loan_default.defs.monitoring.checks import check_specs, finding_check
+from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
+from loan_default.lib import registry
+from loan_default.lib.alerts import judge_performance, judge_stability
+from loan_default.lib.monitoring import (
+    DRIFT_SCHEMA,
+    ESTIMATE_SCHEMA,
+    PERFORMANCE_SCHEMA,
+    DriftReference,
+    ScoredVersion,
+    drift_rows,
+    estimate_rows,
+    performance_rows,
+    scores_with_labels,
+)
+from loan_default.lib.months import add_months
+from loan_default.lib.thresholds import load_thresholds
+from loan_default.lib.warehouse import read_months, replace_months
+
+DRIFT = dg.AssetKey(["monitoring", "drift"])
+ESTIMATED = dg.AssetKey(["monitoring", "estimated_performance"])
+PERFORMANCE = dg.AssetKey(["monitoring", "model_performance"])
+DRIFT_TABLE = "monitoring.drift"
+ESTIMATE_TABLE = "monitoring.estimated_performance"
+PERFORMANCE_TABLE = "monitoring.model_performance"
+
+RULES = load_thresholds()["monitoring"]
+MOB = settings.LABEL_MOB
+ROLLING_MONTHS = RULES["rolling_months"]
+
+# Predictions and monitoring of month T are due by the same deadline as gold.
+monitoring_freshness = dg.FreshnessPolicy.cron(
+    deadline_cron=RULES["freshness"]["deadline_cron"],
+    lower_bound_delta=timedelta(days=RULES["freshness"]["lower_bound_days"]),
+)
+monitoring_common = dict(
+    group_name="monitoring",
+    partitions_def=monthly_partitions,
+    backfill_policy=single_run,
+    kinds={"duckdb", "polars"},
+    owners=settings.OWNERS,
+    pool="duckdb",
+    freshness_policy=monitoring_freshness,
+)
+STABILITY_CHECKS = {
+    "champion_score_psi": "PSI of the champion's score against its training population",
+    "champion_feature_csi": "CSI of each champion input against its training population",
+}
+PERFORMANCE_CHECKS = {
+    f"champion_{metric}": f"{rule['priority']} {metric} of the champion on held-out labels "
+    f"({RULES['evaluate_on']})"
+    for metric, rule in RULES["performance"].items()
+}
+
+
+def _versions(connection) -> dict[str, registry.RegistryRecord]:
+    return {r.version_id: r for r in registry.all_versions(connection)}
+
+
+def _drift_reference(connection, record: registry.RegistryRecord, bins: int) -> DriftReference:
+    """The version's training population and its own scores of it."""
+    version = ScoredVersion.of(record)
+    first, last = version.train_months
+    train = read_months(connection, FEATURE_TABLE, "application_month", first, add_months(last, 1))
+    scores = registry.load_artifact(record).score(train)["calibrated_probability"]
+    return DriftReference.of(version, train, scores, bins)
+
+
+def _write(
+    connection, table: str, frames: list[pl.DataFrame], month_column: str, window: tuple
+) -> tuple[pl.DataFrame, dict]:
+    """Replaces the run's months of `table` and returns the rows with their UI metadata."""
+    rows = pl.concat(frames).sort(month_column, "model_family", maintain_order=True)
+    replace_months(connection, table, rows, month_column, *window)
+    return rows, table_metadata(connection, table, month_column, window)
+
+
+def _newest_champion_rows(frame: pl.DataFrame, month_column: str) -> pl.DataFrame | None:
+    """The champion's rows of the newest month that has any, or None."""
+    champion = frame.filter(pl.col("is_champion"))
+    if champion.is_empty():
+        return None
+    return champion.filter(pl.col(month_column) == champion[month_column].max())
+
+
+def _subject(rows: pl.DataFrame, month_column: str) -> dict:
+    first = rows.row(0, named=True)
+    return {
+        "month": first[month_column],
+        "model_family": first["model_family"],
+        "model_version": first["model_version"],
+    }
+
+
+@dg.asset(
+    key=DRIFT,
+    deps=[PREDICTIONS, FEATURE_STORE],
+    check_specs=check_specs(DRIFT, STABILITY_CHECKS),
+    description=(
+        "PSI of each model version's score and CSI of its inputs for application month T, "
+        "against the version's training population. Needs no labels."
+    ),
+    **monitoring_common,
+)
+def drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    bins = RULES["stability"]["bins"]
+    frames = [pl.DataFrame(schema=DRIFT_SCHEMA)]
+    start, end = window_of(context)
+    with warehouse.get_connection() as connection:
+        records = _versions(connection)
+        # One read for the whole run, split in memory: per-month queries would dominate.
+        features = read_months(connection, FEATURE_TABLE, "application_month", start, end)
+        predictions = read_months(connection, PREDICTIONS_TABLE, "application_month", start, end)
+        references: dict[str, DriftReference] = {}
+        for (month, version_id, champion), scored in predictions.partition_by(
+            "application_month", "model_version", "is_champion", as_dict=True
+        ).items():
+            if version_id not in references:
+                references[version_id] = _drift_reference(connection, records[version_id], bins)
+            current = features.join(
+                scored.select("loan_id", "calibrated_probability"), on="loan_id"
+            )
+            scores = current["calibrated_probability"]
+            frames.append(drift_rows(month, references[version_id], champion, current, scores))
+        table, metadata = _write(connection, DRIFT_TABLE, frames, "month", (start, end))
+    return dg.MaterializeResult(metadata=metadata, check_results=stability_check_results(table))
+
+
+def stability_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    """The champion's score PSI and feature CSI checks on the newest month of `table`."""
+    rows = _newest_champion_rows(table, "month")
+    if rows is None:
+        return [finding_check(DRIFT, name, [], None) for name in STABILITY_CHECKS]
+    subject = _subject(rows, "month")
+    score = rows.filter(pl.col("kind") == "score")["psi"]
+    score_psi = score[0] if score.len() else None
+    features = dict(rows.filter(pl.col("kind") == "feature").select("feature", "psi").iter_rows())
+    findings = judge_stability(score_psi, features, RULES)
+    worst = max((v for v in features.values() if v is not None), default=None)
+    return [
+        finding_check(
+            DRIFT,
+            "champion_score_psi",
+            [f for f in findings if f.signal == "score_psi"],
+            subject,
+            {"score_psi": score_psi},
+        ),
+        finding_check(
+            DRIFT,
+            "champion_feature_csi",
+            [f for f in findings if f.signal.startswith("csi:")],
+            subject,
+            {"max_feature_csi": worst},
+        ),
+    ]
+
+
+@dg.asset(
+    key=ESTIMATED,
+    deps=[PREDICTIONS],
+    description=(
+        "Default rate and ROC-AUC each version expects of application month T, from its "
+        "calibrated probabilities: the performance signal before labels arrive."
+    ),
+    **monitoring_common,
+)
+def estimated_performance(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
+    frames = [pl.DataFrame(schema=ESTIMATE_SCHEMA)]
+    start, end = window_of(context)
+    with warehouse.get_connection() as connection:
+        predictions = read_months(connection, PREDICTIONS_TABLE, "application_month", start, end)
+        for (month,), rows in predictions.partition_by("application_month", as_dict=True).items():
+            frames.append(estimate_rows(month, rows, MOB))
+        _, metadata = _write(connection, ESTIMATE_TABLE, frames, "application_month", (start, end))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _offset(first: int, last: int) -> dg.TimeWindowPartitionMapping:
+    return dg.TimeWindowPartitionMapping(
+        start_offset=first, end_offset=last, allow_nonexistent_upstream_partitions=True
+    )
+
+
+@dg.asset(
+    key=PERFORMANCE,
+    deps=[
+        # Label month T joins the scores made at application month T - mob (and the months
+        # before it for the rolling window); nothing newer than T - mob is read.
+        dg.AssetDep(PREDICTIONS, partition_mapping=_offset(-(MOB + ROLLING_MONTHS - 1), -MOB)),
+        dg.AssetDep(ESTIMATED, partition_mapping=_offset(-MOB, -MOB)),
+        dg.AssetDep(LABEL_STORE, partition_mapping=_offset(-(ROLLING_MONTHS - 1), 0)),
+    ],
+    check_specs=check_specs(PERFORMANCE, PERFORMANCE_CHECKS),
+    description=(
+        "Realized performance of each version for label month T: the predictions made at "
+        "T - 6 joined with the labels of T, alone and pooled over the last months, with the "
+        "estimate made at T - 6 beside it."
+    ),
+    **monitoring_common,
+)
+def model_performance(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
+    frames = [pl.DataFrame(schema=PERFORMANCE_SCHEMA)]
+    start, end = window_of(context)
+    first_label = add_months(start, -(ROLLING_MONTHS - 1))
+    with warehouse.get_connection() as connection:
+        versions = {k: ScoredVersion.of(r) for k, r in _versions(connection).items()}
+        labels = read_months(connection, LABEL_TABLE, "label_month", first_label, end)
+        predictions = read_months(
+            connection,
+            PREDICTIONS_TABLE,
+            "application_month",
+            add_months(first_label, -MOB),
+            add_months(end, -MOB),
+        )
+        estimates = read_months(
+            connection,
+            ESTIMATE_TABLE,
+            "application_month",
+            add_months(start, -MOB),
+            add_months(end, -MOB),
+        )
+        scored_labels = scores_with_labels(predictions, labels, MOB)
+        for label_month in months_of(context):
+            pooled_from = add_months(label_month, -(ROLLING_MONTHS - 1))
+            frames.append(
+                performance_rows(
+                    label_month,
+                    scored_labels.filter(
+                        pl.col("label_month").is_between(pooled_from, label_month)
+                    ),
+                    versions,
+                    estimates.filter(pl.col("application_month") == add_months(label_month, -MOB)),
+                    MOB,
+                    ROLLING_MONTHS,
+                )
+            )
+        table, metadata = _write(connection, PERFORMANCE_TABLE, frames, "label_month", (start, end))
+    return dg.MaterializeResult(metadata=metadata, check_results=performance_check_results(table))
+
+
+def performance_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    """One check per thresholded metric, on the champion's newest held-out judged window."""
+    judged = table.filter(pl.col("held_out") & (pl.col("window") == RULES["evaluate_on"]))
+    rows = _newest_champion_rows(judged, "label_month")
+    if rows is None:
+        return [finding_check(PERFORMANCE, name, [], None) for name in PERFORMANCE_CHECKS]
+    row = rows.row(0, named=True)
+    findings = judge_performance(row, RULES, row["oot_baseline_roc_auc"])
+    subject = _subject(rows, "label_month")
+    return [
+        finding_check(
+            PERFORMANCE,
+            f"champion_{metric}",
+            [f for f in findings if f.signal == metric or f.signal.startswith(f"{metric}_drop")],
+            subject,
+            {metric: row[metric], "n": row["n"], "months_pooled": row["months_pooled"]},
+        )
+        for metric in RULES["performance"]
+    ]

@@ -1,0 +1,57 @@
+"""Check results from threshold findings: RETRAIN is an ERROR, ACTIVE_MONITORING a WARN.
+
+Checks judge the champion on the newest month of the run that has something to judge; the
+retrain sensor reads `model_version` and `month` from their metadata.
+"""
+
+from collections.abc import Mapping
+from datetime import date
+
+import dagster as dg
+
+from loan_default.lib.alerts import Finding, action_of
+
+ERROR_ACTIONS = {"RETRAIN"}
+
+
+def finding_check(
+    asset: dg.AssetKey,
+    name: str,
+    findings: list[Finding],
+    subject: Mapping[str, object] | None,
+    figures: Mapping[str, float | None] | None = None,
+) -> dg.AssetCheckResult:
+    """One check result; `subject` (month, family, version) is None when nothing was judged."""
+    if subject is None:
+        return dg.AssetCheckResult(
+            asset_key=asset,
+            check_name=name,
+            passed=True,
+            description="nothing to judge: no champion rows in the months of this run",
+        )
+    action = action_of(findings)
+    month = subject["month"]
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=action == "MONITOR",
+        severity=dg.AssetCheckSeverity.ERROR
+        if action in ERROR_ACTIONS
+        else dg.AssetCheckSeverity.WARN,
+        description="; ".join(f.reason for f in findings) or f"{action}: within thresholds",
+        metadata={
+            "month": month.isoformat() if isinstance(month, date) else str(month),
+            "model_family": str(subject["model_family"]),
+            "model_version": str(subject["model_version"]),
+            "action": action,
+            "reasons": dg.MetadataValue.json([f.reason for f in findings]),
+            **{k: float(v) for k, v in (figures or {}).items() if v is not None},
+        },
+    )
+
+
+def check_specs(asset: dg.AssetKey, descriptions: Mapping[str, str]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(name, asset=asset, description=text)
+        for name, text in descriptions.items()
+    ]
