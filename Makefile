@@ -9,11 +9,14 @@ export LOAN_DEFAULT_RAW_DIR := $(RAW_DIR)
 MONTHS ?= 2023-01-01...2025-11-01
 DATA_ASSETS := group:bronze or group:silver or group:gold
 MODEL_ASSETS := group:models
+REPORT_ASSET := key:monitoring/monitoring_report
+MONITORING_ASSETS := group:monitoring and not $(REPORT_ASSET)
 DAGSTER_CLI := $(BIN)/dagster asset materialize -m loan_default.definitions
 SYNTHETIC_LOANS ?= 12500
 UI_PORT ?= 3000
+API_PORT ?= $(or $(LOAN_DEFAULT_API_PORT),8000)
 
-.PHONY: install data-ready run backfill train predict ui test lint bench synthetic clean
+.PHONY: install data-ready run backfill train predict monitor ui serve test lint bench synthetic clean
 
 # Re-installs only when pyproject.toml changed since the last install.
 $(BIN)/.installed: pyproject.toml
@@ -37,11 +40,12 @@ data-ready: install
 		$(BIN)/python -m loan_default.lib.synthetic --out $(RAW_DIR) --loans $(SYNTHETIC_LOANS); \
 	fi
 
-# Every data asset for every month in one run, then the models, then predictions.
+# Every data asset for every month in one run, then the models, predictions and monitoring.
 run: install data-ready $(DAGSTER_HOME)/dagster.yaml
-	$(MAKE) --no-print-directory backfill train predict
+	$(MAKE) --no-print-directory backfill train predict monitor
 	@$(BIN)/python -c 'from loan_default import settings as s; \
-		print(f"Warehouse: {s.WAREHOUSE_PATH}\nModel artifacts: {s.ARTIFACT_DIR}\nReports: {s.REPORT_DIR}")'
+		print(f"Warehouse: {s.WAREHOUSE_PATH}\nModel artifacts: {s.ARTIFACT_DIR}\nReports: {s.REPORT_DIR}"); \
+		print(f"Monitoring dashboard: {s.REPORT_DIR}/monitoring/monitoring_dashboard.html")'
 	@echo "Runs and asset history: $(DAGSTER_HOME) (see them with 'make ui')"
 
 backfill: install $(DAGSTER_HOME)/dagster.yaml
@@ -54,8 +58,17 @@ train: install $(DAGSTER_HOME)/dagster.yaml
 predict: install $(DAGSTER_HOME)/dagster.yaml
 	$(DAGSTER_CLI) --select 'group:predictions' --partition-range '$(MONTHS)'
 
+# Drift, estimated and realized performance for every month, then the report and dashboard.
+monitor: install $(DAGSTER_HOME)/dagster.yaml
+	$(DAGSTER_CLI) --select '$(MONITORING_ASSETS)' --partition-range '$(MONTHS)'
+	$(DAGSTER_CLI) --select '$(REPORT_ASSET)'
+
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+
+# The scoring API for the registry's champion on 127.0.0.1 (docs at /docs).
+serve: install
+	LOAN_DEFAULT_API_PORT=$(API_PORT) $(BIN)/python -m loan_default.serving
 
 synthetic: install
 	$(BIN)/python -m loan_default.lib.synthetic --out $(RAW_DIR) --loans $(SYNTHETIC_LOANS)
@@ -70,6 +83,8 @@ lint: install
 bench: install
 	$(BIN)/python -m loan_default_tests.benchmarks.data_layers
 	$(BIN)/python -m loan_default_tests.benchmarks.models
+	$(BIN)/python -m loan_default_tests.benchmarks.monitoring
+	$(BIN)/python -m loan_default_tests.benchmarks.api
 
 clean:
 	rm -rf data/warehouse $(DAGSTER_HOME)

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -39,21 +38,13 @@ SHARED_KEY = "Customer_ID"
 MAX_CLICKSTREAM_MONTHS = 60
 
 
-def _as_text(value: Any) -> str | None:
-    """Raw values are text in the files; JSON numbers become the same text."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be text, a number or null")
-    return str(value)
-
-
+# Raw values are text in the files; JSON numbers become the same text (in pydantic's core,
+# coerce_numbers_to_str), anything else (booleans, lists) is a 422.
 RawValue = Annotated[
     str | None,
-    BeforeValidator(_as_text),
     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]}),
 ]
-STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
+STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, coerce_numbers_to_str=True)
 
 
 def _section(name: str, source: Source, doc: str) -> type[BaseModel]:
@@ -92,6 +83,54 @@ def _loan_field(name: str) -> Any:
     return Field(description=LMS_LOAN_DAILY.column(name).description)
 
 
+def _clickstream_example(month: str, start: int) -> dict:
+    return {**{f"fe_{i}": start + 7 * i for i in range(1, 21)}, "snapshot_date": month}
+
+
+# A made-up applicant in the raw files' own text, dirty values included ("_" is unknown).
+EXAMPLE_APPLICATION = {
+    "loan_id": "CUS_0xD3E0_2024_05_01",
+    "Customer_ID": "CUS_0xD3E0",
+    "loan_start_date": "2024-05-01",
+    "tenure": 10,
+    "loan_amt": 10000,
+    "attributes": {
+        "Name": "Jane Example",
+        "Age": "34",
+        "SSN": "000-12-3456",
+        "Occupation": "Engineer",
+        "snapshot_date": "2024-05-01",
+    },
+    "financials": {
+        "Annual_Income": "52312.68_",
+        "Monthly_Inhand_Salary": 4250.39,
+        "Num_Bank_Accounts": 6,
+        "Num_Credit_Card": 5,
+        "Interest_Rate": 17,
+        "Num_of_Loan": 2,
+        "Type_of_Loan": "Credit-Builder Loan, and Home Equity Loan",
+        "Delay_from_due_date": 12,
+        "Num_of_Delayed_Payment": 8,
+        "Changed_Credit_Limit": "9.73",
+        "Num_Credit_Inquiries": 4,
+        "Credit_Mix": "_",
+        "Outstanding_Debt": 1562.91,
+        "Credit_Utilization_Ratio": 30.08,
+        "Credit_History_Age": "10 Years and 9 Months",
+        "Payment_of_Min_Amount": "Yes",
+        "Total_EMI_per_month": 42.94,
+        "Amount_invested_monthly": 77.31,
+        "Payment_Behaviour": "High_spent_Medium_value_payments",
+        "Monthly_Balance": 400.36,
+        "snapshot_date": "2024-05-01",
+    },
+    "clickstream": [
+        _clickstream_example("2024-04-01", -20),
+        _clickstream_example("2024-05-01", 5),
+    ],
+}
+
+
 class Application(BaseModel):
     """One loan application: the loan book's mob-0 fields plus the applicant's source rows.
 
@@ -99,7 +138,7 @@ class Application(BaseModel):
     overdue, balance = loan_amt, snapshot at loan_start_date (the application month).
     """
 
-    model_config = STRICT
+    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [EXAMPLE_APPLICATION]})
 
     loan_id: str | None = Field(default=None, description="Echoed back; not a model input.")
     Customer_ID: str = Field(min_length=1, description="Customer identifier (pseudonymous).")

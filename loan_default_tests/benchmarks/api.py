@@ -1,0 +1,142 @@
+"""`make bench` (API): the scoring server on loopback, single-application latency and batch
+throughput, bounded in requests and seconds.
+
+The server is the real `python -m loan_default.serving` process. Its warehouse is
+`LOAN_DEFAULT_WAREHOUSE` when that one has a gradient-boosting champion (after `make run`),
+otherwise one built in a temporary folder from the real data with the documented CLI (backfill,
+then boosting on the reference windows and the gate). Requests are real applications of
+2024-05 and 2024-06 in the raw schema. Target: single-application p99 <= 20 ms for boosting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import httpx
+import numpy as np
+
+from loan_default import settings
+from loan_default.lib import registry
+from loan_default_tests.benchmarks.data_layers import BACKFILL, REAL_RAW_DIR
+from loan_default_tests.cli_env import project_env, run_cli
+from loan_default_tests.serving.raw_requests import applications_of_month, null_refused
+from loan_default_tests.serving.server import start_server
+
+TARGET_P99_MS = 20.0
+BATCH_SIZE = 1000
+# The backfill's own command up to --select, then boosting and the gate on the reference windows.
+TRAIN_BOOSTING = [
+    *BACKFILL[: BACKFILL.index("--select") + 1],
+    'key:"models/gradient_boosting" or key:"models/champion"',
+    "--config-json",
+    '{"ops": {"models__gradient_boosting": {"config": {"window_mode": "absolute"}}}}',
+]
+
+
+def champion_family(database: Path) -> str | None:
+    if not database.exists():
+        return None
+    try:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            record = registry.champion_read_only(connection)
+    except duckdb.Error:
+        return None
+    return record.family if record else None
+
+
+def build_warehouse(scratch: Path) -> Path:
+    """Real data backfilled and boosting trained and promoted, in `scratch`."""
+    env = project_env(scratch, REAL_RAW_DIR)
+    env["LOAN_DEFAULT_ARTIFACTS"] = str(scratch / "artifacts")
+    env["LOAN_DEFAULT_REPORTS"] = str(scratch / "reports")
+    for command in (BACKFILL, TRAIN_BOOSTING):
+        started = time.perf_counter()
+        done = run_cli(command, env, timeout=1800)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[:3])} failed:\n{done.stderr[-3000:]}")
+        print(f"  {' '.join(command[3:7])}: {time.perf_counter() - started:.0f} s", flush=True)
+    return Path(env["LOAN_DEFAULT_WAREHOUSE"])
+
+
+def accepted_applications(http: httpx.Client) -> list[dict]:
+    """Real applications, with the values the API refuses as out of range set to null."""
+    applications = []
+    for month in (date(2024, 5, 1), date(2024, 6, 1)):
+        found = applications_of_month(REAL_RAW_DIR, month)
+        refused = http.post("/predict", json={"applications": found})
+        if refused.status_code == 422:
+            null_refused(found, refused.json()["detail"])
+        applications += found
+    return applications
+
+
+def single_latency(http: httpx.Client, applications: list[dict], count: int, seconds: float):
+    """Milliseconds per request, one application each, one request after another."""
+    for application in applications[:50]:  # warm-up
+        http.post("/predict", json=application).raise_for_status()
+    latencies = []
+    deadline = time.monotonic() + seconds
+    while len(latencies) < count and time.monotonic() < deadline:
+        application = applications[len(latencies) % len(applications)]
+        started = time.perf_counter()
+        response = http.post("/predict", json=application)
+        latencies.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    return np.array(latencies)
+
+
+def batch_throughput(http: httpx.Client, applications: list[dict], count: int, seconds: float):
+    """(applications per second, seconds per request) for requests of BATCH_SIZE each."""
+    batch = {"applications": (applications * (BATCH_SIZE // len(applications) + 1))[:BATCH_SIZE]}
+    http.post("/predict", json=batch).raise_for_status()  # warm-up
+    durations = []
+    deadline = time.monotonic() + seconds
+    while len(durations) < count and time.monotonic() < deadline:
+        started = time.perf_counter()
+        response = http.post("/predict", json=batch)
+        durations.append(time.perf_counter() - started)
+        response.raise_for_status()
+        assert len(response.json()["predictions"]) == BATCH_SIZE
+    return BATCH_SIZE * len(durations) / sum(durations), np.array(durations)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000, help="single requests at most")
+    parser.add_argument("--batches", type=int, default=10, help="batch requests at most")
+    parser.add_argument("--seconds", type=float, default=60, help="time limit per run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        warehouse = Path(settings.WAREHOUSE_PATH)
+        if champion_family(warehouse) != "gradient_boosting":
+            print(f"No boosting champion in {warehouse}: building one from the real data")
+            warehouse = build_warehouse(Path(scratch))
+        server = start_server(warehouse, Path(scratch) / "server.log", refresh_seconds=5)
+        try:
+            with httpx.Client(base_url=server.url, timeout=120) as http:
+                version = http.get("/health").json()["model_version"]
+                applications = accepted_applications(http)
+                single = single_latency(http, applications, args.requests, args.seconds)
+                rate, batches = batch_throughput(http, applications, args.batches, args.seconds)
+        finally:
+            server.stop()
+    p50, p99 = np.percentile(single, [50, 99])
+    verdict = "met" if p99 <= TARGET_P99_MS else "NOT met"
+    print(f"API on loopback, champion {version}")
+    print(
+        f"  single application: {len(single)} requests, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+        f"(target p99 <= {TARGET_P99_MS:.0f} ms: {verdict})"
+    )
+    print(
+        f"  batch of {BATCH_SIZE}: {len(batches)} requests, {np.median(batches):.2f} s each "
+        f"(median), {rate:,.0f} applications/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
