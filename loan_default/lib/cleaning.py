@@ -34,18 +34,16 @@ def _text(column: Column) -> pl.Expr:
     return pl.col(column.name).str.strip_chars()
 
 
-def _is_blank(column: Column) -> pl.Expr:
-    text = _text(column)
+def _is_blank(column: Column, text: pl.Expr) -> pl.Expr:
     blank = text.is_null() | (text == "")
     return blank | text.is_in(list(column.placeholders)) if column.placeholders else blank
 
 
-def _typed(column: Column, date_format: str) -> pl.Expr:
-    """The typed value, null where the raw text is blank or unreadable.
+def _typed(column: Column, text: pl.Expr, date_format: str) -> pl.Expr:
+    """The typed value of the stripped `text`, null where it is blank or unreadable.
 
     Written as one conditional per column: this runs on every raw value, so it is the hot path.
     """
-    text = _text(column)
     placeholder = text.is_in(list(column.placeholders)) if column.placeholders else None
     match column.kind:
         case Kind.DATE:
@@ -76,56 +74,97 @@ def _in_range(column: Column, value: pl.Expr) -> pl.Expr:
     return condition
 
 
+def _tmp(role: str, column: Column) -> str:
+    return f"__{role}_{column.name}"
+
+
 def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORMAT) -> CleanResult:
+    """Silver rows, quarantined rows and null counts, for a frame of one row or of millions.
+
+    Every rule is a boolean flag computed once per row in one lazy query (so polars evaluates
+    each parsed value once); the reason text is built only for the rows that fail.
+    """
     kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
-    typed = bronze.sort("source_line").with_columns(
-        *(_typed(c, date_format).alias(f"__typed_{c.name}") for c in kept),
-        *(_is_blank(c).alias(f"__blank_{c.name}") for c in kept),
+    rows = bronze.lazy()
+    if not bronze["source_line"].is_sorted():
+        rows = rows.sort("source_line")
+    text = {c.name: pl.col(_tmp("text", c)) for c in kept}
+    typed = rows.with_columns(_text(c).alias(_tmp("text", c)) for c in kept).with_columns(
+        *(_typed(c, text[c.name], date_format).alias(_tmp("typed", c)) for c in kept),
+        *(_is_blank(c, text[c.name]).alias(_tmp("blank", c)) for c in kept),
     )
 
-    reasons: list[pl.Expr] = []
-    nulled: list[pl.Expr] = []
+    flags: list[tuple[pl.Expr, str]] = []
+    nulled: dict[str, pl.Expr] = {}
     final: list[pl.Expr] = []
     for column in kept:
-        value = pl.col(f"__typed_{column.name}")
-        blank = pl.col(f"__blank_{column.name}")
-        unreadable = value.is_null() & ~blank
-        reasons.append(
-            pl.when(unreadable).then(pl.lit(f"unreadable_{column.kind.value}:{column.name}"))
-        )
+        value = pl.col(_tmp("typed", column))
+        blank = pl.col(_tmp("blank", column))
+        flags.append((value.is_null() & ~blank, f"unreadable_{column.kind.value}:{column.name}"))
         if column.required:
-            reasons.append(pl.when(blank).then(pl.lit(f"missing_value:{column.name}")))
+            flags.append((blank, f"missing_value:{column.name}"))
         if column.valid_min is not None or column.valid_max is not None:
             outside = value.is_not_null() & ~_in_range(column, value)
             if column.required:
-                reasons.append(pl.when(outside).then(pl.lit(f"out_of_range:{column.name}")))
+                flags.append((outside, f"out_of_range:{column.name}"))
             else:
                 value = pl.when(outside).then(None).otherwise(value)
-                nulled.append(outside.sum().alias(column.name))
+                nulled[column.name] = outside
         if column.kind is Kind.INT:
             # Beyond Int64 but within the valid range (a column without bounds): unreadable.
             too_big = value.is_not_null() & (value.abs() >= _INT64_LIMIT)
-            too_big_in_range = too_big & _in_range(column, value)
-            reasons.append(pl.when(too_big_in_range).then(pl.lit(f"unreadable_int:{column.name}")))
+            flags.append((too_big & _in_range(column, value), f"unreadable_int:{column.name}"))
             value = pl.when(~too_big).then(value).cast(pl.Int64)
         if column.placeholders:
-            placeholder = _text(column).is_in(list(column.placeholders))
-            nulled.append(placeholder.sum().alias(f"{column.name} (placeholder)"))
-        final.append(value.alias(column.silver_name))
+            nulled[f"{column.name} (placeholder)"] = text[column.name].is_in(
+                list(column.placeholders)
+            )
+        final.append(value.alias(f"__final_{column.silver_name}"))
 
-    # Rows are in file order (sorted below), so the first of a repeated key is the one kept.
-    duplicate = ~pl.struct(f"__typed_{k}" for k in source.key).is_first_distinct()
-    reasons.append(pl.when(duplicate).then(pl.lit("duplicate_key")))
-
-    judged = typed.with_columns(
-        __reason=pl.concat_str(reasons, separator=REASON_SEPARATOR, ignore_nulls=True)
+    # Rows are in file order (sorted above), so the first of a repeated key is the one kept.
+    key = pl.struct(_tmp("typed", source.column(k)) for k in source.key)
+    flags.append((~key.is_first_distinct(), "duplicate_key"))
+    flag_names = [f"__flag_{i}" for i in range(len(flags))]
+    judged = (
+        typed.select(
+            *final,
+            *LINEAGE,
+            *(pl.col(c.name) for c in kept),
+            *(
+                condition.fill_null(False).alias(n)
+                for (condition, _), n in zip(flags, flag_names, strict=True)
+            ),
+            *(
+                condition.fill_null(False).alias(f"__nulled_{i}")
+                for i, condition in enumerate(nulled.values())
+            ),
+        )
+        .with_columns(__bad=pl.any_horizontal(flag_names))
+        .collect()
     )
-    bad = pl.col("__reason") != ""
-    silver = judged.filter(~bad).select(*final, *LINEAGE)
+    bad = pl.col("__bad")
+    good = judged.filter(~bad) if judged["__bad"].any() else judged
+    silver = good.select(
+        *(pl.col(f"__final_{c.silver_name}").alias(c.silver_name) for c in kept), *LINEAGE
+    )
+    reason = pl.concat_str(
+        [
+            pl.when(pl.col(n)).then(pl.lit(label))
+            for (_, label), n in zip(flags, flag_names, strict=True)
+        ],
+        separator=REASON_SEPARATOR,
+        ignore_nulls=True,
+    )
     quarantine = judged.filter(bad).select(
-        *LINEAGE, *[pl.col(c.name) for c in kept], pl.col("__reason").alias("reason")
+        *LINEAGE, *(pl.col(c.name) for c in kept), reason.alias("reason")
     )
-    counts = judged.filter(~bad).select(nulled).row(0, named=True) if nulled else {}
+    counts = (
+        good.select(pl.col(f"__nulled_{i}").sum().alias(name) for i, name in enumerate(nulled)).row(
+            0, named=True
+        )
+        if nulled
+        else {}
+    )
     return CleanResult(silver, quarantine, {k: int(v or 0) for k, v in counts.items() if v})
 
 

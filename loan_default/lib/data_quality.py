@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -125,3 +125,24 @@ def across_months(outcomes: dict) -> Outcome:
         f"{len(failing)} month(s) fail; {first_month}: {first.description}",
         {"failing_months": list(failing), **first.metadata},
     )
+
+
+def by_month(
+    months: Iterable,
+    month_column: str,
+    check: Callable[..., Outcome],
+    *frames: pl.DataFrame,
+) -> dict:
+    """`check` on each month's slice of `frames`, for every month in `months` (empty or not).
+
+    Lets a run check a chunk of several months at once while still reporting month by month.
+    Pass narrow frames (the month column plus what the check reads): slicing copies them.
+    """
+    parts = [
+        {key[0]: part for key, part in frame.partition_by(month_column, as_dict=True).items()}
+        for frame in frames
+    ]
+    return {
+        month: check(*(p.get(month, frame.clear()) for p, frame in zip(parts, frames, strict=True)))
+        for month in months
+    }

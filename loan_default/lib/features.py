@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import duckdb
 import polars as pl
 
 CLICKSTREAM_COLUMNS = tuple(f"fe_{i}" for i in range(1, 21))
@@ -83,22 +84,38 @@ def _count_listed(type_of_loan: pl.Expr) -> pl.Expr:
     return items.list.eval(pl.element() != "").list.sum().cast(pl.Int32)
 
 
-def _point_in_time(left: pl.DataFrame, right: pl.DataFrame, prefix: str) -> pl.DataFrame:
+def _point_in_time(
+    left: pl.DataFrame, right: pl.DataFrame, prefix: str, by: list[str]
+) -> pl.DataFrame:
     """Each loan's latest `right` row dated on or before its application month."""
     right = right.rename({"snapshot_date": f"{prefix}_date"}).sort(f"{prefix}_date")
     return left.sort("application_month").join_asof(
         right,
         left_on="application_month",
         right_on=f"{prefix}_date",
-        by="customer_id",
+        by=by,
         strategy="backward",
         check_sortedness=False,
     )
 
 
-def _clickstream_window(
+def applications(loans: pl.DataFrame) -> pl.DataFrame:
+    """The loans at application (mob 0): what a feature row describes."""
+    return loans.filter(pl.col("mob") == 0).select(
+        "loan_id",
+        "customer_id",
+        application_month=pl.col("partition_month"),
+        loan_snapshot_date=pl.col("snapshot_date"),
+        loan_amt=pl.col("loan_amt"),
+        tenure=pl.col("tenure"),
+    )
+
+
+def clickstream_window(
     applications: pl.DataFrame, clickstream: pl.DataFrame, window: FeatureWindow
 ) -> pl.DataFrame:
+    """Per loan: clickstream means over both windows, months seen and the last month used."""
+
     def start(months: int) -> pl.Expr:
         return pl.col("application_month").dt.offset_by(f"-{months - 1}mo")
 
@@ -124,42 +141,80 @@ def _clickstream_window(
     )
 
 
-def build_features(
-    loans: pl.DataFrame,
+def clickstream_window_sql(
+    connection: duckdb.DuckDBPyConnection,
+    applications: pl.DataFrame,
+    table: str,
+    window: FeatureWindow,
+) -> pl.DataFrame:
+    """`clickstream_window` for many months at once, computed by DuckDB from `table`.
+
+    Per (loan, application month), so a loan is judged within its own month exactly as a
+    month-by-month run would. Means are integer sums over counts in double precision, which is
+    how polars averages the integer fe columns, so both give the same bits. The partition
+    bounds let DuckDB skip months outside a loan's window.
+    """
+    apps = applications.select("loan_id", "customer_id", "application_month").to_arrow()  # noqa: F841
+    short, long = window.clickstream_months - 1, window.long_clickstream_months - 1
+    in_short = f"c.snapshot_date >= (a.application_month - interval {short} month)::date"
+
+    def mean(column: str, condition: str) -> str:
+        return f"sum(c.{column}) {condition}::double / count(c.{column}) {condition}::double"
+
+    means = [f"{mean(c, f'filter (where {in_short})')} as {c}_mean" for c in CLICKSTREAM_COLUMNS]
+    means += [f"{mean(c, '')} as {c}_mean_long" for c in CLICKSTREAM_COLUMNS]
+    return connection.execute(
+        f"""
+        select a.loan_id, a.application_month, {", ".join(means)},
+            (count(*) filter (where {in_short}))::integer as clickstream_months_seen,
+            count(*)::integer as clickstream_months_seen_long,
+            max(c.snapshot_date) as clickstream_last_date
+        from apps a join {table} c
+            on c.customer_id = a.customer_id
+            and c.partition_month between
+                (a.application_month - interval {long} month)::date and a.application_month
+            and c.snapshot_date between
+                (a.application_month - interval {long} month)::date and a.application_month
+        group by a.loan_id, a.application_month
+        """
+    ).pl()
+
+
+def assemble_features(
+    applications: pl.DataFrame,
     attributes: pl.DataFrame,
     financials: pl.DataFrame,
     clickstream: pl.DataFrame,
-    window: FeatureWindow,
+    per_month: bool = False,
 ) -> pl.DataFrame:
-    """Feature rows for every loan whose mob-0 snapshot is in `loans`."""
-    applications = loans.filter(pl.col("mob") == 0).select(
-        "loan_id",
+    """Feature rows from applications, source rows and the clickstream aggregate.
+
+    `per_month` joins each loan only to the attributes and financials of its own month (they
+    carry `partition_month`) and to the clickstream aggregate of its own month, so a run over
+    many months gives exactly what a run per month gives.
+    """
+    by = ["customer_id"]
+    on = ["loan_id"]
+    attribute_columns = ["customer_id", "snapshot_date", *ATTRIBUTE_FEATURES]
+    financial_columns = [
         "customer_id",
-        application_month=pl.col("partition_month"),
-        loan_snapshot_date=pl.col("snapshot_date"),
-        loan_amt=pl.col("loan_amt"),
-        tenure=pl.col("tenure"),
-    )
-    joined = _point_in_time(
-        applications,
-        attributes.select("customer_id", "snapshot_date", *ATTRIBUTE_FEATURES),
-        "attributes",
-    )
-    joined = _point_in_time(
-        joined,
-        financials.select(
-            "customer_id",
-            "snapshot_date",
-            *FINANCIAL_FEATURES,
-            "credit_history_age",
-            "type_of_loan",
-            "payment_behaviour",
-        ),
-        "financials",
-    )
-    joined = joined.join(
-        _clickstream_window(applications, clickstream, window), on="loan_id", how="left"
-    )
+        "snapshot_date",
+        *FINANCIAL_FEATURES,
+        "credit_history_age",
+        "type_of_loan",
+        "payment_behaviour",
+    ]
+    if per_month:
+        month = pl.col("partition_month").alias("application_month")
+        attributes = attributes.select(*attribute_columns, month)
+        financials = financials.select(*financial_columns, month)
+        by, on = ["customer_id", "application_month"], ["loan_id", "application_month"]
+    else:
+        attributes = attributes.select(attribute_columns)
+        financials = financials.select(financial_columns)
+    joined = _point_in_time(applications, attributes, "attributes", by)
+    joined = _point_in_time(joined, financials, "financials", by)
+    joined = joined.join(clickstream, on=on, how="left")
     behaviour = pl.col("payment_behaviour").str.extract_groups(
         r"^(?<spend>High|Low)_spent_(?<value>Small|Medium|Large)_value_payments$"
     )
@@ -189,3 +244,17 @@ def build_features(
             "loan_snapshot_date", "attributes_date", "financials_date", "clickstream_last_date"
         ).alias("max_source_date"),
     ).sort("application_month", "loan_id")
+
+
+def build_features(
+    loans: pl.DataFrame,
+    attributes: pl.DataFrame,
+    financials: pl.DataFrame,
+    clickstream: pl.DataFrame,
+    window: FeatureWindow,
+) -> pl.DataFrame:
+    """Feature rows for every loan whose mob-0 snapshot is in `loans`."""
+    applied = applications(loans)
+    return assemble_features(
+        applied, attributes, financials, clickstream_window(applied, clickstream, window)
+    )

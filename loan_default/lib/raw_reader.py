@@ -12,15 +12,18 @@ import gzip
 import hashlib
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import chain
 from pathlib import Path
 from typing import IO
 
+import duckdb
 import polars as pl
 
 from loan_default.lib.sources import Source
+from loan_default.lib.warehouse import replace_months
 
 ISO_DATE_FORMAT = "%Y-%m-%d"
 DAY_MONTH_FORMAT = "%d/%m/%Y"
@@ -31,6 +34,8 @@ _RECORD = "__record"
 _SLASH_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
 _ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _FORMAT_SETTING = "LOAN_DEFAULT_DATE_FORMAT"
+# Rows per batch streamed from a file into the warehouse: memory stays flat at any file size.
+BATCH_ROWS = 500_000
 
 
 class RawInputError(ValueError):
@@ -302,8 +307,96 @@ def read_bronze(
     date_format: str = ISO_DATE_FORMAT,
 ) -> pl.DataFrame:
     """Rows of `source` whose date falls in [months[0], months[1]), all values as raw text."""
+    try:
+        return pl.concat(_single_pass(raw, source, months, ingested_at, date_format))
+    except _NeedsSecondPass:
+        header = check_header(raw, source)
+        return _collect(raw, header, scan_bronze(raw, source, months, ingested_at, date_format))
+
+
+def write_bronze(
+    connection: duckdb.DuckDBPyConnection,
+    table: str,
+    raw: RawFile,
+    source: Source,
+    months: tuple[date, date],
+    ingested_at: datetime,
+    date_format: str = ISO_DATE_FORMAT,
+) -> int:
+    """Replaces `months` of the bronze `table` with the file's rows; returns the rows written.
+
+    A well-formed file is parsed once and streamed into the table in batches, validated as it
+    goes; anything unusual rolls back and goes through `scan_bronze`, which validates first and
+    says what is wrong. Either way the table changes only if the whole file is good.
+    """
+    try:
+        return replace_months(
+            connection,
+            table,
+            _single_pass(raw, source, months, ingested_at, date_format),
+            "partition_month",
+            *months,
+        )
+    except _NeedsSecondPass:
+        rows = scan_bronze(raw, source, months, ingested_at, date_format)
+        # The empty frame first creates the table even when no month has rows.
+        batches = chain([rows.clear().collect()], rows.collect_batches(chunk_size=BATCH_ROWS))
+        return replace_months(connection, table, batches, "partition_month", *months)
+
+
+class _NeedsSecondPass(Exception):
+    """The file is not plainly well-formed: validate it first, then read it (`scan_bronze`)."""
+
+
+def _single_pass(
+    raw: RawFile,
+    source: Source,
+    months: tuple[date, date] | None,
+    ingested_at: datetime,
+    date_format: str,
+) -> Iterator[pl.DataFrame]:
+    """Bronze batches from one parse of a well-formed file, the empty (typed) frame first.
+
+    Well-formed means: ISO dates that all parse, no field that could be a truncated row, and
+    one record per physical line (so `source_line` is the record number + 2). The checks run
+    on each batch as it streams; the first one that fails raises `_NeedsSecondPass`, after some
+    batches may have been yielded: consume this inside a transaction.
+    """
+    if date_format != ISO_DATE_FORMAT or raw.compressed:
+        raise _NeedsSecondPass
     header = check_header(raw, source)
-    return _collect(raw, header, scan_bronze(raw, source, months, ingested_at, date_format))
+    text, physical_lines = _scan_text(raw)
+    frame = text.with_columns(partition_month=_parse_month(source.date_column, date_format))
+
+    def bronze_rows(batch: pl.DataFrame) -> pl.DataFrame:
+        if months is not None:
+            batch = batch.filter(pl.col("partition_month").is_between(*months, closed="left"))
+        return batch.select(
+            *source.column_names,
+            "partition_month",
+            source_file=pl.lit(str(raw.path)),
+            source_line=(pl.col(_RECORD) + 2).cast(pl.Int64),
+            ingested_at=pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")),
+        )
+
+    yield bronze_rows(frame.clear().collect())
+    records = 0
+    try:
+        for batch in frame.collect_batches(chunk_size=BATCH_ROWS):
+            suspect = batch.select(
+                unreadable=pl.col("partition_month").is_null().any(),
+                # A truncated row leaves its last fields empty or missing.
+                maybe_short=(pl.col(header[-1]) == "").any(),
+                incomplete=pl.any_horizontal(pl.col(header).is_null()).any(),
+            ).row(0)
+            if any(suspect):
+                raise _NeedsSecondPass
+            records += batch.height
+            yield bronze_rows(batch)
+    except pl.exceptions.ComputeError as error:
+        raise _NeedsSecondPass from error
+    if physical_lines != records + 1:
+        raise _NeedsSecondPass
 
 
 def scan_bronze(

@@ -1,16 +1,23 @@
 """Month-partitioned tables in DuckDB: replace a range of months, read a range of months.
 
-Assets process one month at a time and write it here, so memory stays bounded by the largest
-month rather than the whole range, and a re-run of any range replaces exactly those months.
+Assets process a run's months in chunks of bounded size and write them here in one transaction
+per run, so memory stays bounded however long the range, and a re-run of any range replaces
+exactly those months.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import date
 
 import duckdb
 import polars as pl
+
+from loan_default.lib.months import add_months
+
+MEMORY_SETTING = "LOAN_DEFAULT_DUCKDB_MEMORY"
+THREADS_SETTING = "LOAN_DEFAULT_DUCKDB_THREADS"
 
 
 class MissingTableError(LookupError):
@@ -38,6 +45,71 @@ def _columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def configure(connection: duckdb.DuckDBPyConnection) -> None:
+    """Bounded DuckDB memory and threads, so a large backfill spills instead of growing.
+
+    `LOAN_DEFAULT_DUCKDB_MEMORY` (default 3GB) and `LOAN_DEFAULT_DUCKDB_THREADS` (default: all
+    cores) override the defaults.
+    """
+    connection.execute(f"set memory_limit = '{os.environ.get(MEMORY_SETTING, '3GB')}'")
+    threads = os.environ.get(THREADS_SETTING)
+    if threads:
+        connection.execute(f"set threads = {int(threads)}")
+
+
+class MonthWriter:
+    """Replaces a month range in one or more tables within a single transaction.
+
+    The first write to a table deletes its months [start, end) (or creates the table from the
+    frame's schema, so an empty frame still leaves a typed table); later writes append. Nothing
+    is visible to readers until the whole range is written; any error rolls everything back.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, start: date, end: date) -> None:
+        self.connection, self.start, self.end = connection, start, end
+        self.written: dict[str, int] = {}
+        # Tables touched in this transaction and their columns.
+        self.columns: dict[str, list[str]] = {}
+
+    def __enter__(self) -> MonthWriter:
+        self.connection.begin()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.connection.commit()
+        else:
+            self.connection.rollback()
+
+    def clear(self, table: str, month_column: str) -> None:
+        """Deletes the range from an existing table (once); a missing table is left to write."""
+        if table in self.columns:
+            return
+        self.connection.execute(f"create schema if not exists {table.split('.')[0]}")
+        if table_exists(self.connection, table):
+            self.columns[table] = _columns(self.connection, table)
+            self.connection.execute(
+                f"delete from {table} where {month_column} >= ? and {month_column} < ?",
+                [self.start, self.end],
+            )
+
+    def write(self, table: str, frame: pl.DataFrame, month_column: str) -> None:
+        self.clear(table, month_column)
+        batch = frame.to_arrow()  # noqa: F841  (referenced by name in the SQL)
+        if table not in self.columns:
+            self.connection.execute(f"create table {table} as select * from batch")
+            self.columns[table] = frame.columns
+        elif self.columns[table] != frame.columns:
+            raise ValueError(
+                f"{table} has columns {self.columns[table]} but the new rows have "
+                f"{frame.columns}; the table definition changed: drop the table (make clean) "
+                "and backfill every month"
+            )
+        elif frame.height:
+            self.connection.execute(f"insert into {table} select * from batch")
+        self.written[table] = self.written.get(table, 0) + frame.height
+
+
 def replace_months(
     connection: duckdb.DuckDBPyConnection,
     table: str,
@@ -53,36 +125,52 @@ def replace_months(
     """
     if isinstance(frames, pl.DataFrame):
         frames = [frames]
-    schema = table.split(".")[0]
-    connection.execute(f"create schema if not exists {schema}")
-    connection.begin()
-    try:
-        exists = table_exists(connection, table)
-        if exists:
-            connection.execute(
-                f"delete from {table} where {month_column} >= ? and {month_column} < ?",
-                [start, end],
-            )
-        written = 0
+    with MonthWriter(connection, start, end) as writer:
+        writer.clear(table, month_column)
         for frame in frames:
-            batch = frame.to_arrow()  # noqa: F841  (referenced by name in the SQL)
-            if not exists:
-                connection.execute(f"create table {table} as select * from batch")
-                exists = True
-            else:
-                if _columns(connection, table) != frame.columns:
-                    raise ValueError(
-                        f"{table} has columns {_columns(connection, table)} but the new rows "
-                        f"have {frame.columns}; the table definition changed: drop the table "
-                        "(make clean) and backfill every month"
-                    )
-                connection.execute(f"insert into {table} select * from batch")
-            written += frame.height
-        connection.commit()
-    except Exception:
-        connection.rollback()
-        raise
-    return written
+            writer.write(table, frame, month_column)
+    return writer.written.get(table, 0)
+
+
+def month_counts(
+    connection: duckdb.DuckDBPyConnection, table: str, month_column: str, start: date, end: date
+) -> dict[date, int]:
+    """Rows per month of `table` in [start, end); months without rows are left out."""
+    if not table_exists(connection, table):
+        raise MissingTableError(
+            f"{table} does not exist yet: materialize it for {start}..{end} first"
+        )
+    rows = connection.execute(
+        f"select {month_column}, count(*) from {table} "
+        f"where {month_column} >= ? and {month_column} < ? group by 1",
+        [start, end],
+    ).fetchall()
+    return dict(rows)
+
+
+def month_chunks(
+    months: list[date], counts: dict[date, int], max_rows: int
+) -> list[tuple[date, date]]:
+    """Consecutive months grouped into [start, end) ranges of at most `max_rows` rows each.
+
+    Large backfills are processed a chunk at a time so memory stays bounded; small ones in one
+    go, which avoids per-month overhead. A month larger than `max_rows` is a chunk of its own.
+    Given at least one month, returns at least one range, so a run without rows still writes
+    its (empty) tables.
+    """
+    chunks: list[tuple[date, date]] = []
+    first, rows = None, 0
+    for month in months:
+        size = counts.get(month, 0)
+        if first is not None and rows + size > max_rows:
+            chunks.append((first, month))
+            first, rows = None, 0
+        if first is None:
+            first = month
+        rows += size
+    if first is not None:
+        chunks.append((first, add_months(months[-1], 1)))
+    return chunks
 
 
 def read_months(
@@ -91,13 +179,15 @@ def read_months(
     month_column: str,
     start: date,
     end: date,
+    where: str | None = None,
 ) -> pl.DataFrame:
-    """Rows of `table` whose month lies in [start, end)."""
+    """Rows of `table` whose month lies in [start, end), optionally only those matching `where`."""
     if not table_exists(connection, table):
         raise MissingTableError(
             f"{table} does not exist yet: materialize it for {start}..{end} first"
         )
+    condition = f" and ({where})" if where else ""
     return connection.execute(
-        f"select * from {table} where {month_column} >= ? and {month_column} < ?",
+        f"select * from {table} where {month_column} >= ? and {month_column} < ?{condition}",
         [start, end],
     ).pl()

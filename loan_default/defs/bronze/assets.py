@@ -1,7 +1,6 @@
 """Bronze: each month's raw rows exactly as text, with file, line and ingestion time."""
 
 from datetime import UTC, datetime
-from itertools import chain
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -11,11 +10,9 @@ from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, single_run, window_of
 from loan_default.defs.raw.assets import raw_asset_key
 from loan_default.defs.resources import RawDataResource
-from loan_default.lib.raw_reader import scan_bronze
+from loan_default.lib.raw_reader import write_bronze
 from loan_default.lib.sources import SOURCES, Source
-from loan_default.lib.warehouse import replace_months
-
-BATCH_ROWS = 500_000
+from loan_default.lib.warehouse import configure
 
 
 def bronze_asset_key(source: Source) -> dg.AssetKey:
@@ -42,16 +39,17 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, raw_data: RawDataResource, warehouse: DuckDBResource
     ) -> dg.MaterializeResult:
         raw, window = raw_data.locate(source), window_of(context)
-        rows = scan_bronze(raw, source, window, datetime.now(UTC), raw_data.date_format)
         with warehouse.get_connection() as connection:
+            configure(connection)
             # Streamed in batches: memory stays flat however large the file is.
-            written = replace_months(
+            written = write_bronze(
                 connection,
                 bronze_table(source),
-                # The empty frame first creates the table even when no month has rows.
-                chain([rows.clear().collect()], rows.collect_batches(chunk_size=BATCH_ROWS)),
-                "partition_month",
-                *window,
+                raw,
+                source,
+                window,
+                datetime.now(UTC),
+                raw_data.date_format,
             )
             metadata = table_metadata(connection, bronze_table(source), "partition_month", window)
         context.log.info(f"{source.name}: {written:,} rows from {raw.path}")

@@ -12,9 +12,13 @@ from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.silver.assets import silver_asset_key, silver_table
 from loan_default.lib import data_quality
-from loan_default.lib.features import FeatureWindow, build_features
+from loan_default.lib.features import (
+    FeatureWindow,
+    applications,
+    assemble_features,
+    clickstream_window_sql,
+)
 from loan_default.lib.labels import LABEL_STORE_COLUMNS, LabelDefinition, build_labels
-from loan_default.lib.months import add_months
 from loan_default.lib.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
@@ -22,7 +26,13 @@ from loan_default.lib.sources import (
     LMS_LOAN_DAILY,
 )
 from loan_default.lib.thresholds import load_thresholds
-from loan_default.lib.warehouse import read_months, replace_months
+from loan_default.lib.warehouse import (
+    MissingTableError,
+    configure,
+    read_months,
+    replace_months,
+    table_exists,
+)
 
 LABEL_STORE = dg.AssetKey(["gold", "label_store"])
 FEATURE_STORE = dg.AssetKey(["gold", "feature_store"])
@@ -90,29 +100,44 @@ def label_store(
 ) -> Iterator:
     definition = LabelDefinition(dpd_threshold=config.dpd_threshold, mob=config.mob)
     band = load_thresholds()["data_quality"]["label_rate"]
-    outcomes: dict[str, dict] = {name: {} for name in LABEL_CHECKS}
-    defaults = 0
+    window, months = window_of(context), months_of(context)
     with warehouse.get_connection() as connection:
-        for month in months_of(context):
-            next_month = add_months(month, 1)
-            loans = read_months(
-                connection, silver_table(LMS_LOAN_DAILY), "partition_month", month, next_month
-            )
-            labels = build_labels(loans, definition)
-            replace_months(connection, LABEL_TABLE, labels, "label_month", month, next_month)
-            defaults += int(labels["label"].sum() or 0)
-            outcomes["schema"][month] = data_quality.schema_matches(labels, LABEL_STORE_COLUMNS)
-            outcomes["keys_unique"][month] = data_quality.keys_unique(
-                labels, ["loan_id", "label_month"]
-            )
-            outcomes["keys_not_null"][month] = data_quality.keys_not_null(
-                labels, ["loan_id", "label"]
-            )
-            outcomes["label_rate"][month] = data_quality.rate_in_band(
-                labels, "label", band["low"], band["high"]
-            )
-            outcomes["no_personal_data"][month] = data_quality.no_personal_data(labels)
-        metadata = table_metadata(connection, LABEL_TABLE, "label_month", window_of(context))
+        configure(connection)
+        # Only the label mob's rows: every month of the run in one read.
+        loans = read_months(
+            connection,
+            silver_table(LMS_LOAN_DAILY),
+            "partition_month",
+            *window,
+            where=f"mob = {int(definition.mob)}",
+        )
+        labels = build_labels(loans, definition)
+        replace_months(connection, LABEL_TABLE, labels, "label_month", *window)
+        metadata = table_metadata(connection, LABEL_TABLE, "label_month", window)
+    defaults = int(labels["label"].sum() or 0)
+    keys = labels.select("label_month", "loan_id", "label")
+    outcomes = {
+        "schema": dict.fromkeys(months, data_quality.schema_matches(labels, LABEL_STORE_COLUMNS)),
+        "keys_unique": data_quality.by_month(
+            months,
+            "label_month",
+            lambda rows: data_quality.keys_unique(rows, ["loan_id", "label_month"]),
+            keys,
+        ),
+        "keys_not_null": data_quality.by_month(
+            months,
+            "label_month",
+            lambda rows: data_quality.keys_not_null(rows, ["loan_id", "label"]),
+            keys,
+        ),
+        "label_rate": data_quality.by_month(
+            months,
+            "label_month",
+            lambda rows: data_quality.rate_in_band(rows, "label", band["low"], band["high"]),
+            keys,
+        ),
+        "no_personal_data": dict.fromkeys(months, data_quality.no_personal_data(labels)),
+    }
     yield dg.MaterializeResult(
         metadata={**metadata, "label_def": definition.name, "defaults": defaults}
     )
@@ -149,45 +174,52 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
         "clickstream_months_seen": [0, window.clickstream_months],
         "clickstream_months_seen_long": [0, window.long_clickstream_months],
     }
-    outcomes: dict[str, dict] = {name: {} for name in FEATURE_CHECKS}
-    without_clickstream = 0
+    span, months = window_of(context), months_of(context)
     with warehouse.get_connection() as connection:
-        for month in months_of(context):
-            next_month = add_months(month, 1)
-            same_month = {
-                source.name: read_months(
-                    connection, silver_table(source), "partition_month", month, next_month
-                )
-                for source in (LMS_LOAN_DAILY, FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
-            }
-            clickstream = read_months(
-                connection,
-                silver_table(FEATURE_CLICKSTREAM),
-                "partition_month",
-                add_months(month, 1 - window.long_clickstream_months),
-                next_month,
+        configure(connection)
+        # Every month of the run at once; the clickstream window is aggregated in DuckDB,
+        # which reads each clickstream row once instead of once per month that uses it.
+        applied = applications(
+            read_months(
+                connection, silver_table(LMS_LOAN_DAILY), "partition_month", *span, where="mob = 0"
             )
-            features = build_features(
-                same_month[LMS_LOAN_DAILY.name],
-                same_month[FEATURES_ATTRIBUTES.name],
-                same_month[FEATURES_FINANCIALS.name],
-                clickstream,
-                window,
-            )
-            replace_months(
-                connection, FEATURE_TABLE, features, "application_month", month, next_month
-            )
-            without_clickstream += int((features["has_clickstream"] == 0).sum())
-            outcomes["keys_unique"][month] = data_quality.keys_unique(features, ["loan_id"])
-            outcomes["keys_not_null"][month] = data_quality.keys_not_null(features, ["loan_id"])
-            outcomes["point_in_time"][month] = data_quality.no_future_sources(
-                features, "application_month", "max_source_date"
-            )
-            outcomes["no_personal_data"][month] = data_quality.no_personal_data(features)
-            outcomes["value_ranges"][month] = data_quality.values_in_range(features, ranges)
-        metadata = table_metadata(
-            connection, FEATURE_TABLE, "application_month", window_of(context)
         )
+        attributes, financials = (
+            read_months(connection, silver_table(source), "partition_month", *span)
+            for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
+        )
+        if not table_exists(connection, silver_table(FEATURE_CLICKSTREAM)):
+            raise MissingTableError(f"{silver_table(FEATURE_CLICKSTREAM)} does not exist yet")
+        clicks = clickstream_window_sql(
+            connection, applied, silver_table(FEATURE_CLICKSTREAM), window
+        )
+        features = assemble_features(applied, attributes, financials, clicks, per_month=True)
+        replace_months(connection, FEATURE_TABLE, features, "application_month", *span)
+        metadata = table_metadata(connection, FEATURE_TABLE, "application_month", span)
+    without_clickstream = int((features["has_clickstream"] == 0).sum())
+    month = "application_month"
+    keys = features.select(month, "loan_id", "max_source_date")
+    outcomes = {
+        "keys_unique": data_quality.by_month(
+            months, month, lambda rows: data_quality.keys_unique(rows, ["loan_id"]), keys
+        ),
+        "keys_not_null": data_quality.by_month(
+            months, month, lambda rows: data_quality.keys_not_null(rows, ["loan_id"]), keys
+        ),
+        "point_in_time": data_quality.by_month(
+            months,
+            month,
+            lambda rows: data_quality.no_future_sources(rows, month, "max_source_date"),
+            keys,
+        ),
+        "no_personal_data": dict.fromkeys(months, data_quality.no_personal_data(features)),
+        "value_ranges": data_quality.by_month(
+            months,
+            month,
+            lambda rows: data_quality.values_in_range(rows, ranges),
+            features.select(month, *(c for c in ranges if c != month)),
+        ),
+    }
     yield dg.MaterializeResult(
         metadata={
             **metadata,

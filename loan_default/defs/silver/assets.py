@@ -1,8 +1,10 @@
 """Silver: typed and cleaned rows per source, plus a quarantine of rows that cannot be valid."""
 
 from collections.abc import Iterator
+from datetime import date
 
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
@@ -12,14 +14,22 @@ from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import RawDataResource
 from loan_default.lib import data_quality
-from loan_default.lib.cleaning import clean
+from loan_default.lib.cleaning import CleanResult, clean
 from loan_default.lib.loan_delinquency import with_delinquency
-from loan_default.lib.months import add_months
+from loan_default.lib.months import month_range
 from loan_default.lib.sources import LMS_LOAN_DAILY, SOURCES, Source
-from loan_default.lib.warehouse import read_months, replace_months
+from loan_default.lib.warehouse import (
+    MonthWriter,
+    configure,
+    month_chunks,
+    month_counts,
+    read_months,
+)
 
 # Extra typing beyond cleaning, per source: the loan book gains days past due.
 ENRICHMENT = {LMS_LOAN_DAILY.name: with_delinquency}
+# Bronze rows cleaned at a time: a whole run on small data, a month or a few at scale.
+CHUNK_ROWS = 1_500_000
 SILVER_CHECKS = {
     "rows_conserved": "bronze rows = silver rows + quarantined rows, per month",
     "keys_not_null": "no null key column",
@@ -85,31 +95,21 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
         outcomes: dict[str, dict] = {name: {} for name in SILVER_CHECKS}
         nulled: dict[str, int] = {}
         with warehouse.get_connection() as connection:
-            for month in months_of(context):
-                next_month = add_months(month, 1)
-                bronze = read_months(
-                    connection, bronze_table(source), "partition_month", month, next_month
-                )
-                result = clean(bronze, source, raw_data.date_format)
-                typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
-                for table, frame in (
-                    (silver_table(source), typed),
-                    (quarantine_table(source), result.quarantine),
-                ):
-                    replace_months(connection, table, frame, "partition_month", month, next_month)
-                if result.quarantine.height:
-                    context.log.warning(
-                        f"{source.name} {month}: {result.quarantine.height:,} rows quarantined: "
-                        f"{result.quarantine['reason'].value_counts().rows()}"
+            configure(connection)
+            counts = month_counts(connection, bronze_table(source), "partition_month", *window)
+            with MonthWriter(connection, *window) as writer:
+                for start, end in month_chunks(months_of(context), counts, CHUNK_ROWS):
+                    bronze = read_months(
+                        connection, bronze_table(source), "partition_month", start, end
                     )
-                for column, count in result.nulled_values.items():
-                    nulled[column] = nulled.get(column, 0) + count
-                outcomes["rows_conserved"][month] = data_quality.rows_conserved(
-                    bronze, [typed, result.quarantine]
-                )
-                outcomes["keys_not_null"][month] = data_quality.keys_not_null(typed, keys)
-                outcomes["keys_unique"][month] = data_quality.keys_unique(typed, keys)
-                outcomes["no_personal_data"][month] = data_quality.no_personal_data(typed)
+                    result = clean(bronze, source, raw_data.date_format)
+                    typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
+                    writer.write(silver_table(source), typed, "partition_month")
+                    writer.write(quarantine_table(source), result.quarantine, "partition_month")
+                    _log_quarantine(context, source, result.quarantine)
+                    for column, count in result.nulled_values.items():
+                        nulled[column] = nulled.get(column, 0) + count
+                    _check_chunk(outcomes, month_range(start, end), bronze, typed, result, keys)
             silver_metadata = table_metadata(
                 connection, silver_table(source), "partition_month", window
             )
@@ -125,6 +125,46 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
             yield check_result(silver_key, name, data_quality.across_months(by_month), ERROR)
 
     return silver
+
+
+def _log_quarantine(
+    context: dg.AssetExecutionContext, source: Source, quarantine: pl.DataFrame
+) -> None:
+    for (month,), rows in quarantine.partition_by("partition_month", as_dict=True).items():
+        context.log.warning(
+            f"{source.name} {month}: {rows.height:,} rows quarantined: "
+            f"{rows['reason'].value_counts().rows()}"
+        )
+
+
+def _check_chunk(
+    outcomes: dict[str, dict],
+    months: list[date],
+    bronze: pl.DataFrame,
+    typed: pl.DataFrame,
+    result: CleanResult,
+    keys: list[str],
+) -> None:
+    """Each check's outcome for every month of a chunk, from narrow slices of its frames."""
+    month = "partition_month"
+    outcomes["rows_conserved"] |= data_quality.by_month(
+        months,
+        month,
+        lambda rows, kept, held: data_quality.rows_conserved(rows, [kept, held]),
+        bronze.select(month),
+        typed.select(month),
+        result.quarantine.select(month),
+    )
+    key_rows = typed.select(month, *keys)
+    outcomes["keys_not_null"] |= data_quality.by_month(
+        months, month, lambda rows: data_quality.keys_not_null(rows, keys), key_rows
+    )
+    outcomes["keys_unique"] |= data_quality.by_month(
+        months, month, lambda rows: data_quality.keys_unique(rows, keys), key_rows
+    )
+    # Judged on the columns, which every month shares.
+    personal = data_quality.no_personal_data(typed)
+    outcomes["no_personal_data"] |= dict.fromkeys(months, personal)
 
 
 silver_assets = [_silver_assets(source) for source in SOURCES.values()]
