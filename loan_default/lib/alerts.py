@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import polars as pl
+
 ACTIONS = ("MONITOR", "ACTIVE_MONITORING", "RETRAIN")
 
 
@@ -113,3 +115,56 @@ def judge_stability(
 def action_of(findings: Iterable[Finding]) -> str:
     """The strongest action any finding calls for; MONITOR when there is none."""
     return max((f.action for f in findings), key=ACTIONS.index, default=ACTIONS[0])
+
+
+def actions_table(performance: pl.DataFrame, drift: pl.DataFrame, rules: Mapping) -> pl.DataFrame:
+    """The action and reasons per monitoring month and model version.
+
+    Month M combines what is known at M: the drift of applications M and the realized
+    performance of label month M (held-out rows, on the window the rules judge).
+    """
+    judged = performance.filter(
+        pl.col("held_out") & (pl.col("window") == rules["evaluate_on"])
+    ).rename({"label_month": "month"})
+    keys = ["month", "model_family", "model_version", "is_champion"]
+    rows = []
+    subjects = pl.concat([judged.select(keys), drift.select(keys)]).unique().sort(keys)
+    for subject in subjects.iter_rows(named=True):
+        match = (pl.col("month") == subject["month"]) & (
+            pl.col("model_version") == subject["model_version"]
+        )
+        findings: list[Finding] = []
+        for row in judged.filter(match).iter_rows(named=True):
+            findings += judge_performance(row, rules, row["oot_baseline_roc_auc"])
+        month_drift = drift.filter(match)
+        if month_drift.height:
+            score = month_drift.filter(pl.col("kind") == "score")["psi"]
+            features = month_drift.filter(pl.col("kind") == "feature")
+            findings += judge_stability(
+                score[0] if score.len() else None,
+                dict(features.select("feature", "psi").iter_rows()),
+                rules,
+            )
+        rows.append(
+            {
+                **subject,
+                "action": action_of(findings),
+                "reasons": [f.reason for f in sorted(findings, key=_severity_order)],
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "month": pl.Date,
+            "model_family": pl.String,
+            "model_version": pl.String,
+            "is_champion": pl.Boolean,
+            "action": pl.String,
+            "reasons": pl.List(pl.String),
+        },
+    )
+
+
+def _severity_order(finding: Finding) -> tuple[int, float]:
+    """Strongest action first, then the largest figure."""
+    return (-ACTIONS.index(finding.action), -finding.value)

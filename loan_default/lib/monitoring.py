@@ -231,3 +231,19 @@ def scores_with_labels(predictions: pl.DataFrame, labels: pl.DataFrame, mob: int
     return predictions.join(
         labels.select("loan_id", "label_month", "label"), on="loan_id", how="inner"
     ).filter(pl.col("label_month") == pl.col("application_month").dt.offset_by(f"{mob}mo"))
+
+
+def with_held_out(frame: pl.DataFrame, versions: dict[str, ScoredVersion]) -> pl.DataFrame:
+    """Marks rows whose application month came after the version's last fitted month."""
+    fitted = pl.DataFrame(
+        {
+            "model_version": list(versions),
+            "last_fitted_month": [v.last_fitted_month for v in versions.values()],
+        },
+        schema={"model_version": pl.String, "last_fitted_month": pl.Date},
+    )
+    return (
+        frame.join(fitted, on="model_version", how="left")
+        .with_columns(held_out=pl.col("application_month") > pl.col("last_fitted_month"))
+        .drop("last_fitted_month")
+    )

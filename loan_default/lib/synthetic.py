@@ -79,12 +79,16 @@ def _customers(rng: np.random.Generator, n: int, drift_from: date | None) -> pl.
     credit_mix = rng.choice(3, size=n, p=[0.3, 0.45, 0.25])  # 0 good, 1 standard, 2 bad
     min_payment = (rng.random(n) < 0.25 + 0.3 * credit_mix).astype(int)  # pays only minimum
     delay = np.clip(rng.normal(8 + 9 * credit_mix, 7), -5, 67).round().astype(int)
-    delay = np.where(drifted, np.clip(delay + rng.normal(15, 6, n), -5, 67).round(), delay)
     delayed_payments = np.clip(rng.poisson(4 + 5 * credit_mix), 0, 28)
     history = np.clip(rng.normal(300 - 70 * credit_mix, 80), 6, 404).round().astype(int)
     income = np.exp(rng.normal(10.6 - 0.15 * credit_mix, 0.6))
     debt = np.clip(rng.gamma(2, 300 + 500 * credit_mix), 1, 4999)
     interest = np.clip(rng.normal(8 + 6 * credit_mix, 4), 1, 34).round().astype(int)
+    # The drift scenario: later cohorts look riskier on the credit-behaviour columns (a policy
+    # or market change), which no longer carry the risk: scores shift and ranking degrades.
+    delay = np.where(drifted, np.clip(delay + rng.normal(15, 6, n), -5, 67).round(), delay)
+    delayed_payments = np.where(drifted, np.clip(delayed_payments + 6, 0, 28), delayed_payments)
+    interest = np.where(drifted, np.clip(interest + 8, 1, 34), interest)
     inquiries = np.clip(rng.poisson(3 + 3 * credit_mix), 0, 17)
     clickstream_signal = rng.normal(0, 1, n)
 

@@ -10,7 +10,13 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
-from loan_default.defs.gold.assets import FEATURE_STORE, FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
+from loan_default.defs.gold.assets import (
+    FEATURE_STORE,
+    FEATURE_TABLE,
+    LABEL_STORE,
+    LABEL_TABLE,
+    monthly_freshness,
+)
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.config import (
     ChampionConfig,
@@ -237,6 +243,7 @@ def champion(
     deps=[FEATURE_STORE, CHAMPION],
     group_name="predictions",
     partitions_def=monthly_partitions,
+    freshness_policy=monthly_freshness,
     backfill_policy=single_run,
     kinds={"duckdb", "polars"},
     owners=settings.OWNERS,

@@ -4,14 +4,18 @@ Drift and estimates are partitioned by application month T; realized performance
 month T and reads the predictions of T - mob through a partition mapping.
 """
 
-from datetime import timedelta
-
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
-from loan_default.defs.gold.assets import FEATURE_STORE, FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
+from loan_default.defs.gold.assets import (
+    FEATURE_STORE,
+    FEATURE_TABLE,
+    LABEL_STORE,
+    LABEL_TABLE,
+    monthly_freshness,
+)
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.assets import PREDICTIONS, PREDICTIONS_TABLE
 from loan_default.defs.monitoring.checks import check_specs, finding_check
@@ -44,11 +48,6 @@ RULES = load_thresholds()["monitoring"]
 MOB = settings.LABEL_MOB
 ROLLING_MONTHS = RULES["rolling_months"]
 
-# Predictions and monitoring of month T are due by the same deadline as gold.
-monitoring_freshness = dg.FreshnessPolicy.cron(
-    deadline_cron=RULES["freshness"]["deadline_cron"],
-    lower_bound_delta=timedelta(days=RULES["freshness"]["lower_bound_days"]),
-)
 monitoring_common = dict(
     group_name="monitoring",
     partitions_def=monthly_partitions,
@@ -56,7 +55,7 @@ monitoring_common = dict(
     kinds={"duckdb", "polars"},
     owners=settings.OWNERS,
     pool="duckdb",
-    freshness_policy=monitoring_freshness,
+    freshness_policy=monthly_freshness,  # month T is due with gold, by the 5th
 )
 STABILITY_CHECKS = {
     "champion_score_psi": "PSI of the champion's score against its training population",

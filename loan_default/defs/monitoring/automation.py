@@ -1,0 +1,169 @@
+"""What runs without anyone clicking: the monthly refresh, new raw months, freshness checks,
+the report after new monitoring, and a retrain when a champion check fails with ERROR.
+
+Sensors read Dagster's event log and the raw folder, never the DuckDB warehouse: a sensor
+holding the file would block the runs it starts.
+"""
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecordStatus,
+)
+
+from loan_default.defs.gold.assets import monthly_freshness
+from loan_default.defs.models.assets import CHAMPION, PREDICTIONS, model_assets
+from loan_default.defs.models.config import (
+    GradientBoostingConfig,
+    LogisticRegressionConfig,
+    TabTransformerConfig,
+)
+from loan_default.defs.monitoring.assets import (
+    DRIFT,
+    ESTIMATED,
+    PERFORMANCE,
+    PERFORMANCE_CHECKS,
+    STABILITY_CHECKS,
+)
+from loan_default.defs.partitions import monthly_partitions
+from loan_default.defs.resources import RawDataResource
+from loan_default.lib.raw_months import files_fingerprint, months_in_loan_book
+from loan_default.lib.sources import SOURCES
+
+RUNNING = dg.DefaultSensorStatus.RUNNING
+MONITORED = [PREDICTIONS, DRIFT, ESTIMATED, PERFORMANCE]
+ALARM_CHECKS = [
+    *(dg.AssetCheckKey(DRIFT, name) for name in STABILITY_CHECKS),
+    *(dg.AssetCheckKey(PERFORMANCE, name) for name in PERFORMANCE_CHECKS),
+]
+RETRAIN_REASON = "retrain-after-alert"
+TRAINING_CONFIGS = {
+    "logistic_regression": LogisticRegressionConfig,
+    "gradient_boosting": GradientBoostingConfig,
+    "tab_transformer": TabTransformerConfig,
+}
+LOAN_BOOK = SOURCES["lms_loan_daily"]
+
+monthly_refresh = dg.define_asset_job(
+    "monthly_refresh",
+    selection=dg.AssetSelection.groups("bronze", "silver", "gold")
+    | dg.AssetSelection.assets(*MONITORED),
+    partitions_def=monthly_partitions,
+    description="Every monthly asset of one month: data layers, predictions and monitoring.",
+)
+retrain = dg.define_asset_job(
+    "retrain",
+    selection=dg.AssetSelection.assets(*(a.key for a in model_assets), CHAMPION),
+    description="A new version of every model family, then the champion/challenger gate.",
+)
+
+monthly_refresh_schedule = dg.build_schedule_from_partitioned_job(
+    monthly_refresh,
+    name="monthly_refresh_schedule",
+    day_of_month=2,
+    hour_of_day=6,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+freshness_checks = dg.build_time_partition_freshness_checks(
+    assets=MONITORED, deadline_cron=monthly_freshness.deadline_cron
+)
+freshness_checks_sensor = dg.build_sensor_for_freshness_checks(
+    freshness_checks=freshness_checks, default_status=RUNNING
+)
+report_automation = dg.AutomationConditionSensorDefinition(
+    "report_automation",
+    target=dg.AssetSelection.assets(["monitoring", "monitoring_report"]),
+    default_status=RUNNING,
+)
+
+
+def new_alarms(instance: dg.DagsterInstance, after: int) -> tuple[list[tuple[int, object]], int]:
+    """Failed ERROR evaluations of the champion's checks recorded after execution id `after`,
+    and the newest failed execution id seen (the next cursor).
+
+    Check executions have global ids in the instance's index, unlike raw event ids, which the
+    SQLite storage numbers per run.
+    """
+    found, newest = [], after
+    for key in ALARM_CHECKS:
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=100, status={AssetCheckExecutionRecordStatus.FAILED}
+        )
+        for record in history:  # newest first
+            if record.id <= after:
+                break
+            newest = max(newest, record.id)
+            evaluation = record.event.dagster_event.event_specific_data if record.event else None
+            if evaluation is not None and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                found.append((record.id, evaluation))
+    return sorted(found, key=lambda pair: pair[0]), newest
+
+
+def _describe(evaluation) -> str:
+    meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+    return (
+        f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed for "
+        f"{meta.get('month')} on {meta.get('model_version')}: {evaluation.description}"
+    )
+
+
+def retrain_request(found: list[tuple[int, object]]) -> dg.RunRequest:
+    """One retraining run for the failures of one tick: relative windows, as of the newest
+    labeled month, with the reasons recorded on every new registry row."""
+    detail = " | ".join(_describe(e) for _, e in found)
+    config = {
+        f"models__{family}": config_type(
+            window_mode="relative", reason=RETRAIN_REASON, reason_detail=detail
+        )
+        for family, config_type in TRAINING_CONFIGS.items()
+    }
+    return dg.RunRequest(
+        run_key=f"{RETRAIN_REASON}-{max(storage_id for storage_id, _ in found)}",
+        run_config=dg.RunConfig(config),
+        tags={"loan_default/reason": RETRAIN_REASON},
+    )
+
+
+@dg.sensor(
+    job=retrain,
+    default_status=RUNNING,
+    minimum_interval_seconds=60,
+    description="Requests one retraining run per newly failed ERROR check on the champion.",
+)
+def retrain_on_alert(context: dg.SensorEvaluationContext):
+    found, newest = new_alarms(context.instance, int(context.cursor or 0))
+    context.update_cursor(str(newest))
+    if not found:
+        return dg.SkipReason("no new ERROR failure of a champion check")
+    context.log.info("retraining: " + "; ".join(_describe(e) for _, e in found))
+    return retrain_request(found)
+
+
+@dg.sensor(
+    job=monthly_refresh,
+    default_status=RUNNING,
+    minimum_interval_seconds=300,
+    description="Starts the monthly refresh when the loan book holds a month not yet ingested.",
+)
+def new_raw_month(context: dg.SensorEvaluationContext, raw_data: RawDataResource):
+    files = [raw_data.locate(source).path for source in SOURCES.values()]
+    fingerprint = files_fingerprint(files)
+    if fingerprint == context.cursor:
+        return dg.SkipReason("raw files unchanged")
+    known = set(monthly_partitions.get_partition_keys())
+    present = {
+        m.isoformat()
+        for m in months_in_loan_book(raw_data.locate(LOAN_BOOK), LOAN_BOOK, raw_data.date_format)
+    }
+    done = context.instance.get_materialized_partitions(dg.AssetKey(["bronze", LOAN_BOOK.name]))
+    new = sorted((present & known) - done)
+    context.update_cursor(fingerprint)
+    if not new:
+        return dg.SkipReason("no new month in the raw loan book")
+    return dg.RunRequest(
+        run_key=f"raw-{new[0]}-{new[-1]}-{fingerprint[:16]}",
+        tags={
+            "dagster/asset_partition_range_start": new[0],
+            "dagster/asset_partition_range_end": new[-1],
+        },
+    )

@@ -1,0 +1,130 @@
+"""The monitoring report: per model and month the action with its reasons, as markdown
+metadata, a JSON file and a plotly dashboard linked from the materialization."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from loan_default import settings
+from loan_default.defs.gold.assets import LABEL_TABLE
+from loan_default.defs.models.assets import PREDICTIONS_TABLE
+from loan_default.defs.monitoring.assets import (
+    DRIFT,
+    DRIFT_TABLE,
+    ESTIMATE_TABLE,
+    ESTIMATED,
+    MOB,
+    PERFORMANCE,
+    PERFORMANCE_TABLE,
+    RULES,
+)
+from loan_default.defs.resources import ModelStoreResource
+from loan_default.lib import registry
+from loan_default.lib.alerts import actions_table
+from loan_default.lib.monitoring import (
+    DRIFT_SCHEMA,
+    ESTIMATE_SCHEMA,
+    PERFORMANCE_SCHEMA,
+    ScoredVersion,
+    scores_with_labels,
+    with_held_out,
+)
+from loan_default.lib.monitoring_dashboard import DashboardInputs, write_dashboard
+from loan_default.lib.thresholds import load_thresholds
+from loan_default.lib.warehouse import table_exists
+
+REPORT = dg.AssetKey(["monitoring", "monitoring_report"])
+PREDICTION_COLUMNS = (
+    "loan_id, application_month, model_family, model_version, is_champion, "
+    "calibrated_probability, decision"
+)
+
+
+def _table(connection, table: str, schema: dict, columns: str = "*") -> pl.DataFrame:
+    """A whole monitoring table; its typed empty frame before the first materialization."""
+    if not table_exists(connection, table):
+        return pl.DataFrame(schema=schema)
+    return connection.execute(f"select {columns} from {table}").pl()
+
+
+def _newest_actions_markdown(actions: pl.DataFrame) -> str:
+    if actions.is_empty():
+        return "no monitored month yet"
+    newest = actions.filter(pl.col("month") == actions["month"].max())
+    lines = [
+        f"| {r['month']} | {r['model_family']}{' (champion)' if r['is_champion'] else ''} | "
+        f"**{r['action']}** | {'<br>'.join(r['reasons'][:5]) or 'within thresholds'} |"
+        for r in newest.iter_rows(named=True)
+    ]
+    return "| month | model | action | reasons |\n|---|---|---|---|\n" + "\n".join(lines)
+
+
+@dg.asset(
+    key=REPORT,
+    deps=[PERFORMANCE, ESTIMATED, DRIFT],
+    group_name="monitoring",
+    kinds={"duckdb", "plotly"},
+    owners=settings.OWNERS,
+    pool="duckdb",
+    automation_condition=dg.AutomationCondition.eager(),
+    description=(
+        "Per model and month the action (MONITOR, ACTIVE_MONITORING, RETRAIN) with its "
+        "reasons, as a JSON file and a plotly dashboard."
+    ),
+)
+def monitoring_report(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, model_store: ModelStoreResource
+) -> dg.MaterializeResult:
+    with warehouse.get_connection() as connection:
+        versions = {r.version_id: ScoredVersion.of(r) for r in registry.all_versions(connection)}
+        performance = _table(connection, PERFORMANCE_TABLE, PERFORMANCE_SCHEMA)
+        estimates = _table(connection, ESTIMATE_TABLE, ESTIMATE_SCHEMA)
+        drift = _table(connection, DRIFT_TABLE, DRIFT_SCHEMA)
+        predictions = connection.execute(
+            f"select {PREDICTION_COLUMNS} from {PREDICTIONS_TABLE}"
+        ).pl()
+        labels = connection.execute(f"select loan_id, label_month, label from {LABEL_TABLE}").pl()
+    actions = actions_table(performance, drift, RULES)
+    inputs = DashboardInputs(
+        performance=performance,
+        estimates=estimates,
+        drift=drift,
+        scored_labels=with_held_out(scores_with_labels(predictions, labels, MOB), versions),
+        scores=predictions.select(
+            "model_family", "is_champion", "application_month", "calibrated_probability"
+        ),
+        actions=actions,
+    )
+    folder = Path(model_store.report_dir) / "monitoring"
+    folder.mkdir(parents=True, exist_ok=True)
+    dashboard = write_dashboard(inputs, RULES, folder / "monitoring_dashboard.html")
+    report = folder / "monitoring_report.json"
+    report.write_text(
+        json.dumps(
+            {
+                "thresholds_version": load_thresholds()["version"],
+                "actions": actions.with_columns(pl.col("month").cast(pl.String)).to_dicts(),
+            },
+            indent=2,
+        )
+    )
+    champion = actions.filter(pl.col("is_champion"))
+    newest = (
+        champion.filter(pl.col("month") == champion["month"].max()) if champion.height else None
+    )
+    context.log.info(f"monitoring report: {report}, dashboard: {dashboard}")
+    return dg.MaterializeResult(
+        metadata={
+            "actions": dg.MetadataValue.md(_newest_actions_markdown(actions)),
+            "champion_action": newest["action"][0] if newest is not None else "none",
+            "months_monitored": actions["month"].n_unique(),
+            "retrain_months": champion.filter(pl.col("action") == "RETRAIN").height,
+            "report": dg.MetadataValue.path(str(report)),
+            "dashboard": dg.MetadataValue.path(str(dashboard)),
+            "dashboard_url": dg.MetadataValue.url(dashboard.resolve().as_uri()),
+            "dagster/row_count": actions.height,
+        }
+    )

@@ -1,0 +1,70 @@
+"""`make bench` (monitoring): the monitoring layer for every month on the real data.
+
+Sets up a fresh warehouse with the documented CLI (data backfill, boosting and logistic
+models, predictions for every month), then times the monitoring backfill (drift, estimated
+and realized performance over all months, in one run) and the report with its dashboard.
+Target: the monitoring layer <= 10 s on the real data.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from loan_default_tests.benchmarks.data_layers import REAL_RAW_DIR
+from loan_default_tests.cli_env import BIN, REPO_ROOT, project_env
+
+MONTHS = ["--partition-range", "2023-01-01...2025-11-01"]
+MATERIALIZE = ["dagster", "asset", "materialize", "-m", "loan_default.definitions", "--select"]
+SETUP = [
+    ["group:bronze or group:silver or group:gold", *MONTHS],
+    ["key:models/gradient_boosting or key:models/logistic_regression or key:models/champion"],
+    ["group:predictions", *MONTHS],
+]
+MEASURED = {
+    "monitoring, all months": [
+        "group:monitoring and not key:monitoring/monitoring_report",
+        *MONTHS,
+    ],
+    "report and dashboard": ["key:monitoring/monitoring_report"],
+}
+
+
+def run(args: list[str], env: dict[str, str], log) -> tuple[float, float, bool]:
+    """Wall seconds, peak RSS (GB) and success of one CLI materialization."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [str(BIN / MATERIALIZE[0]), *MATERIALIZE[1:], *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    return time.perf_counter() - started, usage.ru_maxrss / 1024 / 1024, status == 0
+
+
+def main() -> None:
+    if not (REAL_RAW_DIR / "lms_loan_daily.csv").exists():
+        sys.exit(f"real data not found at {REAL_RAW_DIR}")
+    with tempfile.TemporaryDirectory() as scratch, open(Path(scratch) / "log", "w+") as log:
+        env = project_env(Path(scratch), REAL_RAW_DIR)
+        env["LOAN_DEFAULT_ARTIFACTS"] = str(Path(scratch) / "artifacts")
+        env["LOAN_DEFAULT_REPORTS"] = str(Path(scratch) / "reports")
+        for args in SETUP:
+            if not run(args, env, log)[2]:
+                log.seek(0)
+                sys.exit(log.read()[-3000:])
+        print(f"{'monitoring step':<24} {'wall s':>8} {'peak GB':>8}  status", flush=True)
+        for name, args in MEASURED.items():
+            wall, peak, ok = run(args, env, log)
+            print(f"{name:<24} {wall:>8.1f} {peak:>8.2f}  {'ok' if ok else 'FAILED'}", flush=True)
+            if not ok:
+                log.seek(0)
+                print(log.read()[-3000:], file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

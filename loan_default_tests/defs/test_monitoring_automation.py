@@ -1,0 +1,120 @@
+"""The sensors on a real instance: retrain once per ERROR failure, start the refresh for new
+raw months; and the schedule's job covers every monthly asset."""
+
+import os
+import shutil
+
+import dagster as dg
+import pytest
+
+from loan_default.defs.monitoring.assets import DRIFT, PERFORMANCE
+from loan_default.defs.monitoring.automation import (
+    RETRAIN_REASON,
+    monthly_refresh,
+    new_raw_month,
+    retrain_on_alert,
+)
+from loan_default.defs.resources import RawDataResource
+from loan_default.lib.synthetic import generate
+
+
+def report_check(instance, asset, name, passed, severity, month="2025-01-01"):
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=asset,
+            check_name=name,
+            passed=passed,
+            severity=severity,
+            description=f"{name} test outcome",
+            metadata={"month": month, "model_version": "gradient_boosting-1"},
+        )
+    )
+
+
+def tick(sensor, instance, cursor=None, **kwargs):
+    return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, **kwargs))
+
+
+def test_retrain_sensor_requests_one_run_per_error_failure():
+    ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+    with dg.instance_for_test() as instance:
+        first = tick(retrain_on_alert, instance)
+        assert first.run_requests == []
+
+        report_check(instance, DRIFT, "champion_score_psi", True, ERROR)  # passed
+        report_check(instance, DRIFT, "champion_feature_csi", False, WARN)  # a warning
+        report_check(instance, DRIFT, "not_a_champion_check", False, ERROR)
+        quiet = tick(retrain_on_alert, instance, first.cursor)
+        assert quiet.run_requests == []
+
+        report_check(instance, PERFORMANCE, "champion_roc_auc", False, ERROR)
+        alarm = tick(retrain_on_alert, instance, quiet.cursor)
+        [request] = alarm.run_requests
+        assert request.run_key.startswith(f"{RETRAIN_REASON}-")
+        assert request.tags["loan_default/reason"] == RETRAIN_REASON
+        ops = request.run_config["ops"]
+        config = ops["models__gradient_boosting"]["config"]
+        assert config["reason"] == RETRAIN_REASON and config["window_mode"] == "relative"
+        assert (
+            "monitoring/model_performance:champion_roc_auc failed for 2025-01-01"
+            in (config["reason_detail"])
+        )
+        assert set(ops) == {
+            "models__logistic_regression",
+            "models__gradient_boosting",
+            "models__tab_transformer",
+        }
+
+        assert tick(retrain_on_alert, instance, alarm.cursor).run_requests == []
+        report_check(instance, DRIFT, "champion_score_psi", False, ERROR, month="2025-02-01")
+        again = tick(retrain_on_alert, instance, alarm.cursor)
+        [second] = again.run_requests
+        assert second.run_key != request.run_key
+        detail = second.run_config["ops"]["models__tab_transformer"]["config"]["reason_detail"]
+        assert "2025-02-01" in detail
+
+
+@pytest.fixture(scope="module")
+def small_raw(tmp_path_factory):
+    raw_dir = tmp_path_factory.mktemp("raw_sensor")
+    generate(raw_dir, loans=300, seed=1)
+    return raw_dir
+
+
+def test_new_raw_month_sensor_requests_the_months_not_yet_ingested(small_raw, tmp_path):
+    raw_dir = tmp_path / "raw"
+    shutil.copytree(small_raw, raw_dir)
+    resources = {"raw_data": RawDataResource(raw_dir=str(raw_dir))}
+    with dg.instance_for_test() as instance:
+        first = tick(new_raw_month, instance, resources=resources)
+        [request] = first.run_requests
+        assert request.tags["dagster/asset_partition_range_start"] == "2023-01-01"
+        assert request.tags["dagster/asset_partition_range_end"] == "2025-11-01"
+        same = tick(new_raw_month, instance, first.cursor, resources=resources)
+        assert same.run_requests == [] and "unchanged" in same.skip_message
+
+        # Every month but the last is ingested; the file changes: only the last is requested.
+        bronze = dg.AssetKey(["bronze", "lms_loan_daily"])
+        for month in monthly_refresh.partitions_def.get_partition_keys()[:-1]:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(asset_key=bronze, partition=month)
+            )
+        loan_book = raw_dir / "lms_loan_daily.csv"
+        os.utime(loan_book, ns=(loan_book.stat().st_atime_ns, loan_book.stat().st_mtime_ns + 10**9))
+        changed = tick(new_raw_month, instance, same.cursor, resources=resources)
+        [request] = changed.run_requests
+        assert request.tags["dagster/asset_partition_range_start"] == "2025-11-01"
+        assert request.tags["dagster/asset_partition_range_end"] == "2025-11-01"
+
+
+def test_monthly_refresh_job_and_schedule_cover_every_monthly_asset():
+    from loan_default.definitions import defs
+
+    definitions = defs()
+    job = definitions.resolve_job_def("monthly_refresh")
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert {"bronze/lms_loan_daily", "gold/feature_store", "models/predictions"} <= keys
+    assert {"monitoring/drift", "monitoring/model_performance"} <= keys
+    assert not any(k.startswith("models/") and k != "models/predictions" for k in keys)
+    schedule = definitions.resolve_schedule_def("monthly_refresh_schedule")
+    assert schedule.cron_schedule == "0 6 2 * *"
