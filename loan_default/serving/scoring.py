@@ -208,17 +208,21 @@ def _quarantine_errors(
 
 
 def _nulled_out_of_range(
-    source: Source, bronze: pl.DataFrame, silver: pl.DataFrame
+    source: Source, bronze: pl.DataFrame, result: CleanResult
 ) -> list[tuple[int, str]]:
     """(source_line, column) of values cleaning set to null for lying outside their range.
 
-    Cleaning nulls such values in optional columns and counts them; for a single applicant the
-    API refuses them instead, so the caller learns which field is wrong.
+    Cleaning nulls such values in optional columns and counts them per column; the API refuses
+    them instead, so the caller learns which field is wrong. Only the counted columns are looked
+    at row by row, so a request without such values costs nothing here.
     """
+    silver = result.silver
     ranged = [
         c
         for c in source.columns
-        if not c.required and (c.valid_min is not None or c.valid_max is not None)
+        if result.nulled_values.get(c.name)
+        and not c.required
+        and (c.valid_min is not None or c.valid_max is not None)
     ]
     if not ranged or silver.is_empty():
         return []
@@ -241,8 +245,10 @@ def _nulled_out_of_range(
 
 def _after_application(silver: pl.DataFrame, application_months: pl.DataFrame) -> list[int]:
     """Source lines dated after their application's month: the pipeline would never use them."""
-    if silver.is_empty():
+    if silver.is_empty() or application_months.is_empty():
         return []
+    if silver["snapshot_date"].max() <= application_months["application_month"].min():
+        return []  # the common case, decided without a join
     late = silver.join(application_months, on="customer_id").filter(
         pl.col("snapshot_date") > pl.col("application_month")
     )
@@ -260,9 +266,7 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
         errors += _quarantine_errors(source, result.quarantine, origins)
         errors += [
             _error(source, origins[line], column, "out_of_range")
-            for line, column in _nulled_out_of_range(
-                source, bronze.frames[source.name], result.silver
-            )
+            for line, column in _nulled_out_of_range(source, bronze.frames[source.name], result)
         ]
         silver[source.name] = result.silver
     loans = with_delinquency(silver[LMS_LOAN_DAILY.name])
