@@ -5,7 +5,7 @@ The server is the real `python -m loan_default.serving` process. Its warehouse i
 `LOAN_DEFAULT_WAREHOUSE` when that one has a gradient-boosting champion (after `make run`),
 otherwise one built in a temporary folder from the real data with the documented CLI (backfill,
 then boosting on the reference windows and the gate). Requests are real applications in the
-raw schema: of 2024-05/06 with 24 months of clickstream each, and of 2025-01/02, after the
+raw schema: of 2024-05/06 with 24 months of clickstream each, and of 2024-12/2025-01, after the
 clickstream gap, with none. Target: single-application p99 <= 20 ms for boosting.
 """
 
@@ -30,7 +30,7 @@ from loan_default_tests.serving.server import start_server
 
 TARGET_P99_MS = 20.0
 BATCH_SIZE = 1000
-PRE_GAP, POST_GAP = (date(2024, 5, 1), date(2024, 6, 1)), (date(2025, 1, 1), date(2025, 2, 1))
+PRE_GAP, POST_GAP = (date(2024, 5, 1), date(2024, 6, 1)), (date(2024, 12, 1), date(2025, 1, 1))
 # The backfill's own command up to --select, then boosting and the gate on the reference windows.
 TRAIN_BOOSTING = [
     *BACKFILL[: BACKFILL.index("--select") + 1],
@@ -70,6 +70,7 @@ def accepted_applications(http: httpx.Client, months: tuple[date, ...]) -> list[
     applications = []
     for month in months:
         found = applications_of_month(REAL_RAW_DIR, month)
+        assert found, f"no applications in {month}"
         refused = http.post("/predict", json={"applications": found})
         if refused.status_code == 422:
             null_refused(found, refused.json()["detail"])
