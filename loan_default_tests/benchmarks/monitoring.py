@@ -7,6 +7,7 @@ Target: the monitoring layer <= 10 s on the real data.
 """
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,8 +33,19 @@ MEASURED = {
 }
 
 
+STEP_SECONDS = re.compile(r'Finished execution of step "[^"]+" in ([0-9.]+)(m?s)')
+
+
+def step_seconds(log_text: str) -> float:
+    """Time spent inside the run's steps: the wall time less process start and definitions."""
+    return sum(
+        float(v) / (1000 if unit == "ms" else 1) for v, unit in STEP_SECONDS.findall(log_text)
+    )
+
+
 def run(args: list[str], env: dict[str, str], log) -> tuple[float, float, bool]:
     """Wall seconds, peak RSS (GB) and success of one CLI materialization."""
+    log.seek(0, os.SEEK_END)
     started = time.perf_counter()
     child = subprocess.Popen(
         [str(BIN / MATERIALIZE[0]), *MATERIALIZE[1:], *args],
@@ -57,10 +69,15 @@ def main() -> None:
             if not run(args, env, log)[2]:
                 log.seek(0)
                 sys.exit(log.read()[-3000:])
-        print(f"{'monitoring step':<24} {'wall s':>8} {'peak GB':>8}  status", flush=True)
+        header = f"{'monitoring step':<24} {'wall s':>8} {'steps s':>8} {'peak GB':>8}  status"
+        print(header, flush=True)
         for name, args in MEASURED.items():
+            start = log.seek(0, os.SEEK_END)
             wall, peak, ok = run(args, env, log)
-            print(f"{name:<24} {wall:>8.1f} {peak:>8.2f}  {'ok' if ok else 'FAILED'}", flush=True)
+            log.seek(start)
+            steps = step_seconds(log.read())
+            status = "ok" if ok else "FAILED"
+            print(f"{name:<24} {wall:>8.1f} {steps:>8.1f} {peak:>8.2f}  {status}", flush=True)
             if not ok:
                 log.seek(0)
                 print(log.read()[-3000:], file=sys.stderr)

@@ -73,11 +73,21 @@ def _versions(connection) -> dict[str, registry.RegistryRecord]:
 
 
 def _drift_reference(connection, record: registry.RegistryRecord, bins: int) -> DriftReference:
-    """The version's training population and its own scores of it."""
+    """The version's training population and its own scores of it: from the predictions
+    table when the version scored those months, otherwise from its artifact."""
     version = ScoredVersion.of(record)
     first, last = version.train_months
     train = read_months(connection, FEATURE_TABLE, "application_month", first, add_months(last, 1))
-    scores = registry.load_artifact(record).score(train)["calibrated_probability"]
+    scored = connection.execute(
+        f"select loan_id, calibrated_probability from {PREDICTIONS_TABLE} "
+        "where model_version = ? and application_month between ? and ?",
+        [record.version_id, first, last],
+    ).pl()
+    if scored.height == train.height:
+        train = train.join(scored, on="loan_id")
+        scores = train["calibrated_probability"]
+    else:
+        scores = registry.load_artifact(record).score(train)["calibrated_probability"]
     return DriftReference.of(version, train, scores, bins)
 
 
