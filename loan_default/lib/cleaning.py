@@ -39,17 +39,21 @@ def _is_blank(column: Column, text: pl.Expr) -> pl.Expr:
     return blank | text.is_in(list(column.placeholders)) if column.placeholders else blank
 
 
-def _typed(column: Column, text: pl.Expr, date_format: str) -> pl.Expr:
+def _typed(
+    column: Column, text: pl.Expr, date_format: str, number: pl.Expr | None = None
+) -> pl.Expr:
     """The typed value of the stripped `text`, null where it is blank or unreadable.
 
     Written as one conditional per column: this runs on every raw value, so it is the hot path.
+    `number` is the column already parsed, when every value parsed as it stands.
     """
     placeholder = text.is_in(list(column.placeholders)) if column.placeholders else None
     match column.kind:
         case Kind.DATE:
             value = text.str.to_date(date_format, strict=False)
         case Kind.INT | Kind.FLOAT:
-            number = text.str.strip_chars("_").cast(pl.Float64, strict=False)
+            if number is None:
+                number = text.str.strip_chars("_").cast(pl.Float64, strict=False)
             valid = number.is_finite()
             if column.kind is Kind.INT:
                 # Stays Float64 until the range rule has run: a huge sentinel such as
@@ -78,6 +82,25 @@ def _tmp(role: str, column: Column) -> str:
     return f"__{role}_{column.name}"
 
 
+def _plain_numbers(bronze: pl.DataFrame, columns: list[Column]) -> dict[str, pl.Series]:
+    """The numeric columns whose every value parses as it stands, already parsed.
+
+    Such a column needs no stripping: the parser accepts neither blanks nor underscores, so a
+    value that parses is its own stripped text. Clean numeric columns (the usual case) skip
+    two string passes this way; any column with a value that does not parse keeps the full rules.
+    """
+    if not columns or bronze.is_empty():
+        return {}
+    parsed = bronze.select(
+        pl.col(c.name).cast(pl.Float64, strict=False).alias(_tmp("number", c)) for c in columns
+    )
+    return {
+        c.name: parsed[_tmp("number", c)]
+        for c in columns
+        if parsed[_tmp("number", c)].null_count() == bronze[c.name].null_count()
+    }
+
+
 def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORMAT) -> CleanResult:
     """Silver rows, quarantined rows and null counts, for a frame of one row or of millions.
 
@@ -85,12 +108,20 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
     each parsed value once); the reason text is built only for the rows that fail.
     """
     kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
-    rows = bronze.lazy()
+    plain = _plain_numbers(bronze, [c for c in kept if c.kind in (Kind.INT, Kind.FLOAT)])
+    rows = bronze.hstack(list(plain.values())).lazy()
     if not bronze["source_line"].is_sorted():
         rows = rows.sort("source_line")
-    text = {c.name: pl.col(_tmp("text", c)) for c in kept}
-    typed = rows.with_columns(_text(c).alias(_tmp("text", c)) for c in kept).with_columns(
-        *(_typed(c, text[c.name], date_format).alias(_tmp("typed", c)) for c in kept),
+    # A plain number column is its own stripped text: blanks and underscores never parse.
+    text = {c.name: pl.col(c.name) if c.name in plain else pl.col(_tmp("text", c)) for c in kept}
+    number = {name: pl.col(series.name) for name, series in plain.items()}
+    typed = rows.with_columns(
+        _text(c).alias(_tmp("text", c)) for c in kept if c.name not in plain
+    ).with_columns(
+        *(
+            _typed(c, text[c.name], date_format, number.get(c.name)).alias(_tmp("typed", c))
+            for c in kept
+        ),
         *(_is_blank(c, text[c.name]).alias(_tmp("blank", c)) for c in kept),
     )
 

@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 
 from loan_default.lib.sources import Source
-from loan_default.lib.warehouse import replace_months
+from loan_default.lib.warehouse import light_compression, replace_months
 
 ISO_DATE_FORMAT = "%Y-%m-%d"
 DAY_MONTH_FORMAT = "%d/%m/%Y"
@@ -329,19 +329,20 @@ def write_bronze(
     goes; anything unusual rolls back and goes through `scan_bronze`, which validates first and
     says what is wrong. Either way the table changes only if the whole file is good.
     """
-    try:
-        return replace_months(
-            connection,
-            table,
-            _single_pass(raw, source, months, ingested_at, date_format),
-            "partition_month",
-            *months,
-        )
-    except _NeedsSecondPass:
-        rows = scan_bronze(raw, source, months, ingested_at, date_format)
-        # The empty frame first creates the table even when no month has rows.
-        batches = chain([rows.clear().collect()], rows.collect_batches(chunk_size=BATCH_ROWS))
-        return replace_months(connection, table, batches, "partition_month", *months)
+    with light_compression(connection):
+        try:
+            return replace_months(
+                connection,
+                table,
+                _single_pass(raw, source, months, ingested_at, date_format),
+                "partition_month",
+                *months,
+            )
+        except _NeedsSecondPass:
+            rows = scan_bronze(raw, source, months, ingested_at, date_format)
+            # The empty frame first creates the table even when no month has rows.
+            batches = chain([rows.clear().collect()], rows.collect_batches(chunk_size=BATCH_ROWS))
+            return replace_months(connection, table, batches, "partition_month", *months)
 
 
 class _NeedsSecondPass(Exception):

@@ -8,14 +8,17 @@ exactly those months.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from loan_default.lib.months import add_months
 
+ROW_GROUP_ROWS = 122_880
 MEMORY_SETTING = "LOAN_DEFAULT_DUCKDB_MEMORY"
 THREADS_SETTING = "LOAN_DEFAULT_DUCKDB_THREADS"
 
@@ -57,6 +60,22 @@ def configure(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(f"set threads = {int(threads)}")
 
 
+@contextmanager
+def light_compression(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Writes without dictionary and FSST string compression: bulk loads at about twice the speed.
+
+    Choosing those encodings costs about half of the time of storing millions of text values.
+    Bronze and silver are written in bulk and read in bulk, so they trade disk space (bronze
+    about 3x) for load speed; the content is the same. The setting is per database instance
+    and is restored afterwards.
+    """
+    connection.execute("set disabled_compression_methods = 'dictionary,fsst'")
+    try:
+        yield
+    finally:
+        connection.execute("reset disabled_compression_methods")
+
+
 class MonthWriter:
     """Replaces a month range in one or more tables within a single transaction.
 
@@ -95,7 +114,12 @@ class MonthWriter:
 
     def write(self, table: str, frame: pl.DataFrame, month_column: str) -> None:
         self.clear(table, month_column)
-        batch = frame.to_arrow()  # noqa: F841  (referenced by name in the SQL)
+        # Arrow string views (no copy of the text) in row-group-sized record batches, which
+        # DuckDB inserts on several threads.
+        arrow = frame.to_arrow(compat_level=pl.CompatLevel.newest())
+        batch = pa.Table.from_batches(  # noqa: F841  (referenced by name in the SQL)
+            arrow.to_batches(max_chunksize=ROW_GROUP_ROWS), arrow.schema
+        )
         if table not in self.columns:
             self.connection.execute(f"create table {table} as select * from batch")
             self.columns[table] = frame.columns

@@ -21,6 +21,7 @@ from loan_default.lib.sources import LMS_LOAN_DAILY, SOURCES, Source
 from loan_default.lib.warehouse import (
     MonthWriter,
     configure,
+    light_compression,
     month_chunks,
     month_counts,
     read_months,
@@ -97,7 +98,7 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
         with warehouse.get_connection() as connection:
             configure(connection)
             counts = month_counts(connection, bronze_table(source), "partition_month", *window)
-            with MonthWriter(connection, *window) as writer:
+            with light_compression(connection), MonthWriter(connection, *window) as writer:
                 for start, end in month_chunks(months_of(context), counts, CHUNK_ROWS):
                     bronze = read_months(
                         connection, bronze_table(source), "partition_month", start, end
