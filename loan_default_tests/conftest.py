@@ -41,6 +41,16 @@ def project_assets() -> list[dg.AssetsDefinition]:
     return [a for a in load_definitions().assets or [] if isinstance(a, dg.AssetsDefinition)]
 
 
+def range_tags(months: tuple[str, str] | None) -> dict[str, str]:
+    """The run tags of a single-run backfill over [first, last] months, as the CLI sets them."""
+    if not months:
+        return {}
+    return {
+        "dagster/asset_partition_range_start": months[0],
+        "dagster/asset_partition_range_end": months[1],
+    }
+
+
 def materialize_months(
     raw_dir: Path,
     database: Path,
@@ -54,10 +64,7 @@ def materialize_months(
         selection=selection,
         instance=instance,
         resources=project_resources(raw_dir, database),
-        tags={
-            "dagster/asset_partition_range_start": months[0],
-            "dagster/asset_partition_range_end": months[1],
-        },
+        tags=range_tags(months),
     )
 
 

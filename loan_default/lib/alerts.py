@@ -117,6 +117,28 @@ def action_of(findings: Iterable[Finding]) -> str:
     return max((f.action for f in findings), key=ACTIONS.index, default=ACTIONS[0])
 
 
+ACTIONS_SCHEMA = {
+    "month": pl.Date,
+    "model_family": pl.String,
+    "model_version": pl.String,
+    "is_champion": pl.Boolean,
+    "action": pl.String,
+    "reasons": pl.List(pl.String),
+}
+
+
+def performance_findings(row: Mapping, rules: Mapping) -> list[Finding]:
+    """Findings of one monitoring.model_performance row, against its own OOT baseline."""
+    return judge_performance(row, rules, row["oot_baseline_roc_auc"])
+
+
+def drift_findings(rows: pl.DataFrame, rules: Mapping) -> list[Finding]:
+    """Findings of one version's monitoring.drift rows for one month."""
+    score = rows.filter(pl.col("kind") == "score")["psi"]
+    features = rows.filter(pl.col("kind") == "feature").select("feature", "psi")
+    return judge_stability(score[0] if score.len() else None, dict(features.iter_rows()), rules)
+
+
 def actions_table(performance: pl.DataFrame, drift: pl.DataFrame, rules: Mapping) -> pl.DataFrame:
     """The action and reasons per monitoring month and model version.
 
@@ -133,18 +155,13 @@ def actions_table(performance: pl.DataFrame, drift: pl.DataFrame, rules: Mapping
         match = (pl.col("month") == subject["month"]) & (
             pl.col("model_version") == subject["model_version"]
         )
-        findings: list[Finding] = []
-        for row in judged.filter(match).iter_rows(named=True):
-            findings += judge_performance(row, rules, row["oot_baseline_roc_auc"])
+        findings = [
+            performance_findings(r, rules) for r in judged.filter(match).iter_rows(named=True)
+        ]
+        findings = [f for group in findings for f in group]
         month_drift = drift.filter(match)
         if month_drift.height:
-            score = month_drift.filter(pl.col("kind") == "score")["psi"]
-            features = month_drift.filter(pl.col("kind") == "feature")
-            findings += judge_stability(
-                score[0] if score.len() else None,
-                dict(features.select("feature", "psi").iter_rows()),
-                rules,
-            )
+            findings += drift_findings(month_drift, rules)
         rows.append(
             {
                 **subject,
@@ -152,17 +169,7 @@ def actions_table(performance: pl.DataFrame, drift: pl.DataFrame, rules: Mapping
                 "reasons": [f.reason for f in sorted(findings, key=_severity_order)],
             }
         )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "month": pl.Date,
-            "model_family": pl.String,
-            "model_version": pl.String,
-            "is_champion": pl.Boolean,
-            "action": pl.String,
-            "reasons": pl.List(pl.String),
-        },
-    )
+    return pl.DataFrame(rows, schema=ACTIONS_SCHEMA)
 
 
 def _severity_order(finding: Finding) -> tuple[int, float]:

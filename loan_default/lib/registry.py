@@ -20,7 +20,8 @@ import polars as pl
 REGISTRY_TABLE = "models.registry"
 DECISIONS_TABLE = "models.promotion_decisions"
 STATUSES = ("champion", "challenger", "retired")
-REASONS = ("initial", "scheduled", "retrain-after-alert")
+RETRAIN_AFTER_ALERT = "retrain-after-alert"
+REASONS = ("initial", "scheduled", RETRAIN_AFTER_ALERT)
 
 
 class ArtifactIntegrityError(RuntimeError):

@@ -15,7 +15,12 @@ from loan_default.defs.models.config import (
     TabTransformerConfig,
 )
 from loan_default.lib import registry
-from loan_default_tests.conftest import project_assets, project_resources, require_real_data
+from loan_default_tests.conftest import (
+    project_assets,
+    project_resources,
+    range_tags,
+    require_real_data,
+)
 
 REFERENCE = {"window_mode": "absolute"}  # the config defaults are the reference windows
 LR, GB = (
@@ -27,12 +32,6 @@ CHAMPION, PREDICTIONS = dg.AssetKey(["models", "champion"]), dg.AssetKey(["model
 
 
 def run(database, selection, run_config=None, months=None) -> dg.ExecuteInProcessResult:
-    tags = {}
-    if months:
-        tags = {
-            "dagster/asset_partition_range_start": months[0],
-            "dagster/asset_partition_range_end": months[1],
-        }
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             project_assets(),
@@ -40,7 +39,7 @@ def run(database, selection, run_config=None, months=None) -> dg.ExecuteInProces
             instance=instance,
             resources=project_resources(require_real_data(), database),
             run_config=dg.RunConfig(run_config or {}),
-            tags=tags,
+            tags=range_tags(months),
         )
     assert result.success
     return result

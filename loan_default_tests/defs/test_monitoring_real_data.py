@@ -16,6 +16,7 @@ from loan_default_tests.conftest import (
     ALL_MONTHS,
     project_assets,
     project_resources,
+    range_tags,
     require_real_data,
 )
 
@@ -28,14 +29,6 @@ MONITORING = dg.AssetSelection.assets(
 
 
 def run(database: Path, selection, run_config=None, months=None) -> dg.ExecuteInProcessResult:
-    tags = (
-        {
-            "dagster/asset_partition_range_start": months[0],
-            "dagster/asset_partition_range_end": months[1],
-        }
-        if months
-        else {}
-    )
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             project_assets(),
@@ -43,7 +36,7 @@ def run(database: Path, selection, run_config=None, months=None) -> dg.ExecuteIn
             instance=instance,
             resources=project_resources(require_real_data(), database),
             run_config=run_config or {},
-            tags=tags,
+            tags=range_tags(months),
         )
     assert result.success
     return result

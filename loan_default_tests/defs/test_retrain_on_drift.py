@@ -18,27 +18,20 @@ from loan_default_tests.conftest import (
     materialize_months,
     project_assets,
     project_resources,
+    range_tags,
 )
 
 DRIFT_FROM = date(2024, 8, 1)  # after the reference windows (train 2023 .. OOT 2024-05)
 
 
 def materialize(instance, raw_dir, database, selection, run_config=None, months=None, tags=None):
-    range_tags = (
-        {
-            "dagster/asset_partition_range_start": months[0],
-            "dagster/asset_partition_range_end": months[1],
-        }
-        if months
-        else {}
-    )
     result = dg.materialize(
         project_assets(),
         selection=selection,
         instance=instance,
         resources=project_resources(raw_dir, database),
         run_config=run_config or {},
-        tags={**range_tags, **(tags or {})},
+        tags={**range_tags(months), **(tags or {})},
     )
     assert result.success
     return result

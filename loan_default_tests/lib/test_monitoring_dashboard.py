@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from loan_default.lib.alerts import ACTIONS_SCHEMA
 from loan_default.lib.monitoring import DRIFT_SCHEMA, ESTIMATE_SCHEMA, PERFORMANCE_SCHEMA
 from loan_default.lib.monitoring_dashboard import (
     NO_DATA,
@@ -42,14 +43,6 @@ SCORES_SCHEMA = {
     "is_champion": pl.Boolean,
     "application_month": pl.Date,
     "calibrated_probability": pl.Float64,
-}
-ACTIONS_SCHEMA = {
-    "month": pl.Date,
-    "model_family": pl.String,
-    "model_version": pl.String,
-    "is_champion": pl.Boolean,
-    "action": pl.String,
-    "reasons": pl.List(pl.String),
 }
 # (label, decision, held_out): lgbm held out TN 2, FP 1, FN 1, TP 3, plus one in-sample FP
 # that must not count; logreg has nothing held out, so all five rows count: TN 3, FN 1, TP 1.

@@ -18,10 +18,10 @@ from loan_default.defs.gold.assets import (
 )
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.assets import PREDICTIONS, PREDICTIONS_TABLE
-from loan_default.defs.monitoring.checks import check_specs, finding_check
+from loan_default.defs.monitoring.checks import finding_check, non_blocking_specs
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.lib import registry
-from loan_default.lib.alerts import judge_performance, judge_stability
+from loan_default.lib.alerts import drift_findings, performance_findings
 from loan_default.lib.monitoring import (
     DRIFT_SCHEMA,
     ESTIMATE_SCHEMA,
@@ -120,7 +120,7 @@ def _subject(rows: pl.DataFrame, month_column: str) -> dict:
 @dg.asset(
     key=DRIFT,
     deps=[PREDICTIONS, FEATURE_STORE],
-    check_specs=check_specs(DRIFT, STABILITY_CHECKS),
+    check_specs=non_blocking_specs(DRIFT, STABILITY_CHECKS),
     description=(
         "PSI of each model version's score and CSI of its inputs for application month T, "
         "against the version's training population. Needs no labels."
@@ -157,11 +157,11 @@ def stability_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
     if rows is None:
         return [finding_check(DRIFT, name, [], None) for name in STABILITY_CHECKS]
     subject = _subject(rows, "month")
+    findings = drift_findings(rows, RULES)
+    features = rows.filter(pl.col("kind") == "feature")["psi"].drop_nulls()
     score = rows.filter(pl.col("kind") == "score")["psi"]
     score_psi = score[0] if score.len() else None
-    features = dict(rows.filter(pl.col("kind") == "feature").select("feature", "psi").iter_rows())
-    findings = judge_stability(score_psi, features, RULES)
-    worst = max((v for v in features.values() if v is not None), default=None)
+    worst = features.max() if features.len() else None
     return [
         finding_check(
             DRIFT,
@@ -217,7 +217,7 @@ def _offset(first: int, last: int) -> dg.TimeWindowPartitionMapping:
         dg.AssetDep(ESTIMATED, partition_mapping=_offset(-MOB, -MOB)),
         dg.AssetDep(LABEL_STORE, partition_mapping=_offset(-(ROLLING_MONTHS - 1), 0)),
     ],
-    check_specs=check_specs(PERFORMANCE, PERFORMANCE_CHECKS),
+    check_specs=non_blocking_specs(PERFORMANCE, PERFORMANCE_CHECKS),
     description=(
         "Realized performance of each version for label month T: the predictions made at "
         "T - 6 joined with the labels of T, alone and pooled over the last months, with the "
@@ -274,7 +274,7 @@ def performance_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
     if rows is None:
         return [finding_check(PERFORMANCE, name, [], None) for name in PERFORMANCE_CHECKS]
     row = rows.row(0, named=True)
-    findings = judge_performance(row, RULES, row["oot_baseline_roc_auc"])
+    findings = performance_findings(row, RULES)
     subject = _subject(rows, "label_month")
     return [
         finding_check(

@@ -26,6 +26,7 @@ from loan_default.defs.monitoring.assets import (
 )
 from loan_default.defs.partitions import monthly_partitions
 from loan_default.defs.resources import RawDataResource
+from loan_default.lib import registry
 from loan_default.lib.raw_months import files_fingerprint, months_in_loan_book
 from loan_default.lib.sources import SOURCES
 
@@ -35,7 +36,7 @@ ALARM_CHECKS = [
     *(dg.AssetCheckKey(DRIFT, name) for name in STABILITY_CHECKS),
     *(dg.AssetCheckKey(PERFORMANCE, name) for name in PERFORMANCE_CHECKS),
 ]
-RETRAIN_REASON = "retrain-after-alert"
+RETRAIN_REASON = registry.RETRAIN_AFTER_ALERT
 TRAINING_CONFIGS = {
     "logistic_regression": LogisticRegressionConfig,
     "gradient_boosting": GradientBoostingConfig,
