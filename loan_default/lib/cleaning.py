@@ -9,6 +9,7 @@ exactly one of the two outputs.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import polars as pl
@@ -45,15 +46,14 @@ def _typed(
     """The typed value of the stripped `text`, null where it is blank or unreadable.
 
     Written as one conditional per column: this runs on every raw value, so it is the hot path.
-    `number` is the column already parsed, when every value parsed as it stands.
+    `number` is a numeric column's text already parsed as a float, underscores stripped.
     """
     placeholder = text.is_in(list(column.placeholders)) if column.placeholders else None
     match column.kind:
         case Kind.DATE:
             value = text.str.to_date(date_format, strict=False)
         case Kind.INT | Kind.FLOAT:
-            if number is None:
-                number = text.str.strip_chars("_").cast(pl.Float64, strict=False)
+            assert number is not None, f"{column.name}: a numeric column needs its parsed value"
             valid = number.is_finite()
             if column.kind is Kind.INT:
                 # Stays Float64 until the range rule has run: a huge sentinel such as
@@ -101,23 +101,41 @@ def _plain_numbers(bronze: pl.DataFrame, columns: list[Column]) -> dict[str, pl.
     }
 
 
-def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORMAT) -> CleanResult:
-    """Silver rows, quarantined rows and null counts, for a frame of one row or of millions.
+@dataclass(frozen=True)
+class _Plan:
+    """Every expression clean() runs for one source, date format and set of plain columns.
 
-    Every rule is a boolean flag computed once per row in one lazy query (so polars evaluates
-    each parsed value once); the reason text is built only for the rows that fail.
+    Built once and reused: building ~1,000 polars expressions in Python costs as much as
+    running them on a small frame, and the scoring API cleans frames of one row.
     """
+
+    stripped: tuple[pl.Expr, ...]
+    parsed: tuple[pl.Expr, ...]
+    typed: tuple[pl.Expr, ...]
+    outside: tuple[pl.Expr, ...]
+    values: tuple[pl.Expr, ...]
+    sized: tuple[pl.Expr, ...]
+    judged: tuple[pl.Expr, ...]
+    flag_names: tuple[str, ...]
+    silver: tuple[pl.Expr, ...]
+    quarantine: tuple[pl.Expr, ...]
+    counts: tuple[pl.Expr, ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(source: Source, date_format: str, plain: frozenset[str]) -> _Plan:
     kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
-    plain = _plain_numbers(bronze, [c for c in kept if c.kind in (Kind.INT, Kind.FLOAT)])
-    rows = bronze.hstack(list(plain.values())).lazy()
-    if not bronze["source_line"].is_sorted():
-        rows = rows.sort("source_line")
     # A plain number column is its own stripped text: blanks and underscores never parse.
     text = {c.name: pl.col(c.name) if c.name in plain else pl.col(_tmp("text", c)) for c in kept}
-    number = {name: pl.col(series.name) for name, series in plain.items()}
-    typed = rows.with_columns(
-        _text(c).alias(_tmp("text", c)) for c in kept if c.name not in plain
-    ).with_columns(
+    numeric = [c for c in kept if c.kind in (Kind.INT, Kind.FLOAT)]
+    number = {c.name: pl.col(_tmp("number", c)) for c in numeric}
+    stripped = tuple(_text(c).alias(_tmp("text", c)) for c in kept if c.name not in plain)
+    parsed = tuple(
+        text[c.name].str.strip_chars("_").cast(pl.Float64, strict=False).alias(_tmp("number", c))
+        for c in numeric
+        if c.name not in plain
+    )
+    typed = (
         *(
             _typed(c, text[c.name], date_format, number.get(c.name)).alias(_tmp("typed", c))
             for c in kept
@@ -125,26 +143,58 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
         *(_is_blank(c, text[c.name]).alias(_tmp("blank", c)) for c in kept),
     )
 
+    # Range and size tests become columns of their own, so that the flags and final values
+    # below refer to them by name: one small expression each instead of nested copies.
+    ranged = [c for c in kept if c.valid_min is not None or c.valid_max is not None]
+    outside_of = {c.name: pl.col(_tmp("outside", c)) for c in ranged}
+    outside = tuple(
+        (pl.col(_tmp("typed", c)).is_not_null() & ~_in_range(c, pl.col(_tmp("typed", c)))).alias(
+            _tmp("outside", c)
+        )
+        for c in ranged
+    )
+    value_of: dict[str, pl.Expr] = {}
+    nulled_values: list[pl.Expr] = []
+    sized: list[pl.Expr] = []
+    for column in kept:
+        value = pl.col(_tmp("typed", column))
+        if column.name in outside_of and not column.required:
+            value = pl.when(outside_of[column.name]).then(None).otherwise(value)
+            nulled_values.append(value.alias(_tmp("value", column)))
+            value = pl.col(_tmp("value", column))
+        if column.kind is Kind.INT:
+            sized.append(
+                (value.is_not_null() & (value.abs() >= _INT64_LIMIT)).alias(_tmp("big", column))
+            )
+        value_of[column.name] = value
+
     flags: list[tuple[pl.Expr, str]] = []
     nulled: dict[str, pl.Expr] = {}
     final: list[pl.Expr] = []
     for column in kept:
-        value = pl.col(_tmp("typed", column))
+        value = value_of[column.name]
+        typed_value = pl.col(_tmp("typed", column))
         blank = pl.col(_tmp("blank", column))
-        flags.append((value.is_null() & ~blank, f"unreadable_{column.kind.value}:{column.name}"))
+        flags.append(
+            (typed_value.is_null() & ~blank, f"unreadable_{column.kind.value}:{column.name}")
+        )
         if column.required:
             flags.append((blank, f"missing_value:{column.name}"))
-        if column.valid_min is not None or column.valid_max is not None:
-            outside = value.is_not_null() & ~_in_range(column, value)
+        if column.name in outside_of:
             if column.required:
-                flags.append((outside, f"out_of_range:{column.name}"))
+                flags.append((outside_of[column.name], f"out_of_range:{column.name}"))
             else:
-                value = pl.when(outside).then(None).otherwise(value)
-                nulled[column.name] = outside
+                nulled[column.name] = outside_of[column.name]
         if column.kind is Kind.INT:
             # Beyond Int64 but within the valid range (a column without bounds): unreadable.
-            too_big = value.is_not_null() & (value.abs() >= _INT64_LIMIT)
-            flags.append((too_big & _in_range(column, value), f"unreadable_int:{column.name}"))
+            too_big = pl.col(_tmp("big", column))
+            in_range = ~outside_of[column.name] if column.name in outside_of else None
+            flags.append(
+                (
+                    too_big if in_range is None else too_big & in_range,
+                    f"unreadable_int:{column.name}",
+                )
+            )
             value = pl.when(~too_big).then(value).cast(pl.Int64)
         if column.placeholders:
             nulled[f"{column.name} (placeholder)"] = text[column.name].is_in(
@@ -152,31 +202,22 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
             )
         final.append(value.alias(f"__final_{column.silver_name}"))
 
-    # Rows are in file order (sorted above), so the first of a repeated key is the one kept.
+    # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
     key = pl.struct(_tmp("typed", source.column(k)) for k in source.key)
     flags.append((~key.is_first_distinct(), "duplicate_key"))
-    flag_names = [f"__flag_{i}" for i in range(len(flags))]
+    flag_names = tuple(f"__flag_{i}" for i in range(len(flags)))
     judged = (
-        typed.select(
-            *final,
-            *LINEAGE,
-            *(pl.col(c.name) for c in kept),
-            *(
-                condition.fill_null(False).alias(n)
-                for (condition, _), n in zip(flags, flag_names, strict=True)
-            ),
-            *(
-                condition.fill_null(False).alias(f"__nulled_{i}")
-                for i, condition in enumerate(nulled.values())
-            ),
-        )
-        .with_columns(__bad=pl.any_horizontal(flag_names))
-        .collect()
-    )
-    bad = pl.col("__bad")
-    good = judged.filter(~bad) if judged["__bad"].any() else judged
-    silver = good.select(
-        *(pl.col(f"__final_{c.silver_name}").alias(c.silver_name) for c in kept), *LINEAGE
+        *final,
+        *(pl.col(name) for name in LINEAGE),
+        *(pl.col(c.name) for c in kept),
+        *(
+            condition.fill_null(False).alias(n)
+            for (condition, _), n in zip(flags, flag_names, strict=True)
+        ),
+        *(
+            condition.fill_null(False).alias(f"__nulled_{i}")
+            for i, condition in enumerate(nulled.values())
+        ),
     )
     reason = pl.concat_str(
         [
@@ -186,16 +227,56 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
         separator=REASON_SEPARATOR,
         ignore_nulls=True,
     )
-    quarantine = judged.filter(bad).select(
-        *LINEAGE, *(pl.col(c.name) for c in kept), reason.alias("reason")
+    return _Plan(
+        stripped=stripped,
+        parsed=parsed,
+        typed=typed,
+        outside=outside,
+        values=tuple(nulled_values),
+        sized=tuple(sized),
+        judged=judged,
+        flag_names=flag_names,
+        silver=(
+            *(pl.col(f"__final_{c.silver_name}").alias(c.silver_name) for c in kept),
+            *(pl.col(name) for name in LINEAGE),
+        ),
+        quarantine=(
+            *(pl.col(name) for name in LINEAGE),
+            *(pl.col(c.name) for c in kept),
+            reason.alias("reason"),
+        ),
+        counts=tuple(pl.col(f"__nulled_{i}").sum().alias(name) for i, name in enumerate(nulled)),
     )
-    counts = (
-        good.select(pl.col(f"__nulled_{i}").sum().alias(name) for i, name in enumerate(nulled)).row(
-            0, named=True
-        )
-        if nulled
-        else {}
+
+
+def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORMAT) -> CleanResult:
+    """Silver rows, quarantined rows and null counts, for a frame of one row or of millions.
+
+    Every rule is a boolean flag computed once per row in one lazy query (so polars evaluates
+    each parsed value once); the reason text is built only for the rows that fail.
+    """
+    kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
+    plain = _plain_numbers(bronze, [c for c in kept if c.kind in (Kind.INT, Kind.FLOAT)])
+    plan = _plan(source, date_format, frozenset(plain))
+    rows = bronze.hstack(list(plain.values())).lazy()
+    if not bronze["source_line"].is_sorted():
+        rows = rows.sort("source_line")
+    judged = (
+        rows.with_columns(*plan.stripped)
+        .with_columns(*plan.parsed)
+        .with_columns(*plan.typed)
+        .with_columns(*plan.outside)
+        .with_columns(*plan.values)
+        .with_columns(*plan.sized)
+        .select(*plan.judged)
+        .with_columns(__bad=pl.any_horizontal(plan.flag_names))
+        .collect()
     )
+    bad = pl.col("__bad")
+    good = judged.filter(~bad) if judged["__bad"].any() else judged
+    silver = good.select(*plan.silver)
+    quarantine = judged.filter(bad).select(*plan.quarantine)
+    counts = good.select(*plan.counts).row(0, named=True) if plan.counts else {}
     return CleanResult(silver, quarantine, {k: int(v or 0) for k, v in counts.items() if v})
 
 

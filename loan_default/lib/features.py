@@ -68,20 +68,21 @@ def loan_type_column(loan_type: str) -> str:
     return "loan_type_" + re.sub(r"[^a-z]+", "_", loan_type.lower()).strip("_")
 
 
-def _loan_type_counts(type_of_loan: pl.Expr) -> list[pl.Expr]:
-    items = type_of_loan.fill_null("").str.replace_all(r"(^|, )and ", "$1").str.split(", ")
+def _loan_type_items(type_of_loan: pl.Expr) -> pl.Expr:
+    """'Auto Loan, and Payday Loan' -> ['Auto Loan', 'Payday Loan']."""
+    return type_of_loan.fill_null("").str.replace_all(r"(^|, )and ", "$1").str.split(", ")
+
+
+def _loan_type_counts(items: pl.Expr) -> list[pl.Expr]:
     return [
-        items.list.eval(pl.element() == loan_type)
-        .list.sum()
-        .cast(pl.Int32)
-        .alias(loan_type_column(loan_type))
+        items.list.count_matches(loan_type).cast(pl.Int32).alias(loan_type_column(loan_type))
         for loan_type in LOAN_TYPES
     ]
 
 
 def _count_listed(type_of_loan: pl.Expr) -> pl.Expr:
     items = type_of_loan.fill_null("").str.split(", ")
-    return items.list.eval(pl.element() != "").list.sum().cast(pl.Int32)
+    return (items.list.len() - items.list.count_matches("")).cast(pl.Int32)
 
 
 def _point_in_time(
@@ -214,7 +215,9 @@ def assemble_features(
         financials = financials.select(financial_columns)
     joined = _point_in_time(applications, attributes, "attributes", by)
     joined = _point_in_time(joined, financials, "financials", by)
-    joined = joined.join(clickstream, on=on, how="left")
+    joined = joined.join(clickstream, on=on, how="left").with_columns(
+        __loan_types=_loan_type_items(pl.col("type_of_loan"))
+    )
     behaviour = pl.col("payment_behaviour").str.extract_groups(
         r"^(?<spend>High|Low)_spent_(?<value>Small|Medium|Large)_value_payments$"
     )
@@ -227,7 +230,7 @@ def assemble_features(
         *ATTRIBUTE_FEATURES,
         *FINANCIAL_FEATURES,
         pl.col("credit_history_age").alias("credit_history_months"),
-        *_loan_type_counts(pl.col("type_of_loan")),
+        *_loan_type_counts(pl.col("__loan_types")),
         _count_listed(pl.col("type_of_loan")).alias("num_loan_types"),
         behaviour.struct.field("spend").alias("payment_spend_level"),
         behaviour.struct.field("value").alias("payment_value_level"),
