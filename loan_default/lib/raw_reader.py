@@ -19,11 +19,10 @@ from itertools import chain
 from pathlib import Path
 from typing import IO
 
-import duckdb
 import polars as pl
 
+from loan_default.lib.bronze_store import BronzeStore
 from loan_default.lib.sources import Source
-from loan_default.lib.warehouse import light_compression, replace_months
 
 ISO_DATE_FORMAT = "%Y-%m-%d"
 DAY_MONTH_FORMAT = "%d/%m/%Y"
@@ -315,34 +314,29 @@ def read_bronze(
 
 
 def write_bronze(
-    connection: duckdb.DuckDBPyConnection,
-    table: str,
+    store: BronzeStore,
     raw: RawFile,
     source: Source,
     months: tuple[date, date],
     ingested_at: datetime,
     date_format: str = ISO_DATE_FORMAT,
 ) -> int:
-    """Replaces `months` of the bronze `table` with the file's rows; returns the rows written.
+    """Replaces `months` of the source's bronze files with the file's rows; returns rows written.
 
-    A well-formed file is parsed once and streamed into the table in batches, validated as it
-    goes; anything unusual rolls back and goes through `scan_bronze`, which validates first and
-    says what is wrong. Either way the table changes only if the whole file is good.
+    A well-formed file is parsed once and streamed to the store in batches, validated as it
+    goes; anything unusual is dropped unwritten and goes through `scan_bronze`, which
+    validates first and says what is wrong. Either way bronze changes only if the whole file
+    is good.
     """
-    with light_compression(connection):
-        try:
-            return replace_months(
-                connection,
-                table,
-                _single_pass(raw, source, months, ingested_at, date_format),
-                "partition_month",
-                *months,
-            )
-        except _NeedsSecondPass:
-            rows = scan_bronze(raw, source, months, ingested_at, date_format)
-            # The empty frame first creates the table even when no month has rows.
-            batches = chain([rows.clear().collect()], rows.collect_batches(chunk_size=BATCH_ROWS))
-            return replace_months(connection, table, batches, "partition_month", *months)
+    try:
+        return store.replace_months(
+            source.name, _single_pass(raw, source, months, ingested_at, date_format), *months
+        )
+    except _NeedsSecondPass:
+        rows = scan_bronze(raw, source, months, ingested_at, date_format)
+        # The empty frame first fixes the schema even when no month has rows.
+        batches = chain([rows.clear().collect()], rows.collect_batches(chunk_size=BATCH_ROWS))
+        return store.replace_months(source.name, batches, *months)
 
 
 class _NeedsSecondPass(Exception):

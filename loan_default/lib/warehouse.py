@@ -65,9 +65,8 @@ def light_compression(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Writes without dictionary and FSST string compression: bulk loads at about twice the speed.
 
     Choosing those encodings costs about half of the time of storing millions of text values.
-    Bronze and silver are written in bulk and read in bulk, so they trade disk space (bronze
-    about 3x) for load speed; the content is the same. The setting is per database instance
-    and is restored afterwards.
+    Silver is written in bulk and read in bulk, so it trades disk space for load speed; the
+    content is the same. The setting is per database instance and is restored afterwards.
     """
     connection.execute("set disabled_compression_methods = 'dictionary,fsst'")
     try:

@@ -8,7 +8,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
-from loan_default.defs.bronze.assets import bronze_asset_key, bronze_table
+from loan_default.defs.bronze.assets import bronze_asset_key, bronze_store
 from loan_default.defs.checks import ERROR, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
@@ -23,8 +23,6 @@ from loan_default.lib.warehouse import (
     configure,
     light_compression,
     month_chunks,
-    month_counts,
-    read_months,
 )
 
 # Extra typing beyond cleaning, per source: the loan book gains days past due.
@@ -95,14 +93,13 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
         window = window_of(context)
         outcomes: dict[str, dict] = {name: {} for name in SILVER_CHECKS}
         nulled: dict[str, int] = {}
+        store = bronze_store(warehouse)
+        counts = store.month_counts(source.name, *window)
         with warehouse.get_connection() as connection:
             configure(connection)
-            counts = month_counts(connection, bronze_table(source), "partition_month", *window)
             with light_compression(connection), MonthWriter(connection, *window) as writer:
                 for start, end in month_chunks(months_of(context), counts, CHUNK_ROWS):
-                    bronze = read_months(
-                        connection, bronze_table(source), "partition_month", start, end
-                    )
+                    bronze = store.scan(source.name, start, end).collect()
                     result = clean(bronze, source, raw_data.date_format)
                     typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
                     writer.write(silver_table(source), typed, "partition_month")
