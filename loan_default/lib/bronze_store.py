@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -29,6 +29,25 @@ MONTH_COLUMN = "partition_month"
 SCHEMA_FILE = "_schema.parquet"
 # Fast to write and read back; bronze is rewritten by every backfill, so speed beats size.
 COMPRESSION = "lz4"
+
+
+def _by_month(batch: pl.DataFrame) -> Iterator[tuple[date, pl.DataFrame]]:
+    """The batch's rows per month, in file order within each month.
+
+    A file sorted by date gives batches of one month, which pass through uncopied; others are
+    sorted once (stable) and sliced, about three times faster than `partition_by`.
+    """
+    if batch.is_empty():
+        return
+    months = batch[MONTH_COLUMN]
+    if months.min() == months.max():
+        yield months[0], batch
+        return
+    ordered = batch.sort(MONTH_COLUMN, maintain_order=True)
+    offset = 0
+    for length, month in ordered[MONTH_COLUMN].rle().struct.unnest().iter_rows():
+        yield month, ordered.slice(offset, length)
+        offset += length
 
 
 class BronzeStore:
@@ -65,7 +84,7 @@ class BronzeStore:
                     schema = batch.clear()
                     schema.write_parquet(staging / SCHEMA_FILE, compression=COMPRESSION)
                 written += batch.height
-                for (month,), part in batch.partition_by(MONTH_COLUMN, as_dict=True).items():
+                for month, part in _by_month(batch):
                     if not start <= month < end:
                         raise ValueError(f"{name}: a row of {month} is outside {start}..{end}")
                     folder = staging / self.month_dir(name, month).name

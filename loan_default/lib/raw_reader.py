@@ -162,17 +162,27 @@ def _scan_text(raw: RawFile) -> tuple[pl.LazyFrame, int]:
         with gzip.open(raw.path, "rb") as handle:
             data = handle.read()
         return pl.read_csv(data, **options).lazy(), _count_lines([data])
-    with open(raw.path, "rb") as handle:
-        lines = _count_lines(iter(lambda: handle.read(1 << 20), b""))
-    return pl.scan_csv(raw.path, **options), lines
+    return pl.scan_csv(raw.path, **options), _count_file_lines(raw.path)
 
 
-def _count_lines(blocks: Iterable[bytes]) -> int:
+def _count_lines(blocks: Iterable[bytes | bytearray]) -> int:
     count, last = 0, b"\n"
     for block in blocks:
         count += block.count(b"\n")
         last = block[-1:]
     return count + (last != b"\n")
+
+
+def _count_file_lines(path: Path) -> int:
+    """`_count_lines` of a file, read into one reused buffer: fresh blocks cost page faults."""
+    buffer = bytearray(8 << 20)
+
+    def blocks() -> Iterator[bytes | bytearray]:
+        with open(path, "rb") as handle:
+            while size := handle.readinto(buffer):
+                yield buffer if size == len(buffer) else buffer[:size]
+
+    return _count_lines(blocks())
 
 
 def _records(raw: RawFile) -> Iterable[tuple[int, list[str]]]:

@@ -81,3 +81,16 @@ def test_view_reads_every_file_and_keeps_its_columns_when_empty(store, tmp_path)
         assert connection.execute(
             "select value, partition_month from bronze.src order by 1"
         ).fetchall() == [("a", JAN), ("b", MAR)]
+
+
+def test_rows_keep_their_file_order_within_each_month(store):
+    interleaved = rows((FEB, "1"), (JAN, "2"), (FEB, "3"), (JAN, "4"), (FEB, "5"))
+    store.replace_months("src", [interleaved, rows((JAN, "6"))], JAN, MAR)
+    assert store.scan("src", JAN, MAR).collect()["value"].to_list() == [
+        "2",
+        "4",
+        "6",
+        "1",
+        "3",
+        "5",
+    ]
