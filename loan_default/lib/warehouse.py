@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 
@@ -89,44 +88,16 @@ class MonthWriter:
         self.written: dict[str, int] = {}
         # Tables touched in this transaction and their columns.
         self.columns: dict[str, list[str]] = {}
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="month-writer")
-        self._pending: Future | None = None
 
     def __enter__(self) -> MonthWriter:
         self.connection.begin()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        try:
-            self.wait()
-        except BaseException:
-            if kind is None:
-                self.connection.rollback()
-                raise
-        finally:
-            self._background.shutdown()
         if kind is None:
             self.connection.commit()
         else:
             self.connection.rollback()
-
-    def write_behind(self, writes: list[tuple[str, pl.DataFrame, str]]) -> None:
-        """`write(table, frame, month_column)` for each entry, on a background thread.
-
-        The caller prepares its next chunk meanwhile, so polars and DuckDB keep both cores
-        busy. One batch of writes is in flight at a time; this waits for the previous one,
-        and its error, if any, is raised here or on leaving the writer.
-        """
-        self.wait()
-        self._pending = self._background.submit(
-            lambda: [self.write(table, frame, column) for table, frame, column in writes]
-        )
-
-    def wait(self) -> None:
-        """Until the background writes are done; raises their error."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
 
     def clear(self, table: str, month_column: str) -> None:
         """Deletes the range from an existing table (once); a missing table is left to write."""

@@ -102,12 +102,8 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
                     bronze = store.scan(source.name, start, end).collect()
                     result = clean(bronze, source, raw_data.date_format)
                     typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
-                    writer.write_behind(
-                        [
-                            (silver_table(source), typed, "partition_month"),
-                            (quarantine_table(source), result.quarantine, "partition_month"),
-                        ]
-                    )
+                    writer.write(silver_table(source), typed, "partition_month")
+                    writer.write(quarantine_table(source), result.quarantine, "partition_month")
                     _log_quarantine(context, source, result.quarantine)
                     for column, count in result.nulled_values.items():
                         nulled[column] = nulled.get(column, 0) + count
