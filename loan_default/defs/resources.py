@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
+from loan_default.lib.parquet_tables import ParquetTables
 from loan_default.lib.raw_reader import RawFile
 from loan_default.lib.sources import Source
 
@@ -32,3 +33,8 @@ def warehouse_resource(database: Path | None = None) -> DuckDBResource:
     path = Path(database or settings.WAREHOUSE_PATH)
     path.parent.mkdir(parents=True, exist_ok=True)
     return DuckDBResource(database=str(path))
+
+
+def layer_files(warehouse: DuckDBResource, layer: str) -> ParquetTables:
+    """The Parquet files of a layer (bronze, silver) live beside the warehouse file."""
+    return ParquetTables.beside(Path(warehouse.database), layer)

@@ -21,7 +21,7 @@ from typing import IO
 
 import polars as pl
 
-from loan_default.lib.bronze_store import BronzeStore
+from loan_default.lib.parquet_tables import ParquetTables
 from loan_default.lib.sources import Source
 
 ISO_DATE_FORMAT = "%Y-%m-%d"
@@ -324,7 +324,7 @@ def read_bronze(
 
 
 def write_bronze(
-    store: BronzeStore,
+    store: ParquetTables,
     raw: RawFile,
     source: Source,
     months: tuple[date, date],

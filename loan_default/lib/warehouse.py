@@ -8,8 +8,7 @@ exactly those months.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import date
 
 import duckdb
@@ -58,21 +57,6 @@ def configure(connection: duckdb.DuckDBPyConnection) -> None:
     threads = os.environ.get(THREADS_SETTING)
     if threads:
         connection.execute(f"set threads = {int(threads)}")
-
-
-@contextmanager
-def light_compression(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Writes without dictionary and FSST string compression: bulk loads at about twice the speed.
-
-    Choosing those encodings costs about half of the time of storing millions of text values.
-    Silver is written in bulk and read in bulk, so it trades disk space for load speed; the
-    content is the same. The setting is per database instance and is restored afterwards.
-    """
-    connection.execute("set disabled_compression_methods = 'dictionary,fsst'")
-    try:
-        yield
-    finally:
-        connection.execute("reset disabled_compression_methods")
 
 
 class MonthWriter:

@@ -1,11 +1,10 @@
 """Bronze: each month's raw rows exactly as text, with file, line and ingestion time.
 
-The rows are Parquet files beside the warehouse (see `lib/bronze_store.py`); the warehouse
+The rows are Parquet files beside the warehouse (see `lib/parquet_tables.py`); the warehouse
 shows each source as a view, `bronze.<source>`.
 """
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -14,8 +13,7 @@ from loan_default import settings
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, single_run, window_of
 from loan_default.defs.raw.assets import raw_asset_key
-from loan_default.defs.resources import RawDataResource
-from loan_default.lib.bronze_store import BronzeStore
+from loan_default.defs.resources import RawDataResource, layer_files
 from loan_default.lib.raw_reader import write_bronze
 from loan_default.lib.sources import SOURCES, Source
 from loan_default.lib.warehouse import configure
@@ -28,11 +26,6 @@ def bronze_asset_key(source: Source) -> dg.AssetKey:
 def bronze_table(source: Source) -> str:
     """The warehouse view over the source's bronze files."""
     return f"bronze.{source.name}"
-
-
-def bronze_store(warehouse: DuckDBResource) -> BronzeStore:
-    """Bronze files live beside the warehouse file they belong to."""
-    return BronzeStore.beside(Path(warehouse.database))
 
 
 def _bronze_asset(source: Source) -> dg.AssetsDefinition:
@@ -51,7 +44,7 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, raw_data: RawDataResource, warehouse: DuckDBResource
     ) -> dg.MaterializeResult:
         raw, window = raw_data.locate(source), window_of(context)
-        store = bronze_store(warehouse)
+        store = layer_files(warehouse, "bronze")
         # Streamed in batches: memory stays flat however large the file is.
         written = write_bronze(store, raw, source, window, datetime.now(UTC), raw_data.date_format)
         with warehouse.get_connection() as connection:

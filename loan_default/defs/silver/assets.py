@@ -1,4 +1,8 @@
-"""Silver: typed and cleaned rows per source, plus a quarantine of rows that cannot be valid."""
+"""Silver: typed and cleaned rows per source, plus a quarantine of rows that cannot be valid.
+
+Both are Parquet files beside the warehouse (see `lib/parquet_tables.py`), shown in it as the
+views `silver.<source>` and `silver.quarantine_<source>`.
+"""
 
 from collections.abc import Iterator
 from datetime import date
@@ -8,22 +12,17 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
-from loan_default.defs.bronze.assets import bronze_asset_key, bronze_store
+from loan_default.defs.bronze.assets import bronze_asset_key
 from loan_default.defs.checks import ERROR, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
-from loan_default.defs.resources import RawDataResource
+from loan_default.defs.resources import RawDataResource, layer_files
 from loan_default.lib import data_quality
 from loan_default.lib.cleaning import CleanResult, clean
 from loan_default.lib.loan_delinquency import with_delinquency
 from loan_default.lib.months import month_range
 from loan_default.lib.sources import LMS_LOAN_DAILY, SOURCES, Source
-from loan_default.lib.warehouse import (
-    MonthWriter,
-    configure,
-    light_compression,
-    month_chunks,
-)
+from loan_default.lib.warehouse import configure, month_chunks
 
 # Extra typing beyond cleaning, per source: the loan book gains days past due.
 ENRICHMENT = {LMS_LOAN_DAILY.name: with_delinquency}
@@ -42,11 +41,17 @@ def silver_asset_key(source: Source) -> dg.AssetKey:
 
 
 def silver_table(source: Source) -> str:
+    """The warehouse view over the source's silver files."""
     return f"silver.{source.name}"
 
 
+def quarantine_name(source: Source) -> str:
+    return f"quarantine_{source.name}"
+
+
 def quarantine_table(source: Source) -> str:
-    return f"silver.quarantine_{source.name}"
+    """The warehouse view over the source's quarantine files."""
+    return f"silver.{quarantine_name(source)}"
 
 
 def silver_key_columns(source: Source) -> list[str]:
@@ -60,7 +65,7 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
     common = dict(
         deps=[bronze_asset_key(source)],
         group_name="silver",
-        kinds={"duckdb", "polars"},
+        kinds={"duckdb", "polars", "parquet"},
         owners=settings.OWNERS,
         partitions_def=monthly_partitions,
     )
@@ -93,21 +98,26 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
         window = window_of(context)
         outcomes: dict[str, dict] = {name: {} for name in SILVER_CHECKS}
         nulled: dict[str, int] = {}
-        store = bronze_store(warehouse)
-        counts = store.month_counts(source.name, *window)
+        bronze_files, silver_files = (
+            layer_files(warehouse, "bronze"),
+            layer_files(warehouse, "silver"),
+        )
+        counts = bronze_files.month_counts(source.name, *window)
+        with silver_files.replacing(*window) as replacement:
+            for start, end in month_chunks(months_of(context), counts, CHUNK_ROWS):
+                bronze = bronze_files.scan(source.name, start, end).collect()
+                result = clean(bronze, source, raw_data.date_format)
+                typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
+                replacement.write(source.name, typed)
+                replacement.write(quarantine_name(source), result.quarantine)
+                _log_quarantine(context, source, result.quarantine)
+                for column, count in result.nulled_values.items():
+                    nulled[column] = nulled.get(column, 0) + count
+                _check_chunk(outcomes, month_range(start, end), bronze, typed, result, keys)
         with warehouse.get_connection() as connection:
             configure(connection)
-            with light_compression(connection), MonthWriter(connection, *window) as writer:
-                for start, end in month_chunks(months_of(context), counts, CHUNK_ROWS):
-                    bronze = store.scan(source.name, start, end).collect()
-                    result = clean(bronze, source, raw_data.date_format)
-                    typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
-                    writer.write(silver_table(source), typed, "partition_month")
-                    writer.write(quarantine_table(source), result.quarantine, "partition_month")
-                    _log_quarantine(context, source, result.quarantine)
-                    for column, count in result.nulled_values.items():
-                        nulled[column] = nulled.get(column, 0) + count
-                    _check_chunk(outcomes, month_range(start, end), bronze, typed, result, keys)
+            silver_files.create_view(connection, silver_table(source), source.name)
+            silver_files.create_view(connection, quarantine_table(source), quarantine_name(source))
             silver_metadata = table_metadata(
                 connection, silver_table(source), "partition_month", window
             )

@@ -1,4 +1,4 @@
-"""Bronze Parquet files: months replaced whole, failed writes leave nothing, the view reads them."""
+"""Parquet tables: months replaced whole, failed writes leave nothing, the view reads them."""
 
 from datetime import date
 
@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from loan_default.lib.bronze_store import BronzeStore
+from loan_default.lib.parquet_tables import ParquetTables
 from loan_default.lib.warehouse import MissingTableError
 
 JAN, FEB, MAR, APR = date(2023, 1, 1), date(2023, 2, 1), date(2023, 3, 1), date(2023, 4, 1)
@@ -22,17 +22,17 @@ def rows(*months_and_values: tuple[date, str]) -> pl.DataFrame:
     )
 
 
-def content(store: BronzeStore, start: date = JAN, end: date = APR) -> list[tuple]:
+def content(store: ParquetTables, start: date = JAN, end: date = APR) -> list[tuple]:
     return store.scan("src", start, end).collect().sort("partition_month", "value").rows()
 
 
 @pytest.fixture
-def store(tmp_path) -> BronzeStore:
-    return BronzeStore.beside(tmp_path / "warehouse.duckdb")
+def store(tmp_path) -> ParquetTables:
+    return ParquetTables.beside(tmp_path / "warehouse.duckdb", "bronze")
 
 
-def test_store_lives_beside_its_warehouse_file(tmp_path):
-    assert BronzeStore.beside(tmp_path / "w.duckdb").root == tmp_path / "w_bronze"
+def test_layer_files_live_beside_their_warehouse_file(tmp_path):
+    assert ParquetTables.beside(tmp_path / "w.duckdb", "silver").root == tmp_path / "w_silver"
 
 
 def test_rewriting_a_range_replaces_its_months_and_keeps_the_others(store):
@@ -94,3 +94,14 @@ def test_rows_keep_their_file_order_within_each_month(store):
         "3",
         "5",
     ]
+
+
+def test_tables_replaced_together_change_together(store):
+    with store.replacing(JAN, MAR) as replacement:
+        replacement.write("src", rows((JAN, "a")))
+        replacement.write("held", rows((FEB, "q")))
+    with pytest.raises(RuntimeError, match="cleaning"), store.replacing(JAN, MAR) as replacement:
+        replacement.write("src", rows((JAN, "new")))
+        raise RuntimeError("cleaning failed")
+    assert content(store) == [("a", JAN)]
+    assert store.scan("held", JAN, MAR).collect().rows() == [("q", FEB)]
