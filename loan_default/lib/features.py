@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import duckdb
 import polars as pl
 
 CLICKSTREAM_COLUMNS = tuple(f"fe_{i}" for i in range(1, 21))
@@ -113,17 +112,24 @@ def applications(loans: pl.DataFrame) -> pl.DataFrame:
 
 
 def clickstream_window(
-    applications: pl.DataFrame, clickstream: pl.DataFrame, window: FeatureWindow
+    applications: pl.DataFrame, clickstream: pl.DataFrame | pl.LazyFrame, window: FeatureWindow
 ) -> pl.DataFrame:
-    """Per loan: clickstream means over both windows, months seen and the last month used."""
+    """Per loan and application month: clickstream means over both windows, months seen and
+    the last month used.
+
+    Per (loan, month), so a run over many months judges each loan within its own month, as a
+    month-by-month run would. Given a lazy scan (the pipeline's silver files), polars streams
+    it, so memory stays bounded and each clickstream row is read once for every month.
+    """
 
     def start(months: int) -> pl.Expr:
         return pl.col("application_month").dt.offset_by(f"-{months - 1}mo")
 
     in_window = (
-        applications.select("loan_id", "customer_id", "application_month")
+        applications.lazy()
+        .select("loan_id", "customer_id", "application_month")
         .join(
-            clickstream.select("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
+            clickstream.lazy().select("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
             on="customer_id",
         )
         .filter(
@@ -133,53 +139,15 @@ def clickstream_window(
         )
     )
     short = pl.col("snapshot_date") >= start(window.clickstream_months)
-    return in_window.group_by("loan_id").agg(
+    aggregated = in_window.group_by("loan_id", "application_month").agg(
         *(pl.col(c).filter(short).mean().alias(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
         *(pl.col(c).mean().alias(f"{c}_mean_long") for c in CLICKSTREAM_COLUMNS),
         clickstream_months_seen=short.sum().cast(pl.Int32),
         clickstream_months_seen_long=pl.len().cast(pl.Int32),
         clickstream_last_date=pl.col("snapshot_date").max(),
     )
-
-
-def clickstream_window_sql(
-    connection: duckdb.DuckDBPyConnection,
-    applications: pl.DataFrame,
-    table: str,
-    window: FeatureWindow,
-) -> pl.DataFrame:
-    """`clickstream_window` for many months at once, computed by DuckDB from `table`.
-
-    Per (loan, application month), so a loan is judged within its own month exactly as a
-    month-by-month run would. Means are sums in double precision over counts, as polars
-    averages the integer fe columns; for integer values below 2**53 every partial sum is exact,
-    so both give the same bits. (DuckDB sums BIGINT into 128-bit integers, about four times
-    slower.) The partition bounds let DuckDB skip months outside a loan's window.
-    """
-    apps = applications.select("loan_id", "customer_id", "application_month").to_arrow()  # noqa: F841
-    short, long = window.clickstream_months - 1, window.long_clickstream_months - 1
-    in_short = f"c.snapshot_date >= (a.application_month - interval {short} month)::date"
-
-    def mean(column: str, condition: str) -> str:
-        return f"sum(c.{column}::double) {condition} / count(c.{column}) {condition}::double"
-
-    means = [f"{mean(c, f'filter (where {in_short})')} as {c}_mean" for c in CLICKSTREAM_COLUMNS]
-    means += [f"{mean(c, '')} as {c}_mean_long" for c in CLICKSTREAM_COLUMNS]
-    return connection.execute(
-        f"""
-        select a.loan_id, a.application_month, {", ".join(means)},
-            (count(*) filter (where {in_short}))::integer as clickstream_months_seen,
-            count(*)::integer as clickstream_months_seen_long,
-            max(c.snapshot_date) as clickstream_last_date
-        from apps a join {table} c
-            on c.customer_id = a.customer_id
-            and c.partition_month between
-                (a.application_month - interval {long} month)::date and a.application_month
-            and c.snapshot_date between
-                (a.application_month - interval {long} month)::date and a.application_month
-        group by a.loan_id, a.application_month
-        """
-    ).pl()
+    streamed = isinstance(clickstream, pl.LazyFrame)
+    return aggregated.collect(engine="streaming" if streamed else "auto")
 
 
 def assemble_features(
@@ -192,11 +160,10 @@ def assemble_features(
     """Feature rows from applications, source rows and the clickstream aggregate.
 
     `per_month` joins each loan only to the attributes and financials of its own month (they
-    carry `partition_month`) and to the clickstream aggregate of its own month, so a run over
-    many months gives exactly what a run per month gives.
+    carry `partition_month`), so a run over many months gives exactly what a run per month
+    gives. The clickstream aggregate is always joined on loan and month.
     """
     by = ["customer_id"]
-    on = ["loan_id"]
     attribute_columns = ["customer_id", "snapshot_date", *ATTRIBUTE_FEATURES]
     financial_columns = [
         "customer_id",
@@ -210,13 +177,13 @@ def assemble_features(
         month = pl.col("partition_month").alias("application_month")
         attributes = attributes.select(*attribute_columns, month)
         financials = financials.select(*financial_columns, month)
-        by, on = ["customer_id", "application_month"], ["loan_id", "application_month"]
+        by = ["customer_id", "application_month"]
     else:
         attributes = attributes.select(attribute_columns)
         financials = financials.select(financial_columns)
     joined = _point_in_time(applications, attributes, "attributes", by)
     joined = _point_in_time(joined, financials, "financials", by)
-    joined = joined.join(clickstream, on=on, how="left").with_columns(
+    joined = joined.join(clickstream, on=["loan_id", "application_month"], how="left").with_columns(
         __loan_types=_loan_type_items(pl.col("type_of_loan"))
     )
     behaviour = pl.col("payment_behaviour").str.extract_groups(

@@ -10,15 +10,17 @@ from loan_default import settings
 from loan_default.defs.checks import ERROR, WARN, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
+from loan_default.defs.resources import layer_files
 from loan_default.defs.silver.assets import silver_asset_key, silver_table
 from loan_default.lib import data_quality
 from loan_default.lib.features import (
     FeatureWindow,
     applications,
     assemble_features,
-    clickstream_window_sql,
+    clickstream_window,
 )
 from loan_default.lib.labels import LABEL_STORE_COLUMNS, LabelDefinition, build_labels
+from loan_default.lib.months import add_months
 from loan_default.lib.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
@@ -27,11 +29,9 @@ from loan_default.lib.sources import (
 )
 from loan_default.lib.thresholds import load_thresholds
 from loan_default.lib.warehouse import (
-    MissingTableError,
     configure,
     read_months,
     replace_months,
-    table_exists,
 )
 
 LABEL_STORE = dg.AssetKey(["gold", "label_store"])
@@ -177,8 +177,8 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
     span, months = window_of(context), months_of(context)
     with warehouse.get_connection() as connection:
         configure(connection)
-        # Every month of the run at once; the clickstream window is aggregated in DuckDB,
-        # which reads each clickstream row once instead of once per month that uses it.
+        # Every month of the run at once; the clickstream window streams over silver's files,
+        # reading each clickstream row once instead of once per month that uses it.
         applied = applications(
             read_months(
                 connection, silver_table(LMS_LOAN_DAILY), "partition_month", *span, where="mob = 0"
@@ -188,11 +188,11 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
             read_months(connection, silver_table(source), "partition_month", *span)
             for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
         )
-        if not table_exists(connection, silver_table(FEATURE_CLICKSTREAM)):
-            raise MissingTableError(f"{silver_table(FEATURE_CLICKSTREAM)} does not exist yet")
-        clicks = clickstream_window_sql(
-            connection, applied, silver_table(FEATURE_CLICKSTREAM), window
+        first = add_months(span[0], 1 - window.long_clickstream_months)
+        clickstream = layer_files(warehouse, "silver").scan(
+            FEATURE_CLICKSTREAM.name, first, span[1]
         )
+        clicks = clickstream_window(applied, clickstream, window)
         features = assemble_features(applied, attributes, financials, clicks, per_month=True)
         replace_months(connection, FEATURE_TABLE, features, "application_month", *span)
         metadata = table_metadata(connection, FEATURE_TABLE, "application_month", span)
