@@ -37,7 +37,7 @@ BACKFILL = [
 ]
 
 
-STEP_DONE = re.compile(r'Finished execution of step "[^"]+" in (?:(\d+)m)?([\d.]+)s')
+STEP_DONE = re.compile(r'Finished execution of step "[^"]+" in (?:(\d+)m)?([\d.]+)(ms|s)\.')
 
 
 @dataclass
@@ -53,8 +53,11 @@ class Measurement:
 
 
 def step_seconds(log: str) -> float:
-    """Sum of the step durations Dagster logs (`... in 3.54s.`, `... in 1m14s.`)."""
-    return sum(60 * int(m or 0) + float(s) for m, s in STEP_DONE.findall(log))
+    """Sum of the step durations Dagster logs (`in 400ms.`, `in 3.54s.`, `in 1m14s.`)."""
+    return sum(
+        60 * int(m or 0) + float(value) / (1000 if unit == "ms" else 1)
+        for m, value, unit in STEP_DONE.findall(log)
+    )
 
 
 def synthetic_raw_dir(scale: int) -> Path:

@@ -7,14 +7,13 @@ Target: the monitoring layer <= 10 s on the real data.
 """
 
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from loan_default_tests.benchmarks.data_layers import REAL_RAW_DIR
+from loan_default_tests.benchmarks.data_layers import REAL_RAW_DIR, step_seconds
 from loan_default_tests.cli_env import BIN, REPO_ROOT, project_env
 
 MONTHS = ["--partition-range", "2023-01-01...2025-11-01"]
@@ -31,16 +30,6 @@ MEASURED = {
     ],
     "report and dashboard": ["key:monitoring/monitoring_report"],
 }
-
-
-STEP_SECONDS = re.compile(r'Finished execution of step "[^"]+" in ([0-9.]+)(m?s)')
-
-
-def step_seconds(log_text: str) -> float:
-    """Time spent inside the run's steps: the wall time less process start and definitions."""
-    return sum(
-        float(v) / (1000 if unit == "ms" else 1) for v, unit in STEP_SECONDS.findall(log_text)
-    )
 
 
 def run(args: list[str], env: dict[str, str], log) -> tuple[float, float, bool]:
