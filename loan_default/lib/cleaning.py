@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from loan_default.lib.query_plans import collect, collect_all
 from loan_default.lib.raw_reader import ISO_DATE_FORMAT
 from loan_default.lib.sources import Column, Kind, Source
 
@@ -261,7 +262,7 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
     rows = bronze.hstack(list(plain.values())).lazy()
     if not bronze["source_line"].is_sorted():
         rows = rows.sort("source_line")
-    judged = (
+    judged = collect(
         rows.with_columns(*plan.stripped)
         .with_columns(*plan.parsed)
         .with_columns(*plan.typed)
@@ -269,14 +270,20 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
         .with_columns(*plan.values)
         .with_columns(*plan.sized)
         .select(*plan.judged)
-        .with_columns(__bad=pl.any_horizontal(plan.flag_names))
-        .collect()
+        .with_columns(__bad=pl.any_horizontal(plan.flag_names)),
+        bronze.height,
     )
     bad = pl.col("__bad")
-    good = judged.filter(~bad) if judged["__bad"].any() else judged
-    silver = good.select(*plan.silver)
-    quarantine = judged.filter(bad).select(*plan.quarantine)
-    counts = good.select(*plan.counts).row(0, named=True) if plan.counts else {}
+    good = judged.lazy().filter(~bad) if judged["__bad"].any() else judged.lazy()
+    silver, quarantine, counted = collect_all(
+        [
+            good.select(*plan.silver),
+            judged.lazy().filter(bad).select(*plan.quarantine),
+            good.select(*plan.counts),
+        ],
+        bronze.height,
+    )
+    counts = counted.row(0, named=True) if plan.counts else {}
     return CleanResult(silver, quarantine, {k: int(v or 0) for k, v in counts.items() if v})
 
 

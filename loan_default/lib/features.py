@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from loan_default.lib.query_plans import collect
+
 CLICKSTREAM_COLUMNS = tuple(f"fe_{i}" for i in range(1, 21))
 LOAN_TYPES = (
     "Auto Loan",
@@ -146,8 +148,9 @@ def clickstream_window(
         clickstream_months_seen_long=pl.len().cast(pl.Int32),
         clickstream_last_date=pl.col("snapshot_date").max(),
     )
-    streamed = isinstance(clickstream, pl.LazyFrame)
-    return aggregated.collect(engine="streaming" if streamed else "auto")
+    if isinstance(clickstream, pl.LazyFrame):
+        return aggregated.collect(engine="streaming")
+    return collect(aggregated, clickstream.height)
 
 
 def assemble_features(
