@@ -15,6 +15,8 @@ class Outcome:
     passed: bool
     description: str
     metadata: dict = field(default_factory=dict)
+    # False when there was nothing to judge (no rows): such an outcome never serves as example.
+    judged: bool = True
 
 
 def schema_matches(frame: pl.DataFrame, expected: Sequence[str]) -> Outcome:
@@ -101,7 +103,7 @@ def no_personal_data(frame: pl.DataFrame) -> Outcome:
 
 def rate_in_band(frame: pl.DataFrame, column: str, low: float, high: float) -> Outcome:
     if frame.is_empty():
-        return Outcome(True, "no rows in these months", {"rate": None})
+        return Outcome(True, "no rows in these months", {"rate": None}, judged=False)
     rate = float(frame[column].mean())
     return Outcome(
         low <= rate <= high,
@@ -114,10 +116,17 @@ def across_months(outcomes: dict) -> Outcome:
     """One outcome for a run over several months: passes when every month passes."""
     failing = {str(month): o for month, o in outcomes.items() if not o.passed}
     if not failing:
+        judged = [(month, o) for month, o in outcomes.items() if o.judged]
+        counts = {"months_checked": len(outcomes), "months_judged": len(judged)}
+        if not judged:
+            return Outcome(True, "no rows in these months", counts, judged=False)
+        month, latest = judged[-1]
+        if len(outcomes) == 1:
+            return Outcome(True, latest.description, {**counts, **latest.metadata})
         return Outcome(
             True,
-            next(iter(outcomes.values())).description if outcomes else "no rows",
-            {"months_checked": len(outcomes)},
+            f"all {len(outcomes)} months pass; latest judged, {month}: {latest.description}",
+            {**counts, **latest.metadata},
         )
     first_month, first = next(iter(failing.items()))
     return Outcome(

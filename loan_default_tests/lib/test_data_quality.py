@@ -58,3 +58,43 @@ def test_personal_data_and_schema():
     outcome = dq.schema_matches(pl.DataFrame({"a": [1], "c": [1]}), ["a", "b"])
     assert not outcome.passed
     assert outcome.metadata == {"missing": ["b"], "unexpected": ["c"]}
+
+
+def test_across_months_summarizes_passing_months_by_the_latest_with_rows():
+    labels = pl.DataFrame({"label": [True, False, False, False]})
+    by_month = {
+        date(2025, 6, 1): dq.rate_in_band(labels, "label", 0.1, 0.5),
+        date(2025, 7, 1): dq.rate_in_band(labels.head(2), "label", 0.1, 0.5),
+        date(2025, 8, 1): dq.rate_in_band(labels.clear(), "label", 0.1, 0.5),
+    }
+    outcome = dq.across_months(by_month)
+    assert outcome.passed and outcome.judged
+    assert outcome.description == (
+        "all 3 months pass; latest judged, 2025-07-01: label rate 0.5000, band [0.1, 0.5]"
+    )
+    assert outcome.metadata == {
+        "months_checked": 3,
+        "months_judged": 2,
+        "rate": 0.5,
+        "low": 0.1,
+        "high": 0.5,
+    }
+
+
+def test_across_months_fails_on_any_month_and_names_it():
+    labels = pl.DataFrame({"label": [True, True, False]})
+    by_month = {
+        date(2025, 6, 1): dq.rate_in_band(labels.tail(2), "label", 0.1, 0.5),
+        date(2025, 7, 1): dq.rate_in_band(labels, "label", 0.1, 0.5),
+    }
+    outcome = dq.across_months(by_month)
+    assert not outcome.passed
+    assert outcome.description.startswith("1 month(s) fail; 2025-07-01: label rate 0.6667")
+    assert outcome.metadata["failing_months"] == ["2025-07-01"]
+
+
+def test_across_months_with_no_rows_anywhere_says_so():
+    empty = pl.DataFrame({"label": []}, schema={"label": pl.Boolean})
+    outcome = dq.across_months({date(2025, 8, 1): dq.rate_in_band(empty, "label", 0.1, 0.5)})
+    assert outcome.passed and not outcome.judged
+    assert outcome.description == "no rows in these months"
