@@ -140,13 +140,23 @@ def clickstream_window(
             )
         )
     )
+    # The short window as columns that are null outside it: every aggregate below is then a
+    # plain column reduction, which polars runs on its fast path (a filter inside an aggregate
+    # is evaluated group by group). A mean skips nulls, so it is the mean over the window.
     short = pl.col("snapshot_date") >= start(window.clickstream_months)
-    aggregated = in_window.group_by("loan_id", "application_month").agg(
-        *(pl.col(c).filter(short).mean().alias(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
-        *(pl.col(c).mean().alias(f"{c}_mean_long") for c in CLICKSTREAM_COLUMNS),
-        clickstream_months_seen=short.sum().cast(pl.Int32),
-        clickstream_months_seen_long=pl.len().cast(pl.Int32),
-        clickstream_last_date=pl.col("snapshot_date").max(),
+    aggregated = (
+        in_window.with_columns(
+            __short=short,
+            **{f"__short_{c}": pl.when(short).then(pl.col(c)) for c in CLICKSTREAM_COLUMNS},
+        )
+        .group_by("loan_id", "application_month")
+        .agg(
+            *(pl.col(f"__short_{c}").mean().alias(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
+            *(pl.col(c).mean().alias(f"{c}_mean_long") for c in CLICKSTREAM_COLUMNS),
+            clickstream_months_seen=pl.col("__short").sum().cast(pl.Int32),
+            clickstream_months_seen_long=pl.len().cast(pl.Int32),
+            clickstream_last_date=pl.col("snapshot_date").max(),
+        )
     )
     if isinstance(clickstream, pl.LazyFrame):
         return aggregated.collect(engine="streaming")
