@@ -120,6 +120,8 @@ class _Plan:
     flag_names: tuple[str, ...]
     silver: tuple[pl.Expr, ...]
     quarantine: tuple[pl.Expr, ...]
+    # The quarantine's columns before `reason`, all as in bronze.
+    quarantine_kept: tuple[str, ...]
     counts: tuple[pl.Expr, ...]
 
 
@@ -220,6 +222,7 @@ def _plan(source: Source, date_format: str, plain: frozenset[str]) -> _Plan:
             for i, condition in enumerate(nulled.values())
         ),
     )
+    quarantine_kept = (*LINEAGE, *(c.name for c in kept))
     reason = pl.concat_str(
         [
             pl.when(pl.col(n)).then(pl.lit(label))
@@ -241,11 +244,8 @@ def _plan(source: Source, date_format: str, plain: frozenset[str]) -> _Plan:
             *(pl.col(f"__final_{c.silver_name}").alias(c.silver_name) for c in kept),
             *(pl.col(name) for name in LINEAGE),
         ),
-        quarantine=(
-            *(pl.col(name) for name in LINEAGE),
-            *(pl.col(c.name) for c in kept),
-            reason.alias("reason"),
-        ),
+        quarantine=(*(pl.col(name) for name in quarantine_kept), reason.alias("reason")),
+        quarantine_kept=quarantine_kept,
         counts=tuple(pl.col(f"__nulled_{i}").sum().alias(name) for i, name in enumerate(nulled)),
     )
 
@@ -274,15 +274,24 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
         bronze.height,
     )
     bad = pl.col("__bad")
-    good = judged.lazy().filter(~bad) if judged["__bad"].any() else judged.lazy()
-    silver, quarantine, counted = collect_all(
-        [
-            good.select(*plan.silver),
-            judged.lazy().filter(bad).select(*plan.quarantine),
-            good.select(*plan.counts),
-        ],
-        bronze.height,
-    )
+    if judged["__bad"].any():
+        good = judged.lazy().filter(~bad)
+        silver, quarantine, counted = collect_all(
+            [
+                good.select(*plan.silver),
+                judged.lazy().filter(bad).select(*plan.quarantine),
+                good.select(*plan.counts),
+            ],
+            bronze.height,
+        )
+    else:  # the usual case: no reason text to build, the quarantine is empty
+        silver, counted = collect_all(
+            [judged.lazy().select(*plan.silver), judged.lazy().select(*plan.counts)],
+            bronze.height,
+        )
+        quarantine = (
+            judged[list(plan.quarantine_kept)].clear().hstack([pl.Series("reason", [], pl.String)])
+        )
     counts = counted.row(0, named=True) if plan.counts else {}
     return CleanResult(silver, quarantine, {k: int(v or 0) for k, v in counts.items() if v})
 

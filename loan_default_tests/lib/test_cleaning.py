@@ -248,3 +248,15 @@ def test_spreadsheet_variant_cleans_like_the_original(excel_ingested, real_inges
         assert (
             result.silver[column].value_counts(sort=True).equals(original.value_counts(sort=True))
         )
+
+
+@pytest.mark.parametrize("source", list(SOURCES.values()), ids=list(SOURCES))
+def test_an_empty_quarantine_has_the_columns_of_a_full_one(bronze_frame, source):
+    """Chunks without bad rows skip building reasons; their quarantine must still concatenate
+    with those of chunks that have some."""
+    date_column = source.date_column
+    clean_chunk = cleaned(bronze_frame(source, {}), source).quarantine
+    bad_chunk = cleaned(bronze_frame(source, {date_column: "not a date"}), source).quarantine
+    assert clean_chunk.height == 0 and bad_chunk.height == 1
+    assert clean_chunk.schema == bad_chunk.schema
+    assert bad_chunk["reason"].to_list() == [f"unreadable_date:{date_column}"]
