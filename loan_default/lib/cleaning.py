@@ -83,23 +83,49 @@ def _tmp(role: str, column: Column) -> str:
     return f"__{role}_{column.name}"
 
 
-def _plain_numbers(bronze: pl.DataFrame, columns: list[Column]) -> dict[str, pl.Series]:
-    """The numeric columns whose every value parses as it stands, already parsed.
+def _plain_numbers(
+    bronze: pl.DataFrame, columns: list[Column]
+) -> tuple[dict[str, pl.Series], frozenset[str]]:
+    """The numeric columns whose every value parses as it stands, already parsed, and which of
+    them need no rule at all.
 
     Such a column needs no stripping: the parser accepts neither blanks nor underscores, so a
     value that parses is its own stripped text. Clean numeric columns (the usual case) skip
     two string passes this way; any column with a value that does not parse keeps the full rules.
+    A plain column is also exact when every value is finite, whole for an integer column (and
+    within Int64), inside the valid range and no placeholder: no rule can then flag or null a
+    value, and the plan takes its numbers as they are.
     """
     if not columns or bronze.is_empty():
-        return {}
+        return {}, frozenset()
     parsed = bronze.select(
         pl.col(c.name).cast(pl.Float64, strict=False).alias(_tmp("number", c)) for c in columns
     )
-    return {
-        c.name: parsed[_tmp("number", c)]
-        for c in columns
-        if parsed[_tmp("number", c)].null_count() == bronze[c.name].null_count()
-    }
+    plain = [
+        c for c in columns if parsed[_tmp("number", c)].null_count() == bronze[c.name].null_count()
+    ]
+    if not plain:
+        return {}, frozenset()
+    verdicts = (
+        pl.concat(
+            [parsed, bronze.select(c.name for c in plain if c.placeholders)], how="horizontal"
+        )
+        .select(_exact(c).alias(c.name) for c in plain)
+        .row(0, named=True)
+    )
+    exact = frozenset(name for name, ok in verdicts.items() if ok)
+    return {c.name: parsed[_tmp("number", c)] for c in plain}, exact
+
+
+def _exact(column: Column) -> pl.Expr:
+    """True when no cleaning rule can touch any value of this plain numeric column."""
+    number = pl.col(_tmp("number", column))
+    ok = number.is_finite() & _in_range(column, number)
+    if column.kind is Kind.INT:
+        ok = ok & (number == number.round(0)) & (number.abs() < _INT64_LIMIT)
+    if column.placeholders:
+        ok = ok & ~pl.col(column.name).is_in(list(column.placeholders))
+    return (number.is_null() | ok).all()
 
 
 @dataclass(frozen=True)
@@ -126,8 +152,10 @@ class _Plan:
 
 
 @functools.lru_cache(maxsize=256)
-def _plan(source: Source, date_format: str, plain: frozenset[str]) -> _Plan:
+def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozenset[str]) -> _Plan:
     kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
+    # Exact columns (see _plain_numbers) are their parsed numbers; the rest go through the rules.
+    ruled = [c for c in kept if c.name not in exact]
     # A plain number column is its own stripped text: blanks and underscores never parse.
     text = {c.name: pl.col(c.name) if c.name in plain else pl.col(_tmp("text", c)) for c in kept}
     numeric = [c for c in kept if c.kind in (Kind.INT, Kind.FLOAT)]
@@ -141,14 +169,17 @@ def _plan(source: Source, date_format: str, plain: frozenset[str]) -> _Plan:
     typed = (
         *(
             _typed(c, text[c.name], date_format, number.get(c.name)).alias(_tmp("typed", c))
-            for c in kept
+            for c in ruled
         ),
-        *(_is_blank(c, text[c.name]).alias(_tmp("blank", c)) for c in kept),
+        *(_is_blank(c, text[c.name]).alias(_tmp("blank", c)) for c in ruled),
     )
+    typed_of = {
+        c.name: number[c.name] if c.name in exact else pl.col(_tmp("typed", c)) for c in kept
+    }
 
     # Range and size tests become columns of their own, so that the flags and final values
     # below refer to them by name: one small expression each instead of nested copies.
-    ranged = [c for c in kept if c.valid_min is not None or c.valid_max is not None]
+    ranged = [c for c in ruled if c.valid_min is not None or c.valid_max is not None]
     outside_of = {c.name: pl.col(_tmp("outside", c)) for c in ranged}
     outside = tuple(
         (pl.col(_tmp("typed", c)).is_not_null() & ~_in_range(c, pl.col(_tmp("typed", c)))).alias(
@@ -159,7 +190,7 @@ def _plan(source: Source, date_format: str, plain: frozenset[str]) -> _Plan:
     value_of: dict[str, pl.Expr] = {}
     nulled_values: list[pl.Expr] = []
     sized: list[pl.Expr] = []
-    for column in kept:
+    for column in ruled:
         value = pl.col(_tmp("typed", column))
         if column.name in outside_of and not column.required:
             value = pl.when(outside_of[column.name]).then(None).otherwise(value)
@@ -175,6 +206,13 @@ def _plan(source: Source, date_format: str, plain: frozenset[str]) -> _Plan:
     nulled: dict[str, pl.Expr] = {}
     final: list[pl.Expr] = []
     for column in kept:
+        if column.name in exact:
+            if column.required:
+                flags.append((number[column.name].is_null(), f"missing_value:{column.name}"))
+            value = number[column.name]
+            value = value.cast(pl.Int64) if column.kind is Kind.INT else value
+            final.append(value.alias(f"__final_{column.silver_name}"))
+            continue
         value = value_of[column.name]
         typed_value = pl.col(_tmp("typed", column))
         blank = pl.col(_tmp("blank", column))
@@ -206,7 +244,7 @@ def _plan(source: Source, date_format: str, plain: frozenset[str]) -> _Plan:
         final.append(value.alias(f"__final_{column.silver_name}"))
 
     # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
-    key = pl.struct(_tmp("typed", source.column(k)) for k in source.key)
+    key = pl.struct(typed_of[k] for k in source.key)
     flags.append((~key.is_first_distinct(), "duplicate_key"))
     flag_names = tuple(f"__flag_{i}" for i in range(len(flags)))
     judged = (
@@ -257,8 +295,8 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
     each parsed value once); the reason text is built only for the rows that fail.
     """
     kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
-    plain = _plain_numbers(bronze, [c for c in kept if c.kind in (Kind.INT, Kind.FLOAT)])
-    plan = _plan(source, date_format, frozenset(plain))
+    plain, exact = _plain_numbers(bronze, [c for c in kept if c.kind in (Kind.INT, Kind.FLOAT)])
+    plan = _plan(source, date_format, frozenset(plain), exact)
     rows = bronze.hstack(list(plain.values())).lazy()
     if not bronze["source_line"].is_sorted():
         rows = rows.sort("source_line")

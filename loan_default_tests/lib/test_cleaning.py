@@ -260,3 +260,20 @@ def test_an_empty_quarantine_has_the_columns_of_a_full_one(bronze_frame, source)
     assert clean_chunk.height == 0 and bad_chunk.height == 1
     assert clean_chunk.schema == bad_chunk.schema
     assert bad_chunk["reason"].to_list() == [f"unreadable_date:{date_column}"]
+
+
+@pytest.mark.parametrize("source", list(SOURCES.values()), ids=list(SOURCES))
+def test_numbers_taken_as_they_are_equal_numbers_through_every_rule(bronze_frame, source):
+    """A frame whose numeric columns break no rule takes its numbers as parsed; beside a row
+    that sends every numeric column through the full rules, the same row comes out the same."""
+    # Each column's lowest valid whole number, with underscores: valid, but not plain.
+    lowest = {
+        c.name: int(c.valid_min or 1) for c in source.columns if c.kind in (Kind.INT, Kind.FLOAT)
+    }
+    alone = cleaned(bronze_frame(source, {}), source).silver
+    underscored = {name: f"_{value}_" for name, value in lowest.items()}
+    ruled = cleaned(bronze_frame(source, {}, underscored), source).silver
+    assert ruled.height == 2
+    assert alone.schema == ruled.schema
+    assert alone.drop("source_line").row(0) == ruled.drop("source_line").row(0)
+    assert ruled.select(c.lower() for c in lowest).row(1) == tuple(lowest.values())
