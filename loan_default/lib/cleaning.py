@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from loan_default.lib.query_plans import collect, collect_all
@@ -106,26 +107,32 @@ def _plain_numbers(
     ]
     if not plain:
         return {}, frozenset()
-    verdicts = (
-        pl.concat(
-            [parsed, bronze.select(c.name for c in plain if c.placeholders)], how="horizontal"
-        )
-        .select(_exact(c).alias(c.name) for c in plain)
-        .row(0, named=True)
+    numbers = parsed[[_tmp("number", c) for c in plain]]
+    return {c.name: numbers[_tmp("number", c)] for c in plain}, _exact(bronze, numbers, plain)
+
+
+def _exact(bronze: pl.DataFrame, numbers: pl.DataFrame, columns: list[Column]) -> frozenset[str]:
+    """The plain columns (parsed in `numbers`) that no cleaning rule can touch.
+
+    Judged on all columns at once in numpy: a few array operations, where one polars
+    expression per column would cost more than the rules it spares on a one-row frame.
+    """
+    values = numbers.to_numpy()  # rows x columns; null and NaN both become NaN
+    missing = np.isnan(values)
+    low = np.array([-np.inf if c.valid_min is None else c.valid_min for c in columns])
+    high = np.array([np.inf if c.valid_max is None else c.valid_max for c in columns])
+    whole = np.array([c.kind is Kind.INT for c in columns])
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(values) & (values >= low) & (values <= high)
+        valid &= ~whole | ((values == np.round(values)) & (np.abs(values) < _INT64_LIMIT))
+    # A NaN that was not a null is a parsed "nan": unreadable, so its column is not exact.
+    only_nulls = missing.sum(axis=0) == np.array(numbers.null_count().row(0))
+    exact = (valid | missing).all(axis=0) & only_nulls
+    return frozenset(
+        c.name
+        for c, ok in zip(columns, exact, strict=True)
+        if ok and not (c.placeholders and bronze[c.name].is_in(list(c.placeholders)).any())
     )
-    exact = frozenset(name for name, ok in verdicts.items() if ok)
-    return {c.name: parsed[_tmp("number", c)] for c in plain}, exact
-
-
-def _exact(column: Column) -> pl.Expr:
-    """True when no cleaning rule can touch any value of this plain numeric column."""
-    number = pl.col(_tmp("number", column))
-    ok = number.is_finite() & _in_range(column, number)
-    if column.kind is Kind.INT:
-        ok = ok & (number == number.round(0)) & (number.abs() < _INT64_LIMIT)
-    if column.placeholders:
-        ok = ok & ~pl.col(column.name).is_in(list(column.placeholders))
-    return (number.is_null() | ok).all()
 
 
 @dataclass(frozen=True)

@@ -277,3 +277,23 @@ def test_numbers_taken_as_they_are_equal_numbers_through_every_rule(bronze_frame
     assert alone.schema == ruled.schema
     assert alone.drop("source_line").row(0) == ruled.drop("source_line").row(0)
     assert ruled.select(c.lower() for c in lowest).row(1) == tuple(lowest.values())
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "2.5", "-1", "9.3e18", "1e30"])
+@pytest.mark.parametrize(
+    ("source", "column"),
+    [(CLICKS, "fe_1"), (FIN, "Num_Bank_Accounts"), (FIN, "Annual_Income"), (ATTRS, "Age")],
+)
+def test_a_number_alone_is_judged_as_beside_rows_that_take_every_rule(
+    bronze_frame, source, column, value
+):
+    """Alone, a parseable value may let its column skip the rules; it must come out exactly
+    as it does when a valid underscored value sends the column through them."""
+    valid = f"_{int(source.column(column).valid_min or 1)}_"
+    alone = cleaned(bronze_frame(source, {column: value}), source)
+    beside = cleaned(bronze_frame(source, {column: value}, {column: valid}), source)
+    assert alone.silver.schema == beside.silver.schema
+    first = beside.silver.filter(pl.col("source_line") == 2)
+    assert alone.silver.rows() == first.rows()
+    assert reasons(alone) == reasons(beside)
+    assert alone.nulled_values == beside.nulled_values
