@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from loan_default.lib.query_plans import collect, collect_all
+from loan_default.lib.query_plans import collect
 from loan_default.lib.raw_reader import ISO_DATE_FORMAT
 from loan_default.lib.sources import Column, Kind, Source
 
@@ -318,25 +318,18 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
         .with_columns(__bad=pl.any_horizontal(plan.flag_names)),
         bronze.height,
     )
+    # Plain eager steps: polars' collect_all costs more than these on one-row frames.
     bad = pl.col("__bad")
     if judged["__bad"].any():
-        good = judged.lazy().filter(~bad)
-        silver, quarantine, counted = collect_all(
-            [
-                good.select(*plan.silver),
-                judged.lazy().filter(bad).select(*plan.quarantine),
-                good.select(*plan.counts),
-            ],
-            bronze.height,
-        )
+        good = judged.filter(~bad)
+        quarantine = judged.filter(bad).select(*plan.quarantine)
     else:  # the usual case: no reason text to build, the quarantine is empty
-        silver, counted = collect_all(
-            [judged.lazy().select(*plan.silver), judged.lazy().select(*plan.counts)],
-            bronze.height,
-        )
+        good = judged
         quarantine = (
             judged[list(plan.quarantine_kept)].clear().hstack([pl.Series("reason", [], pl.String)])
         )
+    silver = good.select(*plan.silver)
+    counted = good.select(*plan.counts)
     counts = counted.row(0, named=True) if plan.counts else {}
     return CleanResult(silver, quarantine, {k: int(v or 0) for k, v in counts.items() if v})
 

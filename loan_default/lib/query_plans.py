@@ -21,8 +21,3 @@ def optimizations(rows: int) -> pl.QueryOptFlags:
 def collect(query: pl.LazyFrame, rows: int) -> pl.DataFrame:
     """`query` collected, optimized only when its input (`rows`) is large enough to gain."""
     return query.collect(optimizations=optimizations(rows))
-
-
-def collect_all(queries: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:
-    """Several queries over shared inputs in one call, as `collect` would optimize them."""
-    return pl.collect_all(queries, optimizations=optimizations(rows))
