@@ -13,6 +13,7 @@ from loan_default.lib.calibration import PlattCalibrator, best_f1_threshold
 from loan_default.lib.metrics import classification_metrics, ks_statistic
 from loan_default.lib.model_data import labeled_applications
 from loan_default.lib.model_windows import Windows
+from loan_default.lib.models.sklearn_families import BoostingParams, gradient_boosting
 from loan_default.lib.promotion import decide
 from loan_default.lib.training import mask_clickstream
 
@@ -154,3 +155,24 @@ def test_tampered_artifact_is_refused(tmp_path):
         pickle.dump({"weights": [666]}, handle)
     with pytest.raises(registry.ArtifactIntegrityError, match="refusing to load"):
         registry.load_artifact(entry)
+
+
+def test_frame_model_matrix_codes_categories_and_turns_nulls_into_nan():
+    model = gradient_boosting(["grade"], ["count", "ratio"], BoostingParams())
+    model.categories = {"grade": ["A", "B"]}
+    frame = pl.DataFrame(
+        {
+            "grade": ["B", None, "Z"],
+            "count": pl.Series([3, None, -1], dtype=pl.Int32),
+            "ratio": [0.5, 1.25, None],
+        }
+    )
+    expected = np.array([[1.0, 3.0, 0.5], [np.nan, np.nan, 1.25], [np.nan, -1.0, np.nan]])
+    matrix = model.matrix(frame)
+    assert matrix.dtype == np.float64
+    assert np.array_equal(matrix, expected, equal_nan=True)
+    only_ints = frame.with_columns(
+        pl.col("ratio").fill_null(2).cast(pl.Int8), pl.col("count").fill_null(0)
+    )
+    assert model.matrix(only_ints).dtype == np.float64
+    assert model.matrix(frame.clear()).shape == (0, 3)

@@ -56,7 +56,7 @@ class FrameModel:
         return [*self.categorical, *self.numeric]
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
-        codes = [
+        codes = frame.select(
             pl.col(c).replace_strict(
                 self.categories[c],
                 list(range(len(self.categories[c]))),
@@ -64,8 +64,11 @@ class FrameModel:
                 return_dtype=pl.Float64,
             )
             for c in self.categorical
-        ]
-        return frame.select(*codes, *(pl.col(c).cast(pl.Float64) for c in self.numeric)).to_numpy()
+        )
+        # Numeric columns straight to float (null -> NaN): no per-column cast expression, which
+        # on a one-row request costs more than the conversion.
+        numbers = frame[self.numeric].to_numpy().astype(np.float64, copy=False)
+        return np.hstack([codes.to_numpy(), numbers])
 
     def fit(self, frame: pl.DataFrame, y: np.ndarray) -> FrameModel:
         self.categories = {
