@@ -89,16 +89,21 @@ def _count_listed(type_of_loan: pl.Expr) -> pl.Expr:
 def _point_in_time(
     left: pl.DataFrame, right: pl.DataFrame, prefix: str, by: list[str]
 ) -> pl.DataFrame:
-    """Each loan's latest `right` row dated on or before its application month."""
-    right = right.rename({"snapshot_date": f"{prefix}_date"}).sort(f"{prefix}_date")
-    return left.sort("application_month").join_asof(
-        right,
+    """Each loan's latest `right` row (dated by `<prefix>_date`) on or before its application
+    month."""
+    return _sorted(left, "application_month").join_asof(
+        _sorted(right, f"{prefix}_date"),
         left_on="application_month",
         right_on=f"{prefix}_date",
         by=by,
         strategy="backward",
         check_sortedness=False,
     )
+
+
+def _sorted(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """`frame` sorted by `column`; as it is when it already is (a request's single row)."""
+    return frame if frame[column].is_sorted() else frame.sort(column)
 
 
 def applications(loans: pl.DataFrame) -> pl.DataFrame:
@@ -177,10 +182,14 @@ def assemble_features(
     gives. The clickstream aggregate is always joined on loan and month.
     """
     by = ["customer_id"]
-    attribute_columns = ["customer_id", "snapshot_date", *ATTRIBUTE_FEATURES]
+    attribute_columns = [
+        "customer_id",
+        pl.col("snapshot_date").alias("attributes_date"),
+        *ATTRIBUTE_FEATURES,
+    ]
     financial_columns = [
         "customer_id",
-        "snapshot_date",
+        pl.col("snapshot_date").alias("financials_date"),
         *FINANCIAL_FEATURES,
         "credit_history_age",
         "type_of_loan",
