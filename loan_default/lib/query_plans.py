@@ -11,7 +11,7 @@ import polars as pl
 
 # Below this many input rows a query runs faster unoptimized (measured on one-row requests:
 # cleaning and features take about 12% less time).
-SMALL_INPUT_ROWS = 10000
+SMALL_INPUT_ROWS = 10_000
 
 
 def optimizations(rows: int) -> pl.QueryOptFlags:
