@@ -137,7 +137,8 @@ def _exact(bronze: pl.DataFrame, numbers: pl.DataFrame, columns: list[Column]) -
 
 @dataclass(frozen=True)
 class _Plan:
-    """Every expression clean() runs for one source, date format and set of plain columns.
+    """Every expression clean() runs for one source, date format and set of plain and exact
+    columns.
 
     Built once and reused: building ~1,000 polars expressions in Python costs as much as
     running them on a small frame, and the scoring API cleans frames of one row.
@@ -180,9 +181,6 @@ def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozen
         ),
         *(_is_blank(c, text[c.name]).alias(_tmp("blank", c)) for c in ruled),
     )
-    typed_of = {
-        c.name: number[c.name] if c.name in exact else pl.col(_tmp("typed", c)) for c in kept
-    }
 
     # Range and size tests become columns of their own, so that the flags and final values
     # below refer to them by name: one small expression each instead of nested copies.
@@ -251,7 +249,9 @@ def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozen
         final.append(value.alias(f"__final_{column.silver_name}"))
 
     # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
-    key = pl.struct(typed_of[k] for k in source.key)
+    key = pl.struct(
+        number[k] if k in exact else pl.col(_tmp("typed", source.column(k))) for k in source.key
+    )
     flags.append((~key.is_first_distinct(), "duplicate_key"))
     flag_names = tuple(f"__flag_{i}" for i in range(len(flags)))
     judged = (
@@ -318,7 +318,6 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
         .with_columns(__bad=pl.any_horizontal(plan.flag_names)),
         bronze.height,
     )
-    # Plain eager steps: polars' collect_all costs more than these on one-row frames.
     bad = pl.col("__bad")
     if judged["__bad"].any():
         good = judged.filter(~bad)
@@ -329,8 +328,7 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
             judged[list(plan.quarantine_kept)].clear().hstack([pl.Series("reason", [], pl.String)])
         )
     silver = good.select(*plan.silver)
-    counted = good.select(*plan.counts)
-    counts = counted.row(0, named=True) if plan.counts else {}
+    counts = good.select(*plan.counts).row(0, named=True) if plan.counts else {}
     return CleanResult(silver, quarantine, {k: int(v or 0) for k, v in counts.items() if v})
 
 
