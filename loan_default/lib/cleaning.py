@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from loan_default.lib.query_plans import collect
+from loan_default.lib import query_plans
 from loan_default.lib.raw_reader import ISO_DATE_FORMAT
 from loan_default.lib.sources import Column, Kind, Source
 
@@ -99,8 +99,9 @@ def _plain_numbers(
     """
     if not columns or bronze.is_empty():
         return {}, frozenset()
-    parsed = bronze.select(
-        pl.col(c.name).cast(pl.Float64, strict=False).alias(_tmp("number", c)) for c in columns
+    parsed = query_plans.select(
+        bronze,
+        (pl.col(c.name).cast(pl.Float64, strict=False).alias(_tmp("number", c)) for c in columns),
     )
     plain = [
         c for c in columns if parsed[_tmp("number", c)].null_count() == bronze[c.name].null_count()
@@ -117,7 +118,7 @@ def _exact(bronze: pl.DataFrame, numbers: pl.DataFrame, columns: list[Column]) -
     Judged on all columns at once in numpy: a few array operations, where one polars
     expression per column would cost more than the rules it spares on a one-row frame.
     """
-    values = numbers.to_numpy()  # rows x columns; null and NaN both become NaN
+    values = numbers.to_numpy(order="c")  # rows x columns; null and NaN both become NaN
     missing = np.isnan(values)
     low = np.array([-np.inf if c.valid_min is None else c.valid_min for c in columns])
     high = np.array([np.inf if c.valid_max is None else c.valid_max for c in columns])
@@ -307,28 +308,30 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
     rows = bronze.hstack(list(plain.values())).lazy()
     if not bronze["source_line"].is_sorted():
         rows = rows.sort("source_line")
-    judged = collect(
-        rows.with_columns(*plan.stripped)
-        .with_columns(*plan.parsed)
-        .with_columns(*plan.typed)
-        .with_columns(*plan.outside)
-        .with_columns(*plan.values)
-        .with_columns(*plan.sized)
-        .select(*plan.judged)
-        .with_columns(__bad=pl.any_horizontal(plan.flag_names)),
+    # Projections run in sequence: the in-memory engine of a small input would hand each to
+    # the thread pool (see query_plans); the streaming engine of a large one splits by rows.
+    judged = query_plans.collect(
+        rows.with_columns_seq(*plan.stripped)
+        .with_columns_seq(*plan.parsed)
+        .with_columns_seq(*plan.typed)
+        .with_columns_seq(*plan.outside)
+        .with_columns_seq(*plan.values)
+        .with_columns_seq(*plan.sized)
+        .select_seq(*plan.judged)
+        .with_columns_seq(__bad=pl.any_horizontal(plan.flag_names)),
         bronze.height,
     )
     bad = pl.col("__bad")
     if judged["__bad"].any():
         good = judged.filter(~bad)
-        quarantine = judged.filter(bad).select(*plan.quarantine)
+        quarantine = query_plans.select(judged.filter(bad), *plan.quarantine)
     else:  # the usual case: no reason text to build, the quarantine is empty
         good = judged
         quarantine = (
             judged[list(plan.quarantine_kept)].clear().hstack([pl.Series("reason", [], pl.String)])
         )
-    silver = good.select(*plan.silver)
-    counts = good.select(*plan.counts).row(0, named=True) if plan.counts else {}
+    silver = query_plans.select(good, *plan.silver)
+    counts = query_plans.select(good, *plan.counts).row(0, named=True) if plan.counts else {}
     return CleanResult(silver, quarantine, {k: int(v or 0) for k, v in counts.items() if v})
 
 

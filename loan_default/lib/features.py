@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from loan_default.lib.query_plans import collect
+from loan_default.lib import query_plans
 
 CLICKSTREAM_COLUMNS = tuple(f"fe_{i}" for i in range(1, 21))
 LOAN_TYPES = (
@@ -108,7 +108,8 @@ def _sorted(frame: pl.DataFrame, column: str) -> pl.DataFrame:
 
 def applications(loans: pl.DataFrame) -> pl.DataFrame:
     """The loans at application (mob 0): what a feature row describes."""
-    return loans.filter(pl.col("mob") == 0).select(
+    return query_plans.select(
+        loans.filter(pl.col("mob") == 0),
         "loan_id",
         "customer_id",
         application_month=pl.col("partition_month"),
@@ -134,9 +135,9 @@ def clickstream_window(
 
     in_window = (
         applications.lazy()
-        .select("loan_id", "customer_id", "application_month")
+        .select_seq("loan_id", "customer_id", "application_month")
         .join(
-            clickstream.lazy().select("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
+            clickstream.lazy().select_seq("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
             on="customer_id",
         )
         .filter(
@@ -148,9 +149,10 @@ def clickstream_window(
     # The short window as columns that are null outside it: every aggregate below is then a
     # plain column reduction, which polars runs on its fast path (a filter inside an aggregate
     # is evaluated group by group). A mean skips nulls, so it is the mean over the window.
+    # Projections run in sequence, as in clean(): streaming splits a large input by rows.
     short = pl.col("snapshot_date") >= start(window.clickstream_months)
     aggregated = (
-        in_window.with_columns(
+        in_window.with_columns_seq(
             __short=short,
             **{f"__short_{c}": pl.when(short).then(pl.col(c)) for c in CLICKSTREAM_COLUMNS},
         )
@@ -165,7 +167,7 @@ def clickstream_window(
     )
     if isinstance(clickstream, pl.LazyFrame):
         return aggregated.collect(engine="streaming")
-    return collect(aggregated, clickstream.height)
+    return query_plans.collect(aggregated, clickstream.height)
 
 
 def assemble_features(
@@ -197,21 +199,23 @@ def assemble_features(
     ]
     if per_month:
         month = pl.col("partition_month").alias("application_month")
-        attributes = attributes.select(*attribute_columns, month)
-        financials = financials.select(*financial_columns, month)
+        attributes = query_plans.select(attributes, *attribute_columns, month)
+        financials = query_plans.select(financials, *financial_columns, month)
         by = ["customer_id", "application_month"]
     else:
-        attributes = attributes.select(attribute_columns)
-        financials = financials.select(financial_columns)
+        attributes = query_plans.select(attributes, attribute_columns)
+        financials = query_plans.select(financials, financial_columns)
     joined = _point_in_time(applications, attributes, "attributes", by)
     joined = _point_in_time(joined, financials, "financials", by)
-    joined = joined.join(clickstream, on=["loan_id", "application_month"], how="left").with_columns(
-        __loan_types=_loan_type_items(pl.col("type_of_loan"))
+    joined = query_plans.with_columns(
+        joined.join(clickstream, on=["loan_id", "application_month"], how="left"),
+        __loan_types=_loan_type_items(pl.col("type_of_loan")),
     )
     behaviour = pl.col("payment_behaviour").str.extract_groups(
         r"^(?<spend>High|Low)_spent_(?<value>Small|Medium|Large)_value_payments$"
     )
-    return joined.select(
+    return query_plans.select(
+        joined,
         "loan_id",
         "customer_id",
         "application_month",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from loan_default.lib.query_plans import with_columns
+
 
 def with_delinquency(loans: pl.DataFrame) -> pl.DataFrame:
     """Adds mob, installments_missed, first_missed_date and dpd to typed lms rows.
@@ -17,19 +19,17 @@ def with_delinquency(loans: pl.DataFrame) -> pl.DataFrame:
         .otherwise(0)
         .cast(pl.Int64)
     )
-    return (
-        loans.with_columns(mob=pl.col("installment_num"), installments_missed=missed)
-        .with_columns(
-            first_missed_date=pl.when(pl.col("installments_missed") > 0).then(
-                pl.col("snapshot_date").dt.offset_by(
-                    pl.format("-{}mo", pl.col("installments_missed"))
-                )
-            )
-        )
-        .with_columns(
-            dpd=pl.when(pl.col("overdue_amt") > 0)
-            .then((pl.col("snapshot_date") - pl.col("first_missed_date")).dt.total_days())
-            .otherwise(0)
-            .cast(pl.Int64)
-        )
+    loans = with_columns(loans, mob=pl.col("installment_num"), installments_missed=missed)
+    loans = with_columns(
+        loans,
+        first_missed_date=pl.when(pl.col("installments_missed") > 0).then(
+            pl.col("snapshot_date").dt.offset_by(pl.format("-{}mo", pl.col("installments_missed")))
+        ),
+    )
+    return with_columns(
+        loans,
+        dpd=pl.when(pl.col("overdue_amt") > 0)
+        .then((pl.col("snapshot_date") - pl.col("first_missed_date")).dt.total_days())
+        .otherwise(0)
+        .cast(pl.Int64),
     )

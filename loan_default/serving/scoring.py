@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from loan_default import settings
+from loan_default.lib import query_plans
 from loan_default.lib.cleaning import REASON_SEPARATOR, CleanResult, clean
 from loan_default.lib.features import FeatureWindow, build_features
 from loan_default.lib.loan_delinquency import with_delinquency
@@ -114,7 +115,8 @@ def _text_frame(source: Source, rows: list[dict], owners: list[int]) -> pl.DataF
         .str.strptime(pl.Date, ISO_DATE_FORMAT, strict=False)
         .dt.month_start()
     )
-    return pl.from_dicts(rows, schema=dict.fromkeys(columns, pl.String)).with_columns(
+    return query_plans.with_columns(
+        pl.from_dicts(rows, schema=dict.fromkeys(columns, pl.String)),
         pl.Series(SHARED_KEY, [str(owner) for owner in owners], dtype=pl.String),
         partition_month=month,
         source_file=pl.lit(f"api:{source.name}"),
@@ -202,7 +204,9 @@ def _bound(value: float | None) -> str:
 def _quarantine_errors(
     source: Source, quarantine: pl.DataFrame, origins: list[tuple[int, int | None]]
 ) -> list[FieldError]:
-    errors = []
+    errors: list[FieldError] = []
+    if quarantine.is_empty():  # the usual case, decided without a query
+        return errors
     for line, reasons in quarantine.select("source_line", "reason").iter_rows():
         for reason in reasons.split(REASON_SEPARATOR):
             kind, _, column = reason.partition(":")
@@ -274,7 +278,7 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
         ]
         silver[source.name] = result.silver
     loans = with_delinquency(silver[LMS_LOAN_DAILY.name])
-    months = loans.select("customer_id", application_month=pl.col("partition_month"))
+    months = query_plans.select(loans, "customer_id", application_month=pl.col("partition_month"))
     for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM):
         origins = bronze.origins[source.name]
         errors += [

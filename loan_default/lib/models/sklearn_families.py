@@ -56,6 +56,8 @@ class FrameModel:
         return [*self.categorical, *self.numeric]
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        # A parallel select even on one row: replace_strict runs a join per column, whose own
+        # hand-offs to the thread pool are free only inside it (see query_plans).
         codes = frame.select(
             pl.col(c).replace_strict(
                 self.categories[c],
@@ -66,8 +68,9 @@ class FrameModel:
             for c in self.categorical
         )
         # Numeric columns straight to float (null -> NaN): no per-column cast expression, which
-        # on a one-row request costs more than the conversion.
-        numbers = frame[self.numeric].to_numpy().astype(np.float64, copy=False)
+        # on a one-row request costs more than the conversion. Row-major, as hstack returns it
+        # anyway: polars converts mixed types column by column then, not in its thread pool.
+        numbers = frame[self.numeric].to_numpy(order="c").astype(np.float64, copy=False)
         return np.hstack([codes.to_numpy(), numbers])
 
     def fit(self, frame: pl.DataFrame, y: np.ndarray) -> FrameModel:
