@@ -53,5 +53,6 @@ API_MAX_BATCH = int(os.environ.get("LOAN_DEFAULT_API_MAX_BATCH", "5000"))
 # Threads per scoring library (polars, OpenMP, BLAS) in the server: requests are small, and
 # pools spinning up per request cost more latency than they save on a shared machine.
 API_SCORING_THREADS = int(os.environ.get("LOAN_DEFAULT_API_THREADS", "1"))
-# Sources of one request cleaned at once (one thread each, up to this many).
-API_CLEANING_THREADS = int(os.environ.get("LOAN_DEFAULT_API_CLEANING_THREADS", "2"))
+# CPUs the server runs on: "last" (one CPU, the last this process may use), "all" (no pinning)
+# or a comma-separated list of CPU numbers.
+API_CPUS = os.environ.get("LOAN_DEFAULT_API_CPUS", "last")

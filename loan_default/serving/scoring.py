@@ -13,7 +13,6 @@ applications in one batch never see each other's rows, whatever Customer_ID they
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,8 +128,6 @@ def _text_frame(source: Source, rows: list[dict], owners: list[int]) -> pl.DataF
 # costs the same ~200 polars expressions whatever the row count, so a repeat is served from here.
 _CLEANED: dict[tuple, CleanResult] = {}
 _CLEANED_MAX = 4096
-# The sources of a request are cleaned side by side: polars releases the GIL while it runs.
-_CLEANING = ThreadPoolExecutor(settings.API_CLEANING_THREADS, thread_name_prefix="cleaning")
 
 
 def _clean(source: Source, bronze: pl.DataFrame) -> CleanResult:
@@ -268,8 +265,8 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
     silver: dict[str, pl.DataFrame] = {}
     errors: list[FieldError] = []
     sources = (LMS_LOAN_DAILY, FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM)
-    results = _CLEANING.map(lambda source: _clean(source, bronze.frames[source.name]), sources)
-    for source, result in zip(sources, results, strict=True):
+    for source in sources:
+        result = _clean(source, bronze.frames[source.name])
         origins = bronze.origins[source.name]
         errors += _quarantine_errors(source, result.quarantine, origins)
         errors += [

@@ -13,7 +13,7 @@ from loan_default.lib.calibration import PlattCalibrator, best_f1_threshold
 from loan_default.lib.metrics import classification_metrics, ks_statistic
 from loan_default.lib.model_data import labeled_applications
 from loan_default.lib.model_windows import Windows
-from loan_default.lib.models.sklearn_families import BoostingParams, gradient_boosting
+from loan_default.lib.models.sklearn_families import BoostingParams, FrameModel, gradient_boosting
 from loan_default.lib.promotion import decide
 from loan_default.lib.training import mask_clickstream
 
@@ -84,6 +84,19 @@ def test_calibration_fixes_a_biased_score():
     assert abs(calibrated.mean() - y.mean()) < 0.01
     assert abs(biased.mean() - y.mean()) > 0.2
     assert 0 < best_f1_threshold(y, calibrated) < 1
+
+
+def test_calibration_is_the_sigmoid_of_a_line_in_the_logit():
+    # Outcomes drawn with P(y = 1 | p) = sigmoid(2 * logit(p) - 1): Platt scaling recovers it.
+    rng = np.random.default_rng(7)
+    logit = rng.normal(0, 1.5, 200_000)
+    score = 1 / (1 + np.exp(-logit))
+    y = (rng.random(logit.size) < 1 / (1 + np.exp(-(2 * logit - 1)))).astype(int)
+    calibrator = PlattCalibrator().fit(score, y)
+    e = np.e
+    # logit 0 -> sigmoid(-1) = 0.2689; logit 1 -> sigmoid(1) = 0.7311; logit -1 -> sigmoid(-3).
+    got = calibrator.transform(np.array([0.5, e / (1 + e), 1 / (1 + e)]))
+    np.testing.assert_allclose(got, [0.2689, 0.7311, 0.0474], atol=0.006)
 
 
 @pytest.mark.parametrize(
@@ -176,3 +189,15 @@ def test_frame_model_matrix_codes_categories_and_turns_nulls_into_nan():
     )
     assert model.matrix(only_ints).dtype == np.float64
     assert model.matrix(frame.clear()).shape == (0, 3)
+
+
+def test_artifacts_pickled_with_a_pipeline_attribute_still_predict():
+    rng = np.random.default_rng(3)
+    frame = pl.DataFrame({"grade": rng.choice(["A", "B"], 400), "ratio": rng.normal(size=400)})
+    y = ((frame["ratio"].to_numpy() > 0) ^ (frame["grade"] == "B").to_numpy()).astype(int)
+    model = gradient_boosting(["grade"], ["ratio"], BoostingParams(max_iter=20)).fit(frame, y)
+    old = FrameModel.__new__(FrameModel)  # the attributes as artifacts stored them before
+    old.__dict__ = {**model.__dict__, "pipeline": model.estimator}
+    del old.__dict__["estimator"]
+    loaded = pickle.loads(pickle.dumps(old))
+    np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import os
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import httpx
 import polars as pl
 import pytest
 
+from loan_default.serving.__main__ import serving_cpus
 from loan_default.serving.schemas import EXAMPLE_APPLICATION
 from loan_default_tests.conftest import require_real_data
 from loan_default_tests.serving.conftest import COMPARED_MONTHS
@@ -57,6 +60,28 @@ def test_health_model_and_docs(api, trained_versions):
     assert httpx.get(f"{api.url}/docs").status_code == 200
     openapi = httpx.get(f"{api.url}/openapi.json").json()
     assert {"/predict", "/health", "/model"} <= set(openapi["paths"])
+
+
+def test_server_runs_on_one_cpu(api):
+    # `make serve` pins the server to the last CPU it may use (settings.API_CPUS), and every
+    # thread it started after that, the libraries' pools among them, inherits the pin.
+    expected = {max(os.sched_getaffinity(0))}
+    threads = Path(f"/proc/{api.process.pid}/task").iterdir()
+    assert {frozenset(os.sched_getaffinity(int(t.name))) for t in threads} == {frozenset(expected)}
+
+
+@pytest.mark.parametrize(
+    ("setting", "cpus"), [("last", {3}), ("all", {0, 1, 2, 3}), ("0,2", {0, 2}), ("1", {1})]
+)
+def test_cpu_setting(setting, cpus):
+    assert serving_cpus(setting, {0, 1, 2, 3}) == cpus
+
+
+def test_cpu_setting_outside_the_allowed_set_or_unreadable_is_refused():
+    with pytest.raises(ValueError, match=r"LOAN_DEFAULT_API_CPUS=0,5: .* only \{0, 1\}"):
+        serving_cpus("0,5", {0, 1})
+    with pytest.raises(ValueError, match="LOAN_DEFAULT_API_CPUS=first: expected 'last', 'all'"):
+        serving_cpus("first", {0, 1})
 
 
 def test_predict_one_application_and_a_batch(api, trained_versions):

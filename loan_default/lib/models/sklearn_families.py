@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -41,15 +42,23 @@ class BoostingParams:
 
 
 class FrameModel:
-    """A fitted scikit-learn pipeline that predicts from a polars frame.
+    """A fitted scikit-learn classifier (or pipeline) that predicts from a polars frame.
 
     Categories are coded as floats (NaN for missing or unseen) with the mapping learnt at fit,
     so scoring builds one float matrix in polars and never touches Python objects.
     """
 
-    def __init__(self, pipeline: Pipeline, categorical: list[str], numeric: list[str]):
-        self.pipeline, self.categorical, self.numeric = pipeline, categorical, numeric
+    def __init__(
+        self, estimator: BaseEstimator, categorical: list[str], numeric: list[str]
+    ) -> None:
+        self.estimator, self.categorical, self.numeric = estimator, categorical, numeric
         self.categories: dict[str, list[str]] = {}
+
+    def __setstate__(self, state: dict) -> None:
+        # Artifacts pickled before the estimator was stored as `estimator` still load.
+        if "pipeline" in state:
+            state["estimator"] = state.pop("pipeline")
+        self.__dict__.update(state)
 
     @property
     def columns(self) -> list[str]:
@@ -77,11 +86,11 @@ class FrameModel:
         self.categories = {
             c: frame[c].drop_nulls().unique().sort().to_list() for c in self.categorical
         }
-        self.pipeline.fit(self.matrix(frame), y)
+        self.estimator.fit(self.matrix(frame), y)
         return self
 
     def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(self.matrix(frame))[:, 1]
+        return self.estimator.predict_proba(self.matrix(frame))[:, 1]
 
 
 def _indices(categorical: list[str], numeric: list[str]) -> tuple[list[int], list[int]]:
@@ -137,4 +146,6 @@ def gradient_boosting(
         categorical_features=cat_idx,
         random_state=params.seed,
     )
-    return FrameModel(Pipeline([("model", model)]), categorical, numeric)
+    # The classifier itself, not a one-step Pipeline: that wrapper costs more per call than
+    # the trees do on one application.
+    return FrameModel(model, categorical, numeric)
