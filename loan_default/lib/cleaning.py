@@ -80,8 +80,12 @@ def _in_range(column: Column, value: pl.Expr) -> pl.Expr:
     return condition
 
 
+def _prefix(role: str) -> str:
+    return f"__{role}_"
+
+
 def _tmp(role: str, column: Column) -> str:
-    return f"__{role}_{column.name}"
+    return _prefix(role) + column.name
 
 
 def _plain_numbers(
@@ -99,12 +103,17 @@ def _plain_numbers(
     """
     if not columns or bronze.is_empty():
         return {}, frozenset()
+    names = [c.name for c in columns]
+    # One expression over all the columns: on a one-row request, building and planning an
+    # expression per column costs more than the casts.
     parsed = query_plans.select(
-        bronze,
-        (pl.col(c.name).cast(pl.Float64, strict=False).alias(_tmp("number", c)) for c in columns),
+        bronze, pl.col(names).cast(pl.Float64, strict=False).name.prefix(_prefix("number"))
     )
+    parsed_nulls, text_nulls = parsed.null_count().row(0), bronze[names].null_count().row(0)
     plain = [
-        c for c in columns if parsed[_tmp("number", c)].null_count() == bronze[c.name].null_count()
+        c
+        for c, number, text in zip(columns, parsed_nulls, text_nulls, strict=True)
+        if number == text
     ]
     if not plain:
         return {}, frozenset()
@@ -132,7 +141,22 @@ def _exact(bronze: pl.DataFrame, numbers: pl.DataFrame, columns: list[Column]) -
     return frozenset(
         c.name
         for c, ok in zip(columns, exact, strict=True)
-        if ok and not (c.placeholders and bronze[c.name].is_in(list(c.placeholders)).any())
+        if ok and not _holds_placeholder(bronze[c.name], c)
+    )
+
+
+def _holds_placeholder(values: pl.Series, column: Column) -> bool:
+    numeric = _numeric_placeholders(column)
+    return bool(numeric) and bool(values.is_in(numeric).any())
+
+
+@functools.cache
+def _numeric_placeholders(column: Column) -> tuple[str, ...]:
+    """The column's placeholders that parse as numbers: a plain column, whose every value
+    parses, can hold no other (so most columns need no look at all)."""
+    parsed = pl.Series(column.placeholders, dtype=pl.String).cast(pl.Float64, strict=False)
+    return tuple(
+        text for text, number in zip(column.placeholders, parsed, strict=True) if number is not None
     )
 
 

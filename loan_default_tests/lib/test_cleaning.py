@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import polars as pl
@@ -297,3 +298,16 @@ def test_a_number_alone_is_judged_as_beside_rows_that_take_every_rule(
     assert alone.silver.rows() == first.rows()
     assert reasons(alone) == reasons(beside)
     assert alone.nulled_values == beside.nulled_values
+
+
+def test_a_placeholder_that_parses_as_a_number_is_still_a_placeholder(bronze_frame):
+    """Numbers that all parse may skip the rules, but not past a placeholder written as one
+    (here inside the valid range, so that nothing else sends the column through the rules)."""
+    column = replace(FIN.column("Num_Bank_Accounts"), placeholders=("NA", "19"))
+    source = replace(
+        FIN, columns=tuple(column if c.name == column.name else c for c in FIN.columns)
+    )
+    for rows in ([{column.name: "19"}], [{column.name: "19"}, {column.name: "_3_"}]):
+        result = cleaned(bronze_frame(source, *rows), source)
+        assert result.silver["num_bank_accounts"].to_list()[0] is None
+        assert result.nulled_values == {"Num_Bank_Accounts (placeholder)": 1}
