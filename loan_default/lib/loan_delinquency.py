@@ -19,17 +19,21 @@ def with_delinquency(loans: pl.DataFrame) -> pl.DataFrame:
         .otherwise(0)
         .cast(pl.Int64)
     )
-    loans = with_columns(loans, mob=pl.col("installment_num"), installments_missed=missed)
-    loans = with_columns(
-        loans,
-        first_missed_date=pl.when(pl.col("installments_missed") > 0).then(
-            pl.col("snapshot_date").dt.offset_by(pl.format("-{}mo", pl.col("installments_missed")))
-        ),
+    first_missed = pl.when(missed > 0).then(
+        pl.col("snapshot_date").dt.offset_by(pl.format("-{}mo", missed))
     )
+    dpd = (
+        pl.when(pl.col("overdue_amt") > 0)
+        .then((pl.col("snapshot_date") - first_missed).dt.total_days())
+        .otherwise(0)
+        .cast(pl.Int64)
+    )
+    # One projection, each column written out in full: on a one-row request a projection
+    # costs more than evaluating `missed` three times.
     return with_columns(
         loans,
-        dpd=pl.when(pl.col("overdue_amt") > 0)
-        .then((pl.col("snapshot_date") - pl.col("first_missed_date")).dt.total_days())
-        .otherwise(0)
-        .cast(pl.Int64),
+        mob=pl.col("installment_num"),
+        installments_missed=missed,
+        first_missed_date=first_missed,
+        dpd=dpd,
     )

@@ -17,7 +17,7 @@ import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from loan_default.lib.calibration import PlattCalibrator, best_f1_threshold
-from loan_default.lib.features import CLICKSTREAM_COLUMNS
+from loan_default.lib.features import CLICKSTREAM_COLUMNS, CLICKSTREAM_COUNTS
 from loan_default.lib.metrics import classification_metrics
 from loan_default.lib.model_data import TARGET, feature_columns
 from loan_default.lib.model_windows import WINDOW_NAMES, Windows
@@ -32,7 +32,6 @@ FAMILIES = ("logistic_regression", "gradient_boosting", "tab_transformer")
 CLICKSTREAM_FEATURES = tuple(
     f"{c}_mean{suffix}" for c in CLICKSTREAM_COLUMNS for suffix in ("", "_long")
 )
-CLICKSTREAM_COUNTS = ("clickstream_months_seen", "clickstream_months_seen_long")
 
 
 @dataclass

@@ -292,7 +292,7 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
         silver[FEATURE_CLICKSTREAM.name],
         FEATURE_WINDOW,
     )
-    return features.sort(pl.col("loan_id").cast(pl.Int64))
+    return query_plans.sort(features, pl.col("loan_id").cast(pl.Int64))
 
 
 def score(model: TrainedModel, applications: Sequence[Application]) -> pl.DataFrame:

@@ -61,3 +61,10 @@ def test_collect_matches_polars(rows: int):
     expected = query.collect()
     assert expected.height == min(rows, 5)
     assert_frame_equal(query_plans.collect(query, rows), expected)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 50])
+def test_sort_matches_polars(rows: int):
+    frame = frame_of(rows).reverse()
+    by = (pl.col("amount").is_null(), pl.col("id") % 3, "text")
+    assert_frame_equal(query_plans.sort(frame, *by), frame.sort(*by))

@@ -19,6 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, RobustScaler
 
+from loan_default.lib import query_plans
+
 
 @dataclass(frozen=True)
 class LogisticParams:
@@ -67,16 +69,17 @@ class FrameModel:
         return [*self.categorical, *self.numeric]
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
-        # A parallel select even on one row: replace_strict runs a join per column, whose own
-        # hand-offs to the thread pool are free only inside it (see query_plans).
-        codes = frame.select(
-            pl.col(c).replace_strict(
-                self.categories[c],
-                list(range(len(self.categories[c]))),
-                default=None,
-                return_dtype=pl.Float64,
-            )
-            for c in self.categorical
+        # A category's code is its position in the Enum of the categories seen at fit; an unseen
+        # one casts to null. (Cheaper than replace_strict, which joins with the mapping.)
+        codes = query_plans.select(
+            frame,
+            (
+                pl.col(c)
+                .cast(pl.Enum(self.categories[c]), strict=False)
+                .to_physical()
+                .cast(pl.Float64)
+                for c in self.categorical
+            ),
         )
         # Numeric columns straight to float (null -> NaN): no per-column cast expression, which
         # on a one-row request costs more than the conversion. Row-major, as hstack returns it
