@@ -260,8 +260,7 @@ def assemble_features(
             "loan_snapshot_date", "attributes_date", "financials_date", "clickstream_last_date"
         ),
     )
-    # Picked by name, not by an expression per column: on a one-row request that is the
-    # difference between a lookup and ~90 planned expressions.
+    # Picked by name: a lookup, where a select would plan an expression per column.
     features = derived[list(FEATURE_STORE_COLUMNS)]
     return query_plans.sort(features, "application_month", "loan_id")
 
