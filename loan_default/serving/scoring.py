@@ -264,10 +264,9 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
     bronze = bronze_frames(applications)
     silver: dict[str, pl.DataFrame] = {}
     errors: list[FieldError] = []
-    sources = (LMS_LOAN_DAILY, FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM)
-    for source in sources:
-        result = _clean(source, bronze.frames[source.name])
+    for source in (LMS_LOAN_DAILY, FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM):
         origins = bronze.origins[source.name]
+        result = _clean(source, bronze.frames[source.name])
         errors += _quarantine_errors(source, result.quarantine, origins)
         errors += [
             _error(source, origins[line], column, "out_of_range")
