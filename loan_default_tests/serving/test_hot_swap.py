@@ -10,6 +10,7 @@ import duckdb
 import httpx
 
 from loan_default.lib import registry
+from loan_default.serving.champion import ChampionHolder
 from loan_default.serving.schemas import EXAMPLE_APPLICATION
 from loan_default_tests.serving.conftest import copy_warehouse, versions
 
@@ -121,6 +122,25 @@ def test_promotion_is_served_without_a_failed_request(trained_warehouse, tmp_pat
     assert model["version_id"] == new.version_id and model["family"] == "logistic_regression"
     assert model["promotion"]["reason"] == "manual promotion (test)"
     assert f"champion {new.version_id} (logistic_regression) loaded" in server.log()
+
+
+def test_the_registry_is_read_again_only_after_a_commit(trained_warehouse, tmp_path):
+    database = copy_warehouse(trained_warehouse, tmp_path / "stamp")
+    old, new = (versions(database)[f] for f in ("gradient_boosting", "logistic_regression"))
+    holder = ChampionHolder(database)
+    assert holder.refresh() and holder.registry_reads == 1
+    assert not holder.refresh() and not holder.refresh()
+    assert holder.registry_reads == 1 and holder.current.record.version_id == old.version_id
+
+    promote(database, new, 0)
+    assert holder.refresh() and holder.registry_reads == 2
+    assert holder.current.record.version_id == new.version_id
+    assert not holder.refresh() and holder.registry_reads == 2
+
+    with duckdb.connect(str(database)) as connection:  # a commit that leaves the champion alone
+        connection.execute("create table unrelated as select 1 as x")
+    assert not holder.refresh() and holder.registry_reads == 3
+    assert holder.current.record.version_id == new.version_id and holder.last_error is None
 
 
 def test_a_tampered_artifact_is_never_served(trained_warehouse, tmp_path, server_factory):
