@@ -98,8 +98,8 @@ def _plain_numbers(
     value that parses is its own stripped text. Clean numeric columns (the usual case) skip
     two string passes this way; any column with a value that does not parse keeps the full rules.
     A plain column is also exact when every value is finite, whole for an integer column (and
-    within Int64), inside the valid range and no placeholder: no rule can then flag or null a
-    value, and the plan takes its numbers as they are.
+    within Int64), inside the valid range and no placeholder, and present if required: no rule
+    can then flag or null a value, and the plan takes its numbers as they are.
     """
     if not columns or bronze.is_empty():
         return {}, frozenset()
@@ -137,7 +137,8 @@ def _exact(bronze: pl.DataFrame, numbers: pl.DataFrame, columns: list[Column]) -
         valid &= ~whole | ((values == np.round(values)) & (np.abs(values) < _INT64_LIMIT))
     # A NaN that was not a null is a parsed "nan": unreadable, so its column is not exact.
     only_nulls = missing.sum(axis=0) == np.array(numbers.null_count().row(0))
-    exact = (valid | missing).all(axis=0) & only_nulls
+    required = np.array([c.required for c in columns])
+    exact = (valid | missing).all(axis=0) & only_nulls & ~(required & missing.any(axis=0))
     return frozenset(
         c.name
         for c, ok in zip(columns, exact, strict=True)
@@ -236,9 +237,7 @@ def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozen
     nulled: dict[str, pl.Expr] = {}
     final: list[pl.Expr] = []
     for column in kept:
-        if column.name in exact:
-            if column.required:
-                flags.append((number[column.name].is_null(), f"missing_value:{column.name}"))
+        if column.name in exact:  # present if required: nothing to flag
             value = number[column.name]
             value = value.cast(pl.Int64) if column.kind is Kind.INT else value
             final.append(value.alias(f"__final_{column.silver_name}"))
