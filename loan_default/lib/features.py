@@ -8,6 +8,7 @@ never zeros in the feature columns.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -146,6 +147,44 @@ def applications(loans: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class _WindowPlan:
+    """The expressions of `clickstream_window`, built once per window: on one application,
+    building them in Python costs as much as running them."""
+
+    in_window: pl.Expr
+    short: pl.Expr
+    short_values: tuple[pl.Expr, ...]
+    aggregates: tuple[pl.Expr, ...]
+
+
+@functools.cache
+def _window_plan(window: FeatureWindow) -> _WindowPlan:
+    def start(months: int) -> pl.Expr:
+        return pl.col("application_month").dt.offset_by(f"-{months - 1}mo")
+
+    # The short window as columns that are null outside it: every aggregate is then a plain
+    # column reduction, which polars runs on its fast path (a filter inside an aggregate is
+    # evaluated group by group). A mean skips nulls, so it is the mean over the window.
+    return _WindowPlan(
+        in_window=pl.col("snapshot_date").is_between(
+            start(window.long_clickstream_months), pl.col("application_month")
+        ),
+        short=(pl.col("snapshot_date") >= start(window.clickstream_months)).alias("__short"),
+        short_values=tuple(
+            pl.when(pl.col("__short")).then(pl.col(c)).alias(f"__short_{c}")
+            for c in CLICKSTREAM_COLUMNS
+        ),
+        aggregates=(
+            *(pl.col(f"__short_{c}").mean().alias(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
+            *(pl.col(c).mean().alias(f"{c}_mean_long") for c in CLICKSTREAM_COLUMNS),
+            pl.col("__short").sum().cast(pl.Int32).alias("clickstream_months_seen"),
+            pl.len().cast(pl.Int32).alias("clickstream_months_seen_long"),
+            pl.col("snapshot_date").max().alias("clickstream_last_date"),
+        ),
+    )
+
+
 def clickstream_window(
     applications: pl.DataFrame, clickstream: pl.DataFrame | pl.LazyFrame, window: FeatureWindow
 ) -> pl.DataFrame:
@@ -156,45 +195,61 @@ def clickstream_window(
     month-by-month run would. Given a lazy scan (the pipeline's silver files), polars streams
     it, so memory stays bounded and each clickstream row is read once for every month.
     """
-
-    def start(months: int) -> pl.Expr:
-        return pl.col("application_month").dt.offset_by(f"-{months - 1}mo")
-
-    in_window = (
+    plan = _window_plan(window)
+    # Projections run in sequence, as in clean(): streaming splits a large input by rows.
+    aggregated = (
         applications.lazy()
         .select_seq("loan_id", "customer_id", "application_month")
         .join(
             clickstream.lazy().select_seq("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
             on="customer_id",
         )
-        .filter(
-            pl.col("snapshot_date").is_between(
-                start(window.long_clickstream_months), pl.col("application_month")
-            )
-        )
-    )
-    # The short window as columns that are null outside it: every aggregate below is then a
-    # plain column reduction, which polars runs on its fast path (a filter inside an aggregate
-    # is evaluated group by group). A mean skips nulls, so it is the mean over the window.
-    # Projections run in sequence, as in clean(): streaming splits a large input by rows.
-    short = pl.col("snapshot_date") >= start(window.clickstream_months)
-    aggregated = (
-        in_window.with_columns_seq(
-            __short=short,
-            **{f"__short_{c}": pl.when(short).then(pl.col(c)) for c in CLICKSTREAM_COLUMNS},
-        )
+        .filter(plan.in_window)
+        .with_columns_seq(plan.short)
+        .with_columns_seq(*plan.short_values)
         .group_by("loan_id", "application_month")
-        .agg(
-            *(pl.col(f"__short_{c}").mean().alias(f"{c}_mean") for c in CLICKSTREAM_COLUMNS),
-            *(pl.col(c).mean().alias(f"{c}_mean_long") for c in CLICKSTREAM_COLUMNS),
-            clickstream_months_seen=pl.col("__short").sum().cast(pl.Int32),
-            clickstream_months_seen_long=pl.len().cast(pl.Int32),
-            clickstream_last_date=pl.col("snapshot_date").max(),
-        )
+        .agg(*plan.aggregates)
     )
     if isinstance(clickstream, pl.LazyFrame):
         return aggregated.collect(engine="streaming")
     return query_plans.collect(aggregated, clickstream.height)
+
+
+# assemble_features' expressions, built once: on one application, building them in Python
+# costs as much as running them.
+_ATTRIBUTE_COLUMNS = (
+    pl.col("customer_id"),
+    pl.col("snapshot_date").alias("attributes_date"),
+    *(pl.col(c) for c in ATTRIBUTE_FEATURES),
+)
+_FINANCIAL_COLUMNS = (
+    pl.col("customer_id"),
+    pl.col("snapshot_date").alias("financials_date"),
+    *(pl.col(c) for c in (*FINANCIAL_FEATURES, "credit_history_age", "type_of_loan")),
+    pl.col("payment_behaviour"),
+)
+_LISTED_LOAN_TYPES = _loan_type_items(pl.col("type_of_loan")).alias("__loan_types")
+_BEHAVIOUR = pl.col("payment_behaviour").str.extract_groups(
+    r"^(?<spend>High|Low)_spent_(?<value>Small|Medium|Large)_value_payments$"
+)
+_SEEN, _SEEN_LONG = (pl.col(c).fill_null(0) for c in CLICKSTREAM_COUNTS)
+_DERIVED = (
+    *_loan_type_counts(pl.col("__loan_types")),
+    pl.col("credit_history_age").alias("credit_history_months"),
+    _count_listed(pl.col("type_of_loan")).alias("num_loan_types"),
+    _BEHAVIOUR.struct.field("spend").alias("payment_spend_level"),
+    _BEHAVIOUR.struct.field("value").alias("payment_value_level"),
+    (pl.col("outstanding_debt") / pl.col("annual_income")).alias("debt_to_income"),
+    (pl.col("total_emi_per_month") / pl.col("monthly_inhand_salary")).alias("emi_to_salary"),
+    (pl.col("loan_amt") / pl.col("annual_income")).alias("loan_to_income"),
+    (pl.col("monthly_balance") / pl.col("monthly_inhand_salary")).alias("balance_to_salary"),
+    _SEEN.alias("clickstream_months_seen"),
+    _SEEN_LONG.alias("clickstream_months_seen_long"),
+    (_SEEN > 0).cast(pl.Int8).alias("has_clickstream"),
+    pl.max_horizontal(
+        "loan_snapshot_date", "attributes_date", "financials_date", "clickstream_last_date"
+    ).alias("max_source_date"),
+)
 
 
 def assemble_features(
@@ -211,55 +266,19 @@ def assemble_features(
     gives. The clickstream aggregate is always joined on loan and month.
     """
     by = ["customer_id"]
-    attribute_columns = [
-        "customer_id",
-        pl.col("snapshot_date").alias("attributes_date"),
-        *ATTRIBUTE_FEATURES,
-    ]
-    financial_columns = [
-        "customer_id",
-        pl.col("snapshot_date").alias("financials_date"),
-        *FINANCIAL_FEATURES,
-        "credit_history_age",
-        "type_of_loan",
-        "payment_behaviour",
-    ]
+    month: tuple[pl.Expr, ...] = ()
     if per_month:
-        month = pl.col("partition_month").alias("application_month")
-        attributes = query_plans.select(attributes, *attribute_columns, month)
-        financials = query_plans.select(financials, *financial_columns, month)
+        month = (pl.col("partition_month").alias("application_month"),)
         by = ["customer_id", "application_month"]
-    else:
-        attributes = query_plans.select(attributes, attribute_columns)
-        financials = query_plans.select(financials, financial_columns)
+    attributes = query_plans.select(attributes, *_ATTRIBUTE_COLUMNS, *month)
+    financials = query_plans.select(financials, *_FINANCIAL_COLUMNS, *month)
     joined = _point_in_time(applications, attributes, "attributes", by)
     joined = _point_in_time(joined, financials, "financials", by)
     joined = query_plans.with_columns(
         joined.join(clickstream, on=["loan_id", "application_month"], how="left"),
-        __loan_types=_loan_type_items(pl.col("type_of_loan")),
+        _LISTED_LOAN_TYPES,
     )
-    behaviour = pl.col("payment_behaviour").str.extract_groups(
-        r"^(?<spend>High|Low)_spent_(?<value>Small|Medium|Large)_value_payments$"
-    )
-    seen, seen_long = (pl.col(c).fill_null(0) for c in CLICKSTREAM_COUNTS)
-    derived = query_plans.with_columns(
-        joined,
-        *_loan_type_counts(pl.col("__loan_types")),
-        credit_history_months=pl.col("credit_history_age"),
-        num_loan_types=_count_listed(pl.col("type_of_loan")),
-        payment_spend_level=behaviour.struct.field("spend"),
-        payment_value_level=behaviour.struct.field("value"),
-        debt_to_income=pl.col("outstanding_debt") / pl.col("annual_income"),
-        emi_to_salary=pl.col("total_emi_per_month") / pl.col("monthly_inhand_salary"),
-        loan_to_income=pl.col("loan_amt") / pl.col("annual_income"),
-        balance_to_salary=pl.col("monthly_balance") / pl.col("monthly_inhand_salary"),
-        clickstream_months_seen=seen,
-        clickstream_months_seen_long=seen_long,
-        has_clickstream=(seen > 0).cast(pl.Int8),
-        max_source_date=pl.max_horizontal(
-            "loan_snapshot_date", "attributes_date", "financials_date", "clickstream_last_date"
-        ),
-    )
+    derived = query_plans.with_columns(joined, *_DERIVED)
     # Picked by name: a lookup, where a select would plan an expression per column.
     features = derived[list(FEATURE_STORE_COLUMNS)]
     return query_plans.sort(features, "application_month", "loan_id")
