@@ -134,17 +134,20 @@ def _sorted(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     return frame if frame[column].is_sorted() else frame.sort(column)
 
 
+_AT_APPLICATION = pl.col("mob") == 0
+_APPLICATION_COLUMNS = (
+    pl.col("loan_id"),
+    pl.col("customer_id"),
+    pl.col("partition_month").alias("application_month"),
+    pl.col("snapshot_date").alias("loan_snapshot_date"),
+    pl.col("loan_amt"),
+    pl.col("tenure"),
+)
+
+
 def applications(loans: pl.DataFrame) -> pl.DataFrame:
     """The loans at application (mob 0): what a feature row describes."""
-    return query_plans.select(
-        loans.filter(pl.col("mob") == 0),
-        "loan_id",
-        "customer_id",
-        application_month=pl.col("partition_month"),
-        loan_snapshot_date=pl.col("snapshot_date"),
-        loan_amt=pl.col("loan_amt"),
-        tenure=pl.col("tenure"),
-    )
+    return query_plans.select(loans.filter(_AT_APPLICATION), *_APPLICATION_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ applications in one batch never see each other's rows, whatever Customer_ID they
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,12 +100,9 @@ class _Bronze:
     origins: dict[str, list[tuple[int, int | None]]]
 
 
-def _text_frame(source: Source, rows: list[dict], owners: list[int]) -> pl.DataFrame:
-    """Raw text columns plus the lineage `clean()` keeps, as bronze has them.
-
-    Only the columns cleaning reads are taken from `rows`: personal data never enters a frame.
-    The customer key is the owning application's position in the request.
-    """
+@functools.cache
+def _bronze_columns(source: Source) -> tuple[list[str], pl.Expr, pl.Expr]:
+    """The raw columns cleaning reads, and the lineage expressions of a request's frame."""
     columns = [
         c.name for c in source.columns if c.kind is not Kind.PERSONAL and c.name != SHARED_KEY
     ]
@@ -113,13 +111,24 @@ def _text_frame(source: Source, rows: list[dict], owners: list[int]) -> pl.DataF
         .str.strip_chars()
         .str.strptime(pl.Date, ISO_DATE_FORMAT, strict=False)
         .dt.month_start()
+        .alias("partition_month")
     )
+    return columns, month, pl.lit(f"api:{source.name}").alias("source_file")
+
+
+def _text_frame(source: Source, rows: list[dict], owners: list[int]) -> pl.DataFrame:
+    """Raw text columns plus the lineage `clean()` keeps, as bronze has them.
+
+    Only the columns cleaning reads are taken from `rows`: personal data never enters a frame.
+    The customer key is the owning application's position in the request.
+    """
+    columns, month, source_file = _bronze_columns(source)
     return query_plans.with_columns(
         pl.from_dicts(rows, schema=dict.fromkeys(columns, pl.String)),
         pl.Series(SHARED_KEY, [str(owner) for owner in owners], dtype=pl.String),
-        partition_month=month,
-        source_file=pl.lit(f"api:{source.name}"),
-        source_line=pl.int_range(len(owners), dtype=pl.Int64),
+        month,
+        source_file,
+        pl.Series("source_line", range(len(owners)), dtype=pl.Int64),
     )
 
 

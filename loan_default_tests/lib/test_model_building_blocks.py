@@ -191,6 +191,18 @@ def test_frame_model_matrix_codes_categories_and_turns_nulls_into_nan():
     assert model.matrix(frame.clear()).shape == (0, 3)
 
 
+def test_category_codes_follow_the_latest_fit_and_stay_out_of_the_artifact():
+    frame = pl.DataFrame({"grade": ["A", "B", "C", "B"] * 20, "ratio": np.arange(80.0)})
+    y = np.arange(80) % 2
+    model = gradient_boosting(["grade"], ["ratio"], BoostingParams(max_iter=5)).fit(frame, y)
+    assert model.matrix(frame[:4])[:, 0].tolist() == [0.0, 1.0, 2.0, 1.0]
+    assert "category_codes" not in pickle.loads(pickle.dumps(model)).__dict__
+    others = frame["grade"] != "A"
+    model.fit(frame.filter(others), y[others.to_numpy()])  # B and C only: B is now code 0
+    codes = model.matrix(frame[:4])[:, 0]
+    assert np.isnan(codes[0]) and codes[1:].tolist() == [0.0, 1.0, 0.0]
+
+
 def test_artifacts_pickled_with_a_pipeline_attribute_still_predict():
     rng = np.random.default_rng(3)
     frame = pl.DataFrame({"grade": rng.choice(["A", "B"], 400), "ratio": rng.normal(size=400)})

@@ -7,6 +7,7 @@ values natively. Both are wrapped so they predict straight from a polars frame.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,11 @@ class FrameModel:
         self.estimator, self.categorical, self.numeric = estimator, categorical, numeric
         self.categories: dict[str, list[str]] = {}
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("category_codes", None)  # derived from `categories`, rebuilt on first use
+        return state
+
     def __setstate__(self, state: dict) -> None:
         # Artifacts pickled before the estimator was stored as `estimator` still load, and
         # those pickled before boosting dropped its identity encoder drop it now.
@@ -64,23 +70,22 @@ class FrameModel:
         self.__dict__.update(state)
         _drop_identity_encoder(self.estimator, len(self.categorical))
 
+    @functools.cached_property
+    def category_codes(self) -> tuple[pl.Expr, ...]:
+        """Each category's code as a float: its position in the Enum of the categories seen at
+        fit, null (NaN) when unseen. Cheaper than replace_strict, which joins with the mapping;
+        built once, as building an Enum costs as much as the cast on one application."""
+        return tuple(
+            pl.col(c).cast(pl.Enum(self.categories[c]), strict=False).to_physical().cast(pl.Float64)
+            for c in self.categorical
+        )
+
     @property
     def columns(self) -> list[str]:
         return [*self.categorical, *self.numeric]
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
-        # A category's code is its position in the Enum of the categories seen at fit; an unseen
-        # one casts to null. (Cheaper than replace_strict, which joins with the mapping.)
-        codes = query_plans.select(
-            frame,
-            (
-                pl.col(c)
-                .cast(pl.Enum(self.categories[c]), strict=False)
-                .to_physical()
-                .cast(pl.Float64)
-                for c in self.categorical
-            ),
-        )
+        codes = query_plans.select(frame, *self.category_codes)
         # Numeric columns straight to float (null -> NaN): no per-column cast expression, which
         # on a one-row request costs more than the conversion. Row-major, as hstack returns it
         # anyway: polars converts mixed types column by column then, not in its thread pool.
@@ -91,6 +96,7 @@ class FrameModel:
         self.categories = {
             c: frame[c].drop_nulls().unique().sort().to_list() for c in self.categorical
         }
+        self.__dict__.pop("category_codes", None)  # built from the categories of a former fit
         self.estimator.fit(self.matrix(frame), y)
         _drop_identity_encoder(self.estimator, len(self.categorical))
         return self
