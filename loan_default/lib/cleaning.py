@@ -110,45 +110,66 @@ def _plain_numbers(
         bronze, pl.col(names).cast(pl.Float64, strict=False).name.prefix(_prefix("number"))
     )
     parsed_nulls, text_nulls = parsed.null_count().row(0), bronze[names].null_count().row(0)
-    plain = [
-        c
-        for c, number, text in zip(columns, parsed_nulls, text_nulls, strict=True)
-        if number == text
-    ]
+    pairs = zip(parsed_nulls, text_nulls, strict=True)
+    plain = [i for i, (number, text) in enumerate(pairs) if number == text]
     if not plain:
         return {}, frozenset()
-    numbers = parsed[[_tmp("number", c) for c in plain]]
-    return {c.name: numbers[_tmp("number", c)] for c in plain}, _exact(bronze, numbers, plain)
+    numbers = parsed if len(plain) == len(columns) else parsed[:, plain]
+    plain_columns = tuple(columns[i] for i in plain)
+    nulls = tuple(parsed_nulls[i] for i in plain)
+    # Rows x columns; null and NaN both become NaN.
+    exact = _exact(bronze, numbers.to_numpy(order="c"), plain_columns, nulls)
+    return dict(zip((c.name for c in plain_columns), numbers.get_columns(), strict=True)), exact
 
 
-def _exact(bronze: pl.DataFrame, numbers: pl.DataFrame, columns: list[Column]) -> frozenset[str]:
-    """The plain columns (parsed in `numbers`) that no cleaning rule can touch.
+@dataclass(frozen=True)
+class _Limits:
+    """Per column, as arrays: the valid range, whether whole numbers only and if required."""
+
+    low: np.ndarray
+    high: np.ndarray
+    whole: np.ndarray
+    required: np.ndarray
+
+
+@functools.cache
+def _limits(columns: tuple[Column, ...]) -> _Limits:
+    return _Limits(
+        low=np.array([-np.inf if c.valid_min is None else c.valid_min for c in columns]),
+        high=np.array([np.inf if c.valid_max is None else c.valid_max for c in columns]),
+        whole=np.array([c.kind is Kind.INT for c in columns]),
+        required=np.array([c.required for c in columns]),
+    )
+
+
+def _exact(
+    bronze: pl.DataFrame, values: np.ndarray, columns: tuple[Column, ...], nulls: tuple[int, ...]
+) -> frozenset[str]:
+    """The plain columns (parsed in `values`, rows x columns, with `nulls` nulls each) that no
+    cleaning rule can touch.
 
     Judged on all columns at once in numpy: a few array operations, where one polars
     expression per column would cost more than the rules it spares on a one-row frame.
     """
-    values = numbers.to_numpy(order="c")  # rows x columns; null and NaN both become NaN
+    limits = _limits(columns)
     missing = np.isnan(values)
-    low = np.array([-np.inf if c.valid_min is None else c.valid_min for c in columns])
-    high = np.array([np.inf if c.valid_max is None else c.valid_max for c in columns])
-    whole = np.array([c.kind is Kind.INT for c in columns])
     with np.errstate(invalid="ignore"):
-        valid = np.isfinite(values) & (values >= low) & (values <= high)
-        valid &= ~whole | ((values == np.round(values)) & (np.abs(values) < _INT64_LIMIT))
+        valid = np.isfinite(values) & (values >= limits.low) & (values <= limits.high)
+        valid &= ~limits.whole | ((values == np.round(values)) & (np.abs(values) < _INT64_LIMIT))
     # A NaN that was not a null is a parsed "nan": unreadable, so its column is not exact.
-    only_nulls = missing.sum(axis=0) == np.array(numbers.null_count().row(0))
-    required = np.array([c.required for c in columns])
-    exact = (valid | missing).all(axis=0) & only_nulls & ~(required & missing.any(axis=0))
+    only_nulls = missing.sum(axis=0) == np.array(nulls)
+    present = ~(limits.required & missing.any(axis=0))
+    exact = (valid | missing).all(axis=0) & only_nulls & present
     return frozenset(
         c.name
         for c, ok in zip(columns, exact, strict=True)
-        if ok and not _holds_placeholder(bronze[c.name], c)
+        if ok and not _holds_placeholder(bronze, c)
     )
 
 
-def _holds_placeholder(values: pl.Series, column: Column) -> bool:
+def _holds_placeholder(bronze: pl.DataFrame, column: Column) -> bool:
     numeric = _numeric_placeholders(column)
-    return bool(numeric) and bool(values.is_in(numeric).any())
+    return bool(numeric) and bool(bronze[column.name].is_in(numeric).any())
 
 
 @functools.cache
