@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -242,3 +244,23 @@ def test_personal_data_is_never_returned_or_logged(api):
     # Not a model input: another SSN and name give the same score.
     changed = httpx.post(f"{api.url}/predict", json=other_ssn).json()
     assert changed["calibrated_probability"] == responses[0].json()["calibrated_probability"]
+
+
+def test_health_answers_while_a_batch_is_scored(api):
+    """A batch is scored off the event loop (one application is scored on it)."""
+    month = EXAMPLE_APPLICATION["clickstream"][0]
+    history = [  # 24 months of clickstream, so that scoring the batch takes a while
+        {**month, "snapshot_date": f"{2022 + (m + 5) // 12}-{(m + 5) % 12 + 1:02d}-01"}
+        for m in range(24)
+    ]
+    batch = {"applications": [{**EXAMPLE_APPLICATION, "clickstream": history}] * 3000}
+    with httpx.Client(base_url=api.url, timeout=120) as http, ThreadPoolExecutor(1) as pool:
+        scoring = pool.submit(http.post, "/predict", json=batch)
+        answered = 0
+        while not scoring.done():
+            assert http.get("/health").status_code == 200
+            answered += not scoring.done()
+            time.sleep(0.01)
+        assert scoring.result().status_code == 200
+    # Had scoring held the event loop, /health would have waited for all of it.
+    assert answered >= 5, answered
