@@ -37,20 +37,24 @@ def _text(column: Column) -> pl.Expr:
     return pl.col(column.name).str.strip_chars()
 
 
-def _is_blank(column: Column, text: pl.Expr) -> pl.Expr:
+def _is_blank(text: pl.Expr, placeholder: pl.Expr | None) -> pl.Expr:
     blank = text.is_null() | (text == "")
-    return blank | text.is_in(list(column.placeholders)) if column.placeholders else blank
+    return blank if placeholder is None else blank | placeholder
 
 
 def _typed(
-    column: Column, text: pl.Expr, date_format: str, number: pl.Expr | None = None
+    column: Column,
+    text: pl.Expr,
+    date_format: str,
+    number: pl.Expr | None = None,
+    placeholder: pl.Expr | None = None,
 ) -> pl.Expr:
     """The typed value of the stripped `text`, null where it is blank or unreadable.
 
     Written as one conditional per column: this runs on every raw value, so it is the hot path.
-    `number` is a numeric column's text already parsed as a float, underscores stripped.
+    `number` is a numeric column's text already parsed as a float, underscores stripped;
+    `placeholder` whether the text is one of the column's placeholders (None: it has none).
     """
-    placeholder = text.is_in(list(column.placeholders)) if column.placeholders else None
     match column.kind:
         case Kind.DATE:
             value = text.str.to_date(date_format, strict=False)
@@ -193,6 +197,7 @@ class _Plan:
 
     stripped: tuple[pl.Expr, ...]
     parsed: tuple[pl.Expr, ...]
+    placeholders: tuple[pl.Expr, ...]
     typed: tuple[pl.Expr, ...]
     outside: tuple[pl.Expr, ...]
     values: tuple[pl.Expr, ...]
@@ -221,12 +226,22 @@ def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozen
         for c in numeric
         if c.name not in plain
     )
+    # Whether a value is a placeholder, once per column: the typed value, the blank test and
+    # the placeholder count all refer to it.
+    placeholder = {c.name: pl.col(_tmp("placeholder", c)) for c in ruled if c.placeholders}
+    placeholders = tuple(
+        text[c.name].is_in(list(c.placeholders)).alias(_tmp("placeholder", c))
+        for c in ruled
+        if c.placeholders
+    )
     typed = (
         *(
-            _typed(c, text[c.name], date_format, number.get(c.name)).alias(_tmp("typed", c))
+            _typed(c, text[c.name], date_format, number.get(c.name), placeholder.get(c.name)).alias(
+                _tmp("typed", c)
+            )
             for c in ruled
         ),
-        *(_is_blank(c, text[c.name]).alias(_tmp("blank", c)) for c in ruled),
+        *(_is_blank(text[c.name], placeholder.get(c.name)).alias(_tmp("blank", c)) for c in ruled),
     )
 
     # Range and size tests become columns of their own, so that the flags and final values
@@ -288,9 +303,7 @@ def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozen
             )
             value = pl.when(~too_big).then(value).cast(pl.Int64)
         if column.placeholders:
-            nulled[f"{column.name} (placeholder)"] = text[column.name].is_in(
-                list(column.placeholders)
-            )
+            nulled[f"{column.name} (placeholder)"] = placeholder[column.name]
         final.append(value.alias(f"__final_{column.silver_name}"))
 
     # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
@@ -324,6 +337,7 @@ def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozen
     return _Plan(
         stripped=stripped,
         parsed=parsed,
+        placeholders=placeholders,
         typed=typed,
         outside=outside,
         values=tuple(nulled_values),
@@ -356,7 +370,7 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
     # the thread pool (see query_plans); the streaming engine of a large one splits by rows.
     judged = query_plans.collect(
         rows.with_columns_seq(*plan.stripped)
-        .with_columns_seq(*plan.parsed)
+        .with_columns_seq(*plan.parsed, *plan.placeholders)
         .with_columns_seq(*plan.typed)
         .with_columns_seq(*plan.outside)
         .with_columns_seq(*plan.values)
