@@ -4,9 +4,9 @@ The server never keeps a warehouse connection: a registry check opens the DuckDB
 read-only for one query, and only when the file or its write-ahead log changed since the last
 good check (the open costs ~25 ms of the serving CPU, a stat a few microseconds). While a
 pipeline run holds the write lock that open fails; the server logs a warning and keeps scoring
-with the model it has. A new champion's artifact is
-loaded and its sha256 verified before one reference assignment swaps it in, so a request
-either uses the old model or the new one, never half of each, and none fails at the switch.
+with the model it has. A new champion's artifact is loaded and its sha256 verified before one
+reference assignment swaps it in, so a request either uses the old model or the new one, never
+half of each, and none fails at the switch.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class ChampionHolder:
         self.last_error: str | None = None
         # The warehouse's stamp at the last check that read the registry without a problem.
         self._checked_stamp: tuple[FileStamp, FileStamp] | None = None
-        self.registry_reads = 0
+        self.registry_reads = 0  # times the file was opened: what the stamp saves, observable
 
     @property
     def current(self) -> LoadedModel | None:
