@@ -228,8 +228,10 @@ _ATTRIBUTE_COLUMNS = (
 _FINANCIAL_COLUMNS = (
     pl.col("customer_id"),
     pl.col("snapshot_date").alias("financials_date"),
-    *(pl.col(c) for c in (*FINANCIAL_FEATURES, "credit_history_age", "type_of_loan")),
-    pl.col("payment_behaviour"),
+    *(
+        pl.col(c)
+        for c in (*FINANCIAL_FEATURES, "credit_history_age", "type_of_loan", "payment_behaviour")
+    ),
 )
 _LISTED_LOAN_TYPES = _loan_type_items(pl.col("type_of_loan")).alias("__loan_types")
 _BEHAVIOUR = pl.col("payment_behaviour").str.extract_groups(
