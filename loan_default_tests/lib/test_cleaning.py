@@ -280,7 +280,9 @@ def test_numbers_taken_as_they_are_equal_numbers_through_every_rule(bronze_frame
     assert ruled.select(c.lower() for c in lowest).row(1) == tuple(lowest.values())
 
 
-@pytest.mark.parametrize("value", [None, "nan", "inf", "-inf", "1e400", "2.5", "-1", "9.3e18", "1e30"])
+@pytest.mark.parametrize(
+    "value", [None, "nan", "inf", "-inf", "1e400", "2.5", "-1", "9.3e18", "1e30"]
+)
 @pytest.mark.parametrize(
     ("source", "column"),
     [(CLICKS, "fe_1"), (FIN, "Num_Bank_Accounts"), (FIN, "Annual_Income"), (ATTRS, "Age")],
