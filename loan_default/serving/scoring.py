@@ -101,11 +101,11 @@ class _Bronze:
 
 
 @functools.cache
-def _bronze_columns(source: Source) -> tuple[list[str], pl.Expr, pl.Expr]:
+def _bronze_columns(source: Source) -> tuple[tuple[str, ...], pl.Expr, pl.Expr]:
     """The raw columns cleaning reads, and the lineage expressions of a request's frame."""
-    columns = [
+    columns = tuple(
         c.name for c in source.columns if c.kind is not Kind.PERSONAL and c.name != SHARED_KEY
-    ]
+    )
     month = (
         pl.col(source.date_column)
         .str.strip_chars()

@@ -104,9 +104,9 @@ def single_latency(url: str, applications: list[dict], count: int, seconds: floa
         return elapsed * 1000
 
     warm_up, measured = applications[-50:], applications[:-50][:count]
+    for application in warm_up:
+        post(json.dumps(application).encode())
     # Bodies encoded beforehand: the timing is of the server, not of the client's encoder.
-    for body in (json.dumps(application).encode() for application in warm_up):
-        post(body)
     bodies = [json.dumps(application).encode() for application in measured]
     latencies = []
     deadline = time.monotonic() + seconds
