@@ -1,7 +1,8 @@
 """Load-time settings: what shapes the asset graph itself, read once from the environment.
 
-Run-time knobs (label definition, cleaning date format) are Dagster Config and resources; these
-are the few values that partition definitions and mappings need before any run exists.
+Run-time knobs (cleaning date format, training windows) are Dagster Config and resources; these
+are the values that partition definitions and mappings need before any run exists, such as the
+label's month on book, which offsets monitoring's partition mapping.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+
+from loan_default.lib.labels import LabelDefinition
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,8 +41,13 @@ CLICKSTREAM_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_WINDOW"
 # A second, longer average of the same clickstream (all history it covers, up to T).
 CLICKSTREAM_LONG_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_LONG_WINDOW", "24"))
 
-# Months from application to label: monitoring joins label month T to the scores of T - this.
-LABEL_MOB = int(os.environ.get("LOAN_DEFAULT_LABEL_MOB", "6"))
+# The label, declared once: default when days past due >= the threshold at this month on book.
+# The label store, training, the gate, monitoring's offset join (label month T against the
+# scores of T - mob), the reports and the API's docs all read this one definition.
+LABEL = LabelDefinition(
+    dpd_threshold=int(os.environ.get("LOAN_DEFAULT_LABEL_DPD", "30")),
+    mob=int(os.environ.get("LOAN_DEFAULT_LABEL_MOB", "6")),
+)
 
 OWNERS = ["team:credit-risk"]
 

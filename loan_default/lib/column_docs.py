@@ -17,7 +17,7 @@ _DERIVED = {
     "installments_missed": "ceil(overdue_amt / due_amt) when due_amt > 0, else 0.",
     "first_missed_date": "Snapshot month minus installments missed; null when none missed.",
     "dpd": "Days past due at the snapshot; 0 when nothing is overdue.",
-    "label_month": "Month the label was observed (the loan's mob-6 snapshot).",
+    "label_month": "Month the label was observed (the loan's snapshot at the label mob).",
     "label": "1 when dpd at the label mob reached the threshold, else 0.",
     "label_def": "Label definition, e.g. 30dpd_6mob.",
     "application_month": "Month the loan was applied for (mob 0); features use data <= this.",

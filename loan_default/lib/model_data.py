@@ -10,7 +10,7 @@ from datetime import date
 
 import polars as pl
 
-from loan_default.lib.months import add_months
+from loan_default.lib.labels import LabelDefinition
 
 KEY_COLUMNS = ("loan_id", "customer_id", "application_month", "max_source_date")
 CATEGORICAL_FEATURES = (
@@ -38,20 +38,20 @@ def feature_columns(features: pl.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def labeled_applications(
-    features: pl.DataFrame, labels: pl.DataFrame, mob: int = 6, as_of: date | None = None
+    features: pl.DataFrame,
+    labels: pl.DataFrame,
+    label: LabelDefinition,
+    as_of: date | None = None,
 ) -> pl.DataFrame:
     """Feature rows of month T with the label observed at T + mob, when observed by `as_of`."""
+    label.require(labels)
     observed = labels if as_of is None else labels.filter(pl.col("label_month") <= as_of)
     joined = features.join(
         observed.select("loan_id", "label_month", TARGET), on="loan_id", how="inner"
     )
-    expected = pl.col("application_month").dt.offset_by(f"{mob}mo")
+    expected = pl.col("application_month").dt.offset_by(f"{label.mob}mo")
     return joined.filter(pl.col("label_month") == expected).drop("label_month")
 
 
 def newest_labeled_month(labels: pl.DataFrame) -> date:
     return labels["label_month"].max()
-
-
-def application_month_of_label(label_month: date, mob: int = 6) -> date:
-    return add_months(label_month, -mob)

@@ -38,7 +38,7 @@ class Windows:
     def relative(
         cls,
         as_of_label_month: date,
-        mob: int = 6,
+        mob: int,
         months: tuple[int, int, int, int] = (12, 3, 2, 1),
     ) -> Windows:
         """The newest `months` application months whose labels are observed by the as-of month."""

@@ -14,6 +14,7 @@ from datetime import date
 import polars as pl
 
 from loan_default.lib.drift import BinnedReference, reference_bins, stability
+from loan_default.lib.labels import LabelDefinition
 from loan_default.lib.months import add_months
 from loan_default.lib.performance import estimated_performance, realized_performance
 from loan_default.lib.registry import RegistryRecord
@@ -226,11 +227,14 @@ def performance_rows(
     return pl.DataFrame(rows, schema=PERFORMANCE_SCHEMA)
 
 
-def scores_with_labels(predictions: pl.DataFrame, labels: pl.DataFrame, mob: int) -> pl.DataFrame:
+def scores_with_labels(
+    predictions: pl.DataFrame, labels: pl.DataFrame, label: LabelDefinition
+) -> pl.DataFrame:
     """Each score of application month A paired with its loan's label of month A + mob only."""
+    label.require(labels)
     return predictions.join(
         labels.select("loan_id", "label_month", "label"), on="loan_id", how="inner"
-    ).filter(pl.col("label_month") == pl.col("application_month").dt.offset_by(f"{mob}mo"))
+    ).filter(pl.col("label_month") == pl.col("application_month").dt.offset_by(f"{label.mob}mo"))
 
 
 def with_held_out(frame: pl.DataFrame, versions: dict[str, ScoredVersion]) -> pl.DataFrame:

@@ -47,6 +47,7 @@ class RegistryRecord:
     reason_trained: str
     train_seconds: float
     reason_detail: str | None = None  # e.g. the failed check that asked for this retrain
+    label_def: str | None = None  # the label it learned, e.g. 30dpd_6mob
 
 
 def sha256_of(path: Path) -> str:
@@ -106,12 +107,14 @@ def _ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
             as_of_month date, windows json, hyperparameters json, features json, metrics json,
             threshold double, artifact_path varchar, artifact_sha256 varchar,
             input_data_version varchar, code_version varchar, status varchar,
-            reason_trained varchar, train_seconds double, reason_detail varchar)"""
+            reason_trained varchar, train_seconds double, reason_detail varchar,
+            label_def varchar)"""
     )
-    # Registries written before reason_detail existed gain the column in place.
-    connection.execute(
-        f"alter table {REGISTRY_TABLE} add column if not exists reason_detail varchar"
-    )
+    # Registries written before these columns existed gain them in place.
+    for column in ("reason_detail", "label_def"):
+        connection.execute(
+            f"alter table {REGISTRY_TABLE} add column if not exists {column} varchar"
+        )
     connection.execute(
         f"""create table if not exists {DECISIONS_TABLE} (
             decided_at timestamp, candidate_version varchar, champion_version varchar,

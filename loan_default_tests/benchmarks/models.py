@@ -12,13 +12,14 @@ import polars as pl
 
 from loan_default.lib.cleaning import clean
 from loan_default.lib.features import FeatureWindow, build_features
-from loan_default.lib.labels import LabelDefinition, build_labels
+from loan_default.lib.labels import build_labels
 from loan_default.lib.loan_delinquency import with_delinquency
 from loan_default.lib.model_data import labeled_applications
 from loan_default.lib.model_windows import Windows
 from loan_default.lib.raw_reader import RawFile, read_bronze
 from loan_default.lib.sources import SOURCES
 from loan_default.lib.training import train
+from loan_default.settings import LABEL
 from loan_default_tests.benchmarks.data_layers import REAL_RAW_DIR
 
 REFERENCE = Windows(
@@ -45,7 +46,7 @@ def labeled_real_data() -> tuple[pl.DataFrame, pl.DataFrame]:
         silver["feature_clickstream"],
         FeatureWindow(),
     )
-    return labeled_applications(features, build_labels(loans, LabelDefinition())), features
+    return labeled_applications(features, build_labels(loans, LABEL), LABEL), features
 
 
 def main() -> None:

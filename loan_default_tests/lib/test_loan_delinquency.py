@@ -52,12 +52,12 @@ def test_label_uses_the_configured_threshold_and_mob():
         loan_rows([(6, 1000.0, 1000.0, date(2023, 7, 1)), (5, 1000.0, 3000.0, date(2023, 6, 1))])
     )
     # One installment missed at mob 6: dpd = days from 2023-06-01 to 2023-07-01 = 30.
-    labels = build_labels(loans, LabelDefinition())
+    labels = build_labels(loans, LabelDefinition(dpd_threshold=30, mob=6))
     assert labels.select("loan_id", "label_month", "dpd", "label", "label_def").rows() == [
         ("L1", date(2023, 7, 1), 30, 1, "30dpd_6mob")
     ]
-    strict = build_labels(loans, LabelDefinition(dpd_threshold=31))
+    strict = build_labels(loans, LabelDefinition(dpd_threshold=31, mob=6))
     assert strict["label"].to_list() == [0]
-    at_mob_5 = build_labels(loans, LabelDefinition(mob=5))
+    at_mob_5 = build_labels(loans, LabelDefinition(dpd_threshold=30, mob=5))
     # Three missed at 2023-06-01: since 2023-03-01, 31 + 30 + 31 = 92 days.
     assert at_mob_5.select("dpd", "label", "label_def").rows() == [(92, 1, "30dpd_5mob")]

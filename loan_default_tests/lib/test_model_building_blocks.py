@@ -10,6 +10,7 @@ import pytest
 
 from loan_default.lib import registry
 from loan_default.lib.calibration import PlattCalibrator, best_f1_threshold
+from loan_default.lib.labels import LabelDefinition, LabelMismatchError
 from loan_default.lib.metrics import classification_metrics, ks_statistic
 from loan_default.lib.model_data import labeled_applications
 from loan_default.lib.model_windows import Windows
@@ -19,7 +20,7 @@ from loan_default.lib.training import mask_clickstream
 
 
 def test_relative_windows_count_back_from_the_as_of_label_month():
-    windows = Windows.relative(date(2025, 7, 1))
+    windows = Windows.relative(date(2025, 7, 1), mob=6)
     assert windows.as_dict() == {
         "train": ["2023-08-01", "2024-07-01"],
         "validation": ["2024-08-01", "2024-10-01"],
@@ -54,12 +55,28 @@ def test_labels_after_the_as_of_month_are_not_used():
             "loan_id": ["a", "b"],
             "label_month": [date(2024, 7, 1), date(2024, 8, 1)],
             "label": [1, 0],
+            "label_def": ["30dpd_6mob"] * 2,
         }
     )
-    assert labeled_applications(features, labels)["loan_id"].to_list() == ["a", "b"]
-    assert labeled_applications(features, labels, as_of=date(2024, 7, 1))["loan_id"].to_list() == [
-        "a"
-    ]
+    label = LabelDefinition(dpd_threshold=30, mob=6)
+    assert labeled_applications(features, labels, label)["loan_id"].to_list() == ["a", "b"]
+    observed = labeled_applications(features, labels, label, as_of=date(2024, 7, 1))
+    assert observed["loan_id"].to_list() == ["a"]
+
+
+def test_labels_of_another_definition_are_refused():
+    features = pl.DataFrame({"loan_id": ["a"], "application_month": [date(2024, 1, 1)]})
+    labels = pl.DataFrame(
+        {
+            "loan_id": ["a"],
+            "label_month": [date(2024, 4, 1)],
+            "label": [1],
+            "label_def": ["60dpd_3mob"],
+        }
+    )
+    with pytest.raises(LabelMismatchError, match="60dpd_3mob.*30dpd_6mob"):
+        labeled_applications(features, labels, LabelDefinition(30, 6))
+    assert labeled_applications(features, labels, LabelDefinition(60, 3)).height == 1
 
 
 def test_metrics_by_hand():

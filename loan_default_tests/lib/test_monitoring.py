@@ -5,6 +5,7 @@ from datetime import date
 import polars as pl
 import pytest
 
+from loan_default.lib.labels import LabelDefinition
 from loan_default.lib.monitoring import ScoredVersion, performance_rows, scores_with_labels
 
 JAN, FEB, MAR = date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)
@@ -37,9 +38,10 @@ def test_label_month_t_uses_the_scores_of_t_minus_six_only():
             "loan_id": ["a", "b", "c", "d", "a"],
             "label_month": [JUL, JUL, AUG, SEP, AUG],  # the last row is not at mob 6: ignored
             "label": [1, 0, 1, 0, 0],
+            "label_def": "30dpd_6mob",
         }
     )
-    joined = scores_with_labels(scores, labels, mob=6)
+    joined = scores_with_labels(scores, labels, LabelDefinition(30, 6))
     assert sorted(joined.select("loan_id", "label_month").rows()) == [
         ("a", JUL),
         ("b", JUL),

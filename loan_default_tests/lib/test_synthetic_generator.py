@@ -70,7 +70,8 @@ def test_pipeline_reads_it_with_dirty_values_but_no_quarantine(synthetic_dir):
 def test_default_rate_and_learnable_signal(synthetic_dir):
     out, _ = synthetic_dir
     labels = build_labels(
-        with_delinquency(silver_of(out, "lms_loan_daily").silver), LabelDefinition()
+        with_delinquency(silver_of(out, "lms_loan_daily").silver),
+        LabelDefinition(dpd_threshold=30, mob=6),
     )
     assert labels.height == LOANS
     assert 0.2 <= labels["label"].mean() <= 0.4

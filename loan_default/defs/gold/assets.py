@@ -19,7 +19,7 @@ from loan_default.lib.features import (
     assemble_features,
     clickstream_window,
 )
-from loan_default.lib.labels import LABEL_STORE_COLUMNS, LabelDefinition, build_labels
+from loan_default.lib.labels import LABEL_STORE_COLUMNS, build_labels
 from loan_default.lib.months import add_months
 from loan_default.lib.sources import (
     FEATURE_CLICKSTREAM,
@@ -81,24 +81,16 @@ def _results(asset: dg.AssetKey, checks: dict, outcomes: dict) -> Iterator[dg.As
         yield check_result(asset, name, outcome, ERROR if blocking else WARN)
 
 
-class LabelStoreConfig(dg.Config):
-    """The label definition: default when dpd >= dpd_threshold at month on book `mob`."""
-
-    dpd_threshold: int = 30
-    mob: int = 6
-
-
 @dg.asset(
     key=LABEL_STORE,
     deps=[silver_asset_key(LMS_LOAN_DAILY)],
-    description="Per label month T: loans at the label mob and whether they defaulted.",
+    description=f"Per label month T: loans at month on book {settings.LABEL.mob} and whether "
+    f"they defaulted: {settings.LABEL.text}.",
     check_specs=_specs(LABEL_STORE, LABEL_CHECKS),
     **gold_common,
 )
-def label_store(
-    context: dg.AssetExecutionContext, config: LabelStoreConfig, warehouse: DuckDBResource
-) -> Iterator:
-    definition = LabelDefinition(dpd_threshold=config.dpd_threshold, mob=config.mob)
+def label_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> Iterator:
+    definition = settings.LABEL
     band = load_thresholds()["data_quality"]["label_rate"]
     window, months = window_of(context), months_of(context)
     with warehouse.get_connection() as connection:

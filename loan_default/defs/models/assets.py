@@ -58,7 +58,7 @@ def _all_rows(connection, table: str) -> pl.DataFrame:
 def _training_data(connection, config: TrainingConfig):
     features, labels = _all_rows(connection, FEATURE_TABLE), _all_rows(connection, LABEL_TABLE)
     windows, as_of = config.windows(newest_labeled_month(labels))
-    data = labeled_applications(features, labels, config.label_mob, as_of)
+    data = labeled_applications(features, labels, settings.LABEL, as_of)
     unlabeled = features.filter(pl.col("application_month") < windows.oot[0])
     return data, unlabeled, windows, as_of
 
@@ -108,6 +108,7 @@ def _train_family(
         reason_trained=config.reason or ("initial" if first_of_family else "scheduled"),
         train_seconds=result.train_seconds,
         reason_detail=config.reason_detail,
+        label_def=settings.LABEL.name,
     )
     with warehouse.get_connection() as connection:
         registry.register(connection, record)
@@ -189,7 +190,7 @@ def champion(
         ]
         candidates.sort(key=lambda r: -(r.metrics["validation"]["roc_auc"] or 0))
         data = labeled_applications(
-            _all_rows(connection, FEATURE_TABLE), _all_rows(connection, LABEL_TABLE)
+            _all_rows(connection, FEATURE_TABLE), _all_rows(connection, LABEL_TABLE), settings.LABEL
         )
         lines = []
         for candidate in candidates:

@@ -4,6 +4,7 @@ from datetime import date
 
 import dagster as dg
 
+from loan_default import settings
 from loan_default.lib.model_windows import Windows
 from loan_default.lib.models.sklearn_families import BoostingParams, LogisticParams
 
@@ -18,7 +19,6 @@ class TrainingConfig(dg.Config):
     validation_months: list[str] = ["2024-01-01", "2024-02-01"]
     test_months: list[str] = ["2024-03-01", "2024-04-01"]
     oot_months: list[str] = ["2024-05-01", "2024-05-01"]
-    label_mob: int = 6
     seed: int = 42
     clickstream_dropout: float = 0.3
     decision_threshold: float | None = None  # F1-optimal on validation when None
@@ -45,7 +45,7 @@ class TrainingConfig(dg.Config):
                 f"window_mode must be 'relative' or 'absolute', not {self.window_mode}"
             )
         as_of = self._as_of(newest_label_month)
-        return Windows.relative(as_of, self.label_mob, tuple(self.relative_months)), as_of
+        return Windows.relative(as_of, settings.LABEL.mob, tuple(self.relative_months)), as_of
 
     def _as_of(self, newest_label_month: date) -> date:
         if self.as_of_label_month is None:

@@ -1,4 +1,4 @@
-"""Monitoring: drift and estimated performance at once, realized performance six months later.
+"""Monitoring: drift and estimated performance at once, realized performance when labels arrive.
 
 Drift and estimates are partitioned by application month T; realized performance by label
 month T and reads the predictions of T - mob through a partition mapping.
@@ -45,7 +45,7 @@ ESTIMATE_TABLE = "monitoring.estimated_performance"
 PERFORMANCE_TABLE = "monitoring.model_performance"
 
 RULES = load_thresholds()["monitoring"]
-MOB = settings.LABEL_MOB
+MOB = settings.LABEL.mob
 ROLLING_MONTHS = RULES["rolling_months"]
 
 monitoring_common = dict(
@@ -219,9 +219,9 @@ def _offset(first: int, last: int) -> dg.TimeWindowPartitionMapping:
     ],
     check_specs=non_blocking_specs(PERFORMANCE, PERFORMANCE_CHECKS),
     description=(
-        "Realized performance of each version for label month T: the predictions made at "
-        "T - 6 joined with the labels of T, alone and pooled over the last months, with the "
-        "estimate made at T - 6 beside it."
+        f"Realized performance of each version for label month T: the predictions made at "
+        f"T - {MOB} joined with the labels of T ({settings.LABEL.text}), alone and pooled over "
+        f"the last months, with the estimate made at T - {MOB} beside it."
     ),
     **monitoring_common,
 )
@@ -248,7 +248,7 @@ def model_performance(
             add_months(start, -MOB),
             add_months(end, -MOB),
         )
-        scored_labels = scores_with_labels(predictions, labels, MOB)
+        scored_labels = scores_with_labels(predictions, labels, settings.LABEL)
         for label_month in months_of(context):
             pooled_from = add_months(label_month, -(ROLLING_MONTHS - 1))
             frames.append(

@@ -16,7 +16,6 @@ from loan_default.defs.monitoring.assets import (
     DRIFT_TABLE,
     ESTIMATE_TABLE,
     ESTIMATED,
-    MOB,
     PERFORMANCE,
     PERFORMANCE_TABLE,
     RULES,
@@ -86,13 +85,17 @@ def monitoring_report(
         predictions = connection.execute(
             f"select {PREDICTION_COLUMNS} from {PREDICTIONS_TABLE}"
         ).pl()
-        labels = connection.execute(f"select loan_id, label_month, label from {LABEL_TABLE}").pl()
+        labels = connection.execute(
+            f"select loan_id, label_month, label, label_def from {LABEL_TABLE}"
+        ).pl()
     actions = actions_table(performance, drift, RULES)
     inputs = DashboardInputs(
         performance=performance,
         estimates=estimates,
         drift=drift,
-        scored_labels=with_held_out(scores_with_labels(predictions, labels, MOB), versions),
+        scored_labels=with_held_out(
+            scores_with_labels(predictions, labels, settings.LABEL), versions
+        ),
         scores=predictions.select(
             "model_family", "is_champion", "application_month", "calibrated_probability"
         ),
