@@ -3,7 +3,8 @@
 Rules (see the domain notes): underscores around numbers are stripped, placeholder values mean
 unknown (null), values outside a column's valid range become null, personal data is dropped.
 A row is quarantined, with every reason that applies, when a required value is missing, a value
-cannot be read as its type, or its key repeats an earlier row. Every bronze row ends up in
+cannot be read as its type, a value holds a control character (`sources.CONTROL_CHARACTERS`),
+or its key repeats an earlier row. Every bronze row ends up in
 exactly one of the two outputs.
 """
 
@@ -17,7 +18,7 @@ import polars as pl
 
 from loan_default.lib import query_plans
 from loan_default.lib.raw_reader import ISO_DATE_FORMAT
-from loan_default.lib.sources import Column, Kind, Source
+from loan_default.lib.sources import CONTROL_CHARACTERS, Column, Kind, Source
 
 REASON_SEPARATOR = "; "
 CREDIT_HISTORY_PATTERN = r"^(\d+) Years? and (\d+) Months?$"
@@ -306,6 +307,12 @@ def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozen
             nulled[f"{column.name} (placeholder)"] = placeholder[column.name]
         final.append(value.alias(f"__final_{column.silver_name}"))
 
+    # A number that parses as it stands holds no control character: only other columns look.
+    flags.extend(
+        (text[c.name].str.contains(CONTROL_CHARACTERS), f"control_character:{c.name}")
+        for c in kept
+        if c.name not in plain
+    )
     # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
     key = pl.struct(
         number[k] if k in exact else pl.col(_tmp("typed", source.column(k))) for k in source.key

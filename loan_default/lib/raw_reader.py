@@ -12,7 +12,9 @@ import gzip
 import hashlib
 import io
 import re
+import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import chain
@@ -35,6 +37,9 @@ _ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _FORMAT_SETTING = "LOAN_DEFAULT_DATE_FORMAT"
 # Rows per batch streamed from a file into the warehouse: memory stays flat at any file size.
 BATCH_ROWS = 500_000
+# Largest field, in characters, the csv module reads when it locates records (its own default,
+# 131,072, refuses valid files that polars reads); a larger field is refused by name.
+FIELD_SIZE_LIMIT = 64 << 20
 
 
 class RawInputError(ValueError):
@@ -185,26 +190,64 @@ def _count_file_lines(path: Path) -> int:
     return _count_lines(blocks())
 
 
-def _records(raw: RawFile) -> Iterable[tuple[int, list[str]]]:
-    """(first physical line, fields) of each data record, as Python's csv module reads them."""
+@contextmanager
+def _field_size_limit(limit: int) -> Iterator[None]:
+    """The csv module's field limit (process-wide state) set for the duration, then restored."""
+    previous = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _records(raw: RawFile, limit: int | None = None) -> Iterable[tuple[int, list[str]]]:
+    """(first physical line, fields) of each data record, as Python's csv module reads them.
+
+    Fields up to `limit` characters (default `FIELD_SIZE_LIMIT`) are read.
+    """
+    limit = FIELD_SIZE_LIMIT if limit is None else limit
     bad_encoding = raw.first_non_utf8_line()
     if bad_encoding is not None:
         raise _encoding_error(raw, *bad_encoding)
-    with raw.open_text() as handle:
+    with raw.open_text() as handle, _field_size_limit(limit):
         reader = csv.reader(handle, strict=True)
-        next(reader, None)
+        header = next(reader, None)
         start = reader.line_num + 1
         try:
             for row in reader:
                 yield start, row
                 start = reader.line_num + 1
         except csv.Error as error:
+            if str(error).startswith("field larger than field limit"):
+                raise _oversized_field(raw, header or [], start, limit) from error
             raise RawInputError(
                 raw.path,
                 f"malformed CSV in the record starting on this line ({error}); check for an "
                 "unbalanced '\"' quote",
                 line=start,
             ) from error
+
+
+def _oversized_field(raw: RawFile, header: list[str], line: int, limit: int) -> RawInputError:
+    """The refusal of a record with a field beyond the reader's limit, naming its column.
+
+    The csv module stops inside the record; reading it again without a limit finds the field.
+    """
+    column = None
+    for start, row in _records(raw, limit=sys.maxsize):
+        if start == line:
+            sizes = [len(value) for value in row]
+            over = next((i for i, size in enumerate(sizes) if size > limit), None)
+            if over is not None and over < len(header):
+                column = header[over]
+            break
+    return RawInputError(
+        raw.path,
+        f"a field of the record starting on this line is larger than the reader's limit of "
+        f"{limit:,} characters; the file may be valid CSV, but a value this large is refused",
+        line=line,
+        column=column,
+    )
 
 
 def _find_malformed_row(raw: RawFile, header: list[str]) -> RawInputError | None:
@@ -215,6 +258,14 @@ def _find_malformed_row(raw: RawFile, header: list[str]) -> RawInputError | None
             continue
         if not row:
             return RawInputError(raw.path, "line is blank; remove blank lines", line=line)
+        mixed = _other_delimiter(row, width)
+        if mixed is not None:
+            return RawInputError(
+                raw.path,
+                f"mixed delimiters: the header is separated by ',' but this row by {mixed!r}; "
+                "re-export the file with one delimiter (comma-separated CSV)",
+                line=line,
+            )
         if len(row) < width:
             missing = header[len(row) :]
             return RawInputError(
@@ -229,6 +280,16 @@ def _find_malformed_row(raw: RawFile, header: list[str]) -> RawInputError | None
             "unquoted ','",
             line=line,
         )
+    return None
+
+
+def _other_delimiter(row: list[str], width: int) -> str | None:
+    """The delimiter other than ',' that splits a one-field row into the header's width."""
+    if len(row) != 1 or width == 1:
+        return None
+    for delimiter in _OTHER_DELIMITERS:
+        if len(next(csv.reader([row[0]], delimiter=delimiter))) == width:
+            return delimiter
     return None
 
 

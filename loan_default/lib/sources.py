@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# Text hygiene, for every column: a value that still holds a control character (NUL, the other
+# C0 codes or DEL) once its surrounding whitespace is stripped is not what the source meant
+# to say. Cleaning quarantines its row with the reason `control_character:<column>`, so no
+# such byte reaches silver, gold or a model.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+
 
 class Kind(StrEnum):
     """How a raw text column becomes a typed silver column."""
