@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 import polars as pl
+
+from loan_default.lib.months import add_months
 
 PERSONAL_COLUMNS = frozenset({"name", "ssn"})
 
@@ -80,6 +83,21 @@ def rows_conserved(
         if compared.is_empty()
         else f"{compared.height} month(s) lose or gain rows",
         {"unbalanced_months": [str(m) for m in compared[month_column].to_list()]},
+    )
+
+
+def rows_outside_months(outside: dict[date, int], first: date, end: date) -> Outcome:
+    """Rows dated in months outside the configured [first, end): no partition ingests them."""
+    total = sum(outside.values())
+    by_month = {str(month): rows for month, rows in outside.items()}
+    if not total:
+        return Outcome(True, "every row is dated within the configured months", {"rows": 0})
+    return Outcome(
+        False,
+        f"{total:,} row(s) dated outside the configured months {first}..{add_months(end, -1)} "
+        f"are not ingested: {by_month}; extend LOAN_DEFAULT_FIRST_MONTH / "
+        "LOAN_DEFAULT_LAST_MONTH to ingest them",
+        {"rows": total, "rows_by_month": by_month},
     )
 
 

@@ -24,17 +24,31 @@ def files_fingerprint(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def months_in_loan_book(raw: RawFile, source: Source, date_format: str) -> list[date]:
-    """The months the file's date column covers; unreadable dates are left to the pipeline."""
+def month_counts(raw: RawFile, source: Source, date_format: str) -> dict[date, int]:
+    """Rows per month of the file's date column, in month order; unreadable dates are left to
+    the pipeline, which refuses them with file, line and column."""
     with raw.open_bytes() as handle:
         dates = pl.read_csv(handle, columns=[source.date_column], infer_schema=False)
-    months = dates.select(
-        pl.col(source.date_column)
-        .str.strip_chars()
-        .str.strptime(pl.Date, date_format, strict=False)
-        .dt.truncate("1mo")
+    counts = (
+        dates.select(
+            month=pl.col(source.date_column)
+            .str.strip_chars()
+            .str.strptime(pl.Date, date_format, strict=False)
+            .dt.truncate("1mo")
+        )
         .drop_nulls()
-        .unique()
-        .sort()
+        .group_by("month")
+        .len()
+        .sort("month")
     )
-    return months.to_series().to_list()
+    return dict(counts.iter_rows())
+
+
+def months_in_loan_book(raw: RawFile, source: Source, date_format: str) -> list[date]:
+    """The months the file's date column covers; unreadable dates are left to the pipeline."""
+    return list(month_counts(raw, source, date_format))
+
+
+def outside_months(counts: dict[date, int], first: date, end: date) -> dict[date, int]:
+    """The months of `counts` outside the configured [first, end): rows no partition ingests."""
+    return {month: rows for month, rows in counts.items() if not first <= month < end}

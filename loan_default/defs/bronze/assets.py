@@ -1,7 +1,9 @@
 """Bronze: each month's raw rows exactly as text, with file, line and ingestion time.
 
 The rows are Parquet files beside the warehouse (see `lib/parquet_tables.py`); the warehouse
-shows each source as a view, `bronze.<source>`.
+shows each source as a view, `bronze.<source>`. Rows dated outside the configured months are
+ingested by no partition: every materialization counts them per month, in its metadata and a
+WARN check, so they never vanish unmentioned.
 """
 
 from datetime import UTC, datetime
@@ -10,13 +12,21 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
+from loan_default.defs.checks import WARN, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, single_run, window_of
 from loan_default.defs.raw.assets import raw_asset_key
 from loan_default.defs.resources import RawDataResource, layer_files
+from loan_default.lib import data_quality
+from loan_default.lib.months import add_months
+from loan_default.lib.raw_months import month_counts, outside_months
 from loan_default.lib.raw_reader import write_bronze
 from loan_default.lib.sources import SOURCES, Source
 from loan_default.lib.warehouse import configure
+
+# The months partitions exist for, [first, end): rows dated elsewhere are not ingested.
+CONFIGURED_MONTHS = (settings.FIRST_MONTH, add_months(settings.LAST_MONTH, 1))
+OUTSIDE_CHECK = "rows_outside_months"
 
 
 def bronze_asset_key(source: Source) -> dg.AssetKey:
@@ -39,6 +49,14 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
         kinds={"duckdb", "polars", "parquet"},
         owners=settings.OWNERS,
         pool="duckdb",
+        check_specs=[
+            check_spec(
+                bronze_asset_key(source),
+                OUTSIDE_CHECK,
+                "no raw row dated outside the configured months (such rows are not ingested)",
+                blocking=False,
+            )
+        ],
     )
     def bronze(
         context: dg.AssetExecutionContext, raw_data: RawDataResource, warehouse: DuckDBResource
@@ -52,7 +70,20 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
             store.create_view(connection, bronze_table(source), source.name)
             metadata = table_metadata(connection, bronze_table(source), "partition_month", window)
         context.log.info(f"{source.name}: {written:,} rows from {raw.path}")
-        return dg.MaterializeResult(metadata={**metadata, "source_file": str(raw.path)})
+        outside = outside_months(
+            month_counts(raw, source, raw_data.date_format), *CONFIGURED_MONTHS
+        )
+        outcome = data_quality.rows_outside_months(outside, *CONFIGURED_MONTHS)
+        if not outcome.passed:
+            context.log.warning(f"{source.name}: {outcome.description}")
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                "source_file": str(raw.path),
+                OUTSIDE_CHECK: dg.MetadataValue.json({str(m): n for m, n in outside.items()}),
+            },
+            check_results=[check_result(bronze_asset_key(source), OUTSIDE_CHECK, outcome, WARN)],
+        )
 
     return bronze
 

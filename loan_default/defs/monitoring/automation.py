@@ -19,6 +19,7 @@ from loan_default.defs.models.config import (
 )
 from loan_default.defs.monitoring.assets import (
     DRIFT,
+    ESTIMATE_CHECKS,
     ESTIMATED,
     PERFORMANCE,
     PERFORMANCE_CHECKS,
@@ -34,6 +35,7 @@ RUNNING = dg.DefaultSensorStatus.RUNNING
 MONITORED = [PREDICTIONS, DRIFT, ESTIMATED, PERFORMANCE]
 ALARM_CHECKS = [
     *(dg.AssetCheckKey(DRIFT, name) for name in STABILITY_CHECKS),
+    *(dg.AssetCheckKey(ESTIMATED, name) for name in ESTIMATE_CHECKS),
     *(dg.AssetCheckKey(PERFORMANCE, name) for name in PERFORMANCE_CHECKS),
 ]
 RETRAIN_REASON = registry.RETRAIN_AFTER_ALERT
@@ -151,11 +153,31 @@ def new_raw_month(context: dg.SensorEvaluationContext, raw_data: RawDataResource
     fingerprint = files_fingerprint(files)
     if fingerprint == context.cursor:
         return dg.SkipReason("raw files unchanged")
+    # Imported here: only this sensor's body is edited while the rest of the module changes.
+    from loan_default.lib.raw_months import month_counts
+
     known = set(monthly_partitions.get_partition_keys())
+    counts = {
+        source.name: month_counts(raw_data.locate(source), source, raw_data.date_format)
+        for source in SOURCES.values()
+    }
     present = {
         m.isoformat()
         for m in months_in_loan_book(raw_data.locate(LOAN_BOOK), LOAN_BOOK, raw_data.date_format)
     }
+    # Rows dated outside the partitions are ingested by no run: say so rather than drop them.
+    for name, rows_by_month in counts.items():
+        outside = {
+            month.isoformat(): rows
+            for month, rows in rows_by_month.items()
+            if month.isoformat() not in known
+        }
+        if outside:
+            context.log.warning(
+                f"{name}: {sum(outside.values()):,} row(s) dated outside the configured months "
+                f"are not ingested (rows per month: {outside}); extend LOAN_DEFAULT_FIRST_MONTH "
+                "/ LOAN_DEFAULT_LAST_MONTH to ingest them"
+            )
     done = context.instance.get_materialized_partitions(dg.AssetKey(["bronze", LOAN_BOOK.name]))
     new = sorted((present & known) - done)
     context.update_cursor(fingerprint)
