@@ -11,7 +11,10 @@ DATA_ASSETS := group:bronze or group:silver or group:gold
 MODEL_ASSETS := group:models
 REPORT_ASSET := key:monitoring/monitoring_report
 MONITORING_ASSETS := group:monitoring and not $(REPORT_ASSET)
-DAGSTER_CLI := $(BIN)/dagster asset materialize -m loan_default.definitions
+# Before each run: create/migrate the instance once and fail runs whose process died, freeing
+# their pool slots (see README, Recovery).
+RECOVER := $(BIN)/python -m loan_default.recovery
+DAGSTER_CLI := $(RECOVER) && $(BIN)/dagster asset materialize -m loan_default.definitions
 SYNTHETIC_LOANS ?= 12500
 UI_PORT ?= 3000
 API_PORT ?= $(or $(LOAN_DEFAULT_API_PORT),8000)

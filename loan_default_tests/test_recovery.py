@@ -1,0 +1,96 @@
+"""A killed backfill never blocks later runs: real CLI processes, kill -9 mid-step."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from loan_default.lib.warehouse_tables import fingerprints
+from loan_default_tests.cli_env import BIN, REPO_ROOT, project_env, run_cli
+from loan_default_tests.conftest import require_real_data
+
+MONTHS = "2023-01-01...2023-03-01"
+BACKFILL = [
+    "dagster",
+    "asset",
+    "materialize",
+    "-m",
+    "loan_default.definitions",
+    "--select",
+    "group:bronze or group:silver or group:gold",
+    "--partition-range",
+    MONTHS,
+]
+RECOVER = ["python", "-m", "loan_default.recovery"]
+# The step the backfill is killed in: it holds the duckdb pool's only slot.
+KILLED_STEP = "silver_feature_clickstream"
+# A run on three months takes well under this; a wedged one never ends.
+NEW_RUN_TIMEOUT = 240
+
+
+def start_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(BIN / args[0]), *args[1:]],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for_line(process: subprocess.Popen, log: Path, text: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert process.poll() is None, f"ended before {text!r}:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} within {timeout} s"
+        time.sleep(0.1)
+
+
+def instance_state(env: dict[str, str]) -> tuple[list[dg.DagsterRunStatus], int]:
+    """Run statuses, oldest first, and the number of duckdb slots held."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+        instance = dg.DagsterInstance.get()
+    with instance:
+        statuses = [run.status for run in reversed(instance.get_runs())]
+        held = len(instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots)
+    return statuses, held
+
+
+def fresh_env(folder: Path, raw_dir: Path) -> dict[str, str]:
+    folder.mkdir()
+    return project_env(folder, raw_dir)
+
+
+def test_backfill_killed_mid_step_does_not_block_the_next_run(tmp_path):
+    raw_dir = require_real_data()
+    clean_env = fresh_env(tmp_path / "clean", raw_dir)
+    clean = run_cli(BACKFILL, clean_env)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    clean_tables = fingerprints(Path(clean_env["LOAN_DEFAULT_WAREHOUSE"]))
+
+    env = fresh_env(tmp_path / "crashed", raw_dir)
+    log = tmp_path / "killed.log"
+    killed = start_cli(BACKFILL, env, log)
+    wait_for_line(killed, log, f"{KILLED_STEP} - STEP_START")
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    # The state the issue reports: the run still STARTED and holding the pool's only slot.
+    assert instance_state(env) == ([dg.DagsterRunStatus.STARTED], 1)
+
+    # The next run as `make backfill` starts it: the recovery command, then the backfill.
+    started = time.monotonic()
+    recovered = run_cli(RECOVER, env, timeout=60)
+    assert recovered.returncode == 0, recovered.stderr[-3000:]
+    assert "its process is gone; marked failed, pool slots freed" in recovered.stdout
+    rerun = run_cli(BACKFILL, env, timeout=NEW_RUN_TIMEOUT)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert time.monotonic() - started < NEW_RUN_TIMEOUT
+
+    assert instance_state(env) == ([dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS], 0)
+    assert fingerprints(Path(env["LOAN_DEFAULT_WAREHOUSE"])) == clean_tables
