@@ -8,6 +8,7 @@ from datetime import date
 
 import polars as pl
 
+from loan_default.lib.cleaning import REASON_SEPARATOR
 from loan_default.lib.months import add_months
 
 PERSONAL_COLUMNS = frozenset({"name", "ssn"})
@@ -98,6 +99,122 @@ def rows_outside_months(outside: dict[date, int], first: date, end: date) -> Out
         f"are not ingested: {by_month}; extend LOAN_DEFAULT_FIRST_MONTH / "
         "LOAN_DEFAULT_LAST_MONTH to ingest them",
         {"rows": total, "rows_by_month": by_month},
+    )
+
+
+def top_reasons(quarantine: pl.DataFrame, top: int) -> list[tuple[str, int]]:
+    """The `top` most frequent quarantine reasons, each of a row's reasons counted on its own."""
+    if quarantine.is_empty():
+        return []
+    counts = (
+        quarantine.select(pl.col("reason").str.split(REASON_SEPARATOR).explode())
+        .group_by("reason")
+        .len()
+        .sort(["len", "reason"], descending=[True, False])
+        .head(top)
+    )
+    return [(reason, int(rows)) for reason, rows in counts.iter_rows()]
+
+
+def _reasons_text(reasons: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{reason} ({rows:,})" for reason, rows in reasons)
+
+
+def quarantine_share(
+    bronze: pl.DataFrame, quarantine: pl.DataFrame, max_share: float, top: int
+) -> Outcome:
+    """A month's quarantined share of its bronze rows at most `max_share`.
+
+    Above it the file is broken rather than dirty (every row of a source quarantined still
+    makes empty, valid-looking tables downstream): the message names the top reasons.
+    """
+    if bronze.is_empty():
+        return Outcome(True, "no rows in this month", {"share": None}, judged=False)
+    share = quarantine.height / bronze.height
+    reasons = top_reasons(quarantine, top)
+    metadata = {
+        "share": share,
+        "max_share": max_share,
+        "quarantined": quarantine.height,
+        "bronze_rows": bronze.height,
+        "top_reasons": dict(reasons),
+    }
+    text = f"{quarantine.height:,} of {bronze.height:,} rows quarantined ({share:.1%})"
+    if share <= max_share:
+        return Outcome(True, f"{text}, at most {max_share:.0%}", metadata)
+    return Outcome(
+        False, f"{text}, above {max_share:.0%}; top reasons: {_reasons_text(reasons)}", metadata
+    )
+
+
+def month_present(
+    expected: bool, silver: pl.DataFrame, quarantine: pl.DataFrame, top: int, why: str
+) -> Outcome:
+    """Silver rows in a month the loan book says the source has (`expected`, because `why`)."""
+    if not expected:
+        return Outcome(True, "no rows expected", {"silver_rows": silver.height}, judged=False)
+    metadata = {"silver_rows": silver.height, "quarantined": quarantine.height}
+    if silver.height:
+        return Outcome(True, f"{silver.height:,} silver rows, as the loan book expects", metadata)
+    reasons = top_reasons(quarantine, top)
+    found = (
+        f"all {quarantine.height:,} rows quarantined; top reasons: {_reasons_text(reasons)}"
+        if reasons
+        else "no row in bronze either"
+    )
+    return Outcome(
+        False,
+        f"no silver rows in a month the loan book holds {why}: {found}",
+        {**metadata, "top_reasons": dict(reasons)},
+    )
+
+
+def installment_sequences(loans: pl.DataFrame, start: date, end: date, shown: int = 20) -> Outcome:
+    """Each loan with a snapshot in [start, end) has months on book 0..newest, each once.
+
+    `loans` holds loan_id, installment_num and partition_month of every snapshot up to `end`.
+    A gap or a repeat means the loan's label and features rest on missing or doubled months
+    (a loan without its mob-6 row silently gets no label), so each is named with a reason.
+    """
+    judged = loans.filter(pl.col("partition_month").is_between(start, end, closed="left"))
+    if judged.is_empty():
+        return Outcome(True, "no loan snapshots in these months", {"loans": 0}, judged=False)
+    mob = pl.col("installment_num")
+    per_loan = (
+        loans.join(judged.select("loan_id").unique(), on="loan_id", how="semi")
+        .group_by("loan_id")
+        .agg(
+            rows=pl.len(),
+            newest=mob.max(),
+            present=mob.unique().sort(),
+            repeated=mob.filter(mob.is_duplicated()).unique().sort(),
+        )
+        .sort("loan_id")
+    )
+    bad = per_loan.filter(
+        (pl.col("rows") != pl.col("present").list.len())
+        | (pl.col("present").list.len() != pl.col("newest") + 1)
+    )
+    metadata = {"loans": per_loan.height, "loans_flagged": bad.height}
+    if bad.is_empty():
+        return Outcome(True, f"{per_loan.height:,} loans with complete, unique sequences", metadata)
+    reasons = {}
+    for loan, newest, present, repeated in bad.select(
+        "loan_id", "newest", "present", "repeated"
+    ).iter_rows():
+        missing = sorted(set(range(newest + 1)) - set(present))
+        found = []
+        if missing:
+            found.append("installment_gap:" + ",".join(map(str, missing)))
+        if repeated:
+            found.append("installment_repeat:" + ",".join(map(str, repeated)))
+        reasons[loan] = REASON_SEPARATOR.join(found)
+    listed = dict(list(reasons.items())[:shown])
+    return Outcome(
+        False,
+        f"{bad.height:,} of {per_loan.height:,} loans have a gap or repeat in their months on "
+        f"book up to their newest snapshot: {listed}",
+        {**metadata, "flagged": listed},
     )
 
 

@@ -29,6 +29,12 @@ class Kind(StrEnum):
     DURATION = "duration"
 
 
+# Values of `Source.expected_months`: every month the loan book has snapshots in, or every month
+# a loan starts in (its mob-0 snapshots).
+SNAPSHOT_MONTHS = "snapshot"
+APPLICATION_MONTHS = "application"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -55,6 +61,10 @@ class Source:
     key: tuple[str, ...]
     date_column: str = "snapshot_date"
     description: str = ""
+    # Months the loan book says this source has rows in (a month without silver rows there
+    # fails a blocking check): SNAPSHOT_MONTHS, APPLICATION_MONTHS, or None when the source may
+    # legitimately stop (clickstream covers no cohort from 2024-07).
+    expected_months: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -69,6 +79,7 @@ LMS_LOAN_DAILY = Source(
     file_name="lms_loan_daily.csv",
     description="Loan management system: one row per loan per month on book.",
     key=("loan_id", "snapshot_date"),
+    expected_months=SNAPSHOT_MONTHS,
     columns=(
         Column("loan_id", Kind.TEXT, "Loan identifier: <Customer_ID>_<start date>.", required=True),
         Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
@@ -91,6 +102,7 @@ FEATURES_ATTRIBUTES = Source(
     file_name="features_attributes.csv",
     description="Customer attributes, one row per customer dated at the loan's start month.",
     key=("Customer_ID", "snapshot_date"),
+    expected_months=APPLICATION_MONTHS,
     columns=(
         Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
         Column("Name", Kind.PERSONAL, "Personal data: kept raw in bronze only."),
@@ -106,6 +118,7 @@ FEATURES_FINANCIALS = Source(
     file_name="features_financials.csv",
     description="Customer financials, one row per customer dated at the loan's start month.",
     key=("Customer_ID", "snapshot_date"),
+    expected_months=APPLICATION_MONTHS,
     columns=(
         Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
         Column("Annual_Income", Kind.FLOAT, "Annual income.", 0, 1e8),

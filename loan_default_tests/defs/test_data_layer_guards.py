@@ -16,7 +16,13 @@ import pytest
 from loan_default.defs.monitoring.automation import new_raw_month
 from loan_default.defs.resources import RawDataResource
 from loan_default.lib.synthetic import generate
-from loan_default_tests.conftest import materialize_months
+from loan_default_tests.conftest import (
+    DATA_SELECTION,
+    materialize_months,
+    project_assets,
+    project_resources,
+    range_tags,
+)
 
 LMS_FILE = "lms_loan_daily.csv"
 BRONZE_LMS = dg.AssetKey(["bronze", "lms_loan_daily"])
@@ -115,3 +121,105 @@ def test_new_raw_month_sensor_logs_rows_outside_the_configured_months(raw_dir, c
     assert len(logged) == 1
     assert "lms_loan_daily: 3 row(s) dated outside the configured months" in logged[0]
     assert "'2022-12-01': 2, '2026-05-01': 1" in logged[0]
+
+
+# --- no green run on empty or gutted data ----------------------------------------------------
+
+MONTHS = ("2023-01-01", "2023-07-01")
+GOLD = [dg.AssetKey(["gold", "label_store"]), dg.AssetKey(["gold", "feature_store"])]
+
+
+def run_data_layers(raw_dir: Path, tmp_path: Path) -> dg.ExecuteInProcessResult:
+    """Every data asset over MONTHS in one run, as the CLI does it; a failure does not raise."""
+    with dg.instance_for_test() as instance:
+        return dg.materialize(
+            project_assets(),
+            selection=DATA_SELECTION,
+            instance=instance,
+            resources=project_resources(raw_dir, tmp_path / "warehouse.duckdb"),
+            tags=range_tags(MONTHS),
+            raise_on_error=False,
+        )
+
+
+def materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
+    return {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+def test_iso_timestamps_in_loan_start_date_fail_the_run_before_gold(raw_dir, tmp_path):
+    loans = read_csv(raw_dir / LMS_FILE)
+    write_csv(
+        loans.with_columns(loan_start_date=pl.col("loan_start_date") + "T00:00:00"),
+        raw_dir / LMS_FILE,
+    )
+    result = run_data_layers(raw_dir, tmp_path)
+    assert not result.success
+    assert materialized(result).isdisjoint(GOLD)
+    check = evaluations(result, SILVER_LMS)["quarantine_share"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "(100.0%), above 5%" in check.description
+    assert "top reasons: unreadable_date:loan_start_date (" in check.description
+    assert check.metadata["top_reasons"].value == {
+        "unreadable_date:loan_start_date": check.metadata["bronze_rows"].value
+    }
+    present = evaluations(result, SILVER_LMS)["months_present"]
+    assert not present.passed
+    assert "no silver rows in a month the loan book holds snapshots in" in present.description
+
+
+def test_a_gutted_attributes_month_fails_before_gold(raw_dir, tmp_path):
+    attributes = read_csv(raw_dir / "features_attributes.csv")
+    write_csv(
+        attributes.filter(pl.col("snapshot_date") != "2023-03-01"),
+        raw_dir / "features_attributes.csv",
+    )
+    result = run_data_layers(raw_dir, tmp_path)
+    assert not result.success
+    assert dg.AssetKey(["gold", "feature_store"]) not in materialized(result)
+    check = evaluations(result, dg.AssetKey(["silver", "features_attributes"]))["months_present"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "2023-03-01: no silver rows in a month the loan book holds loans starting in" in (
+        check.description
+    )
+
+
+def test_clean_synthetic_data_passes_every_silver_check(raw_dir, tmp_path):
+    result = run_data_layers(raw_dir, tmp_path)
+    assert result.success
+    assert set(GOLD) <= materialized(result)
+    failed = [
+        (e.asset_key, e.check_name) for e in result.get_asset_check_evaluations() if not e.passed
+    ]
+    assert failed == []
+
+
+# --- loan-book integrity ---------------------------------------------------------------------
+
+
+def test_gaps_and_repeats_in_months_on_book_are_flagged(raw_dir, tmp_path):
+    loans = read_csv(raw_dir / LMS_FILE)
+    first, second = loans["loan_id"].unique(maintain_order=True).head(2)
+    mob = pl.col("installment_num")
+    loans = loans.filter(~((pl.col("loan_id") == first) & (mob == "2"))).with_columns(
+        installment_num=pl.when((pl.col("loan_id") == second) & (mob == "4"))
+        .then(pl.lit("3"))
+        .otherwise(mob)
+    )
+    write_csv(loans, raw_dir / LMS_FILE)
+    with dg.instance_for_test() as instance:
+        result = materialize_months(
+            raw_dir,
+            tmp_path / "warehouse.duckdb",
+            instance,
+            ("2023-01-01", "2025-11-01"),
+            dg.AssetSelection.assets(BRONZE_LMS, SILVER_LMS).required_multi_asset_neighbors(),
+        )
+    assert result.success  # a WARN: the other loans go on
+    check = evaluations(result, SILVER_LMS)["installment_sequence"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["flagged"].value == {
+        first: "installment_gap:2",
+        second: "installment_gap:4; installment_repeat:3",
+    }
+    assert check.metadata["loans_flagged"].value == 2
+    assert "2 of 300 loans have a gap or repeat" in check.description

@@ -1,7 +1,9 @@
 """Silver: typed and cleaned rows per source, plus a quarantine of rows that cannot be valid.
 
 Both are Parquet files beside the warehouse (see `lib/parquet_tables.py`), shown in it as the
-views `silver.<source>` and `silver.quarantine_<source>`.
+views `silver.<source>` and `silver.quarantine_<source>`. Blocking checks keep a broken file
+from yielding empty but green gold: a month's quarantined share above the threshold in
+`thresholds.json`, or a month the loan book holds without silver rows, stops downstream.
 """
 
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.bronze.assets import bronze_asset_key
-from loan_default.defs.checks import ERROR, check_result, check_spec
+from loan_default.defs.checks import ERROR, WARN, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import RawDataResource, layer_files
@@ -21,7 +23,15 @@ from loan_default.lib import data_quality
 from loan_default.lib.cleaning import CleanResult, clean
 from loan_default.lib.loan_delinquency import with_delinquency
 from loan_default.lib.months import month_range
-from loan_default.lib.sources import LMS_LOAN_DAILY, SOURCES, Source
+from loan_default.lib.parquet_tables import MissingTableError, ParquetTables
+from loan_default.lib.sources import (
+    APPLICATION_MONTHS,
+    LMS_LOAN_DAILY,
+    SNAPSHOT_MONTHS,
+    SOURCES,
+    Source,
+)
+from loan_default.lib.thresholds import load_thresholds
 from loan_default.lib.warehouse import configure, month_chunks
 
 # Extra typing beyond cleaning, per source: the loan book gains days past due.
@@ -33,7 +43,24 @@ SILVER_CHECKS = {
     "keys_not_null": "no null key column",
     "keys_unique": "unique key per month",
     "no_personal_data": "no SSN or name column",
+    "quarantine_share": "quarantined share of each month's rows within thresholds.json",
 }
+MONTHS_PRESENT = "months_present"
+# The loan book's own integrity, a WARN: one loan's gap must not stop every other loan.
+INSTALLMENT_SEQUENCE = "installment_sequence"
+# What each kind of expected month means, for the check's message.
+EXPECTED_WHY = {SNAPSHOT_MONTHS: "snapshots in", APPLICATION_MONTHS: "loans starting in"}
+
+
+def silver_checks(source: Source) -> dict[str, str]:
+    """The silver checks of a source, all blocking: months_present where the loan book says."""
+    if source.expected_months is None:
+        return SILVER_CHECKS
+    return {
+        **SILVER_CHECKS,
+        MONTHS_PRESENT: f"silver rows in every month the loan book holds "
+        f"{EXPECTED_WHY[source.expected_months]}",
+    }
 
 
 def silver_asset_key(source: Source) -> dg.AssetKey:
@@ -62,8 +89,11 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
     silver_key = silver_asset_key(source)
     quarantine_key = dg.AssetKey(["silver", f"quarantine_{source.name}"])
     keys = silver_key_columns(source)
+    checks = silver_checks(source)
+    # Sources judged against the loan book's applications read its bronze rows.
+    loan_book = [bronze_asset_key(LMS_LOAN_DAILY)] if source is not LMS_LOAN_DAILY else []
     common = dict(
-        deps=[bronze_asset_key(source)],
+        deps=[bronze_asset_key(source), *loan_book],
         group_name="silver",
         kinds={"duckdb", "polars", "parquet"},
         owners=settings.OWNERS,
@@ -88,21 +118,36 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
         backfill_policy=single_run,
         pool="duckdb",
         check_specs=[
-            check_spec(silver_key, name, description, blocking=True)
-            for name, description in SILVER_CHECKS.items()
+            *(
+                check_spec(silver_key, name, description, blocking=True)
+                for name, description in checks.items()
+            ),
+            *(
+                [
+                    check_spec(
+                        silver_key,
+                        INSTALLMENT_SEQUENCE,
+                        "each loan's months on book are 0..newest snapshot, each once",
+                        blocking=False,
+                    )
+                ]
+                if source is LMS_LOAN_DAILY
+                else []
+            ),
         ],
     )
     def silver(
         context: dg.AssetExecutionContext, raw_data: RawDataResource, warehouse: DuckDBResource
     ) -> Iterator:
         window = window_of(context)
-        outcomes: dict[str, dict] = {name: {} for name in SILVER_CHECKS}
+        outcomes: dict[str, dict] = {name: {} for name in checks}
         nulled: dict[str, int] = {}
         bronze_files, silver_files = (
             layer_files(warehouse, "bronze"),
             layer_files(warehouse, "silver"),
         )
         counts = bronze_files.month_counts(source.name, *window)
+        expected = _expected_months(source, bronze_files, counts, window)
         with silver_files.replacing(*window) as replacement:
             for start, end in month_chunks(months_of(context), counts, CHUNK_ROWS):
                 bronze = bronze_files.scan(source.name, start, end).collect()
@@ -113,7 +158,9 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
                 _log_quarantine(context, source, result.quarantine)
                 for column, count in result.nulled_values.items():
                     nulled[column] = nulled.get(column, 0) + count
-                _check_chunk(outcomes, month_range(start, end), bronze, typed, result, keys)
+                _check_chunk(
+                    outcomes, month_range(start, end), bronze, typed, result, keys, source, expected
+                )
         with warehouse.get_connection() as connection:
             configure(connection)
             silver_files.create_view(connection, silver_table(source), source.name)
@@ -130,7 +177,18 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
         )
         yield dg.MaterializeResult(asset_key=quarantine_key, metadata=quarantine_metadata)
         for name, by_month in outcomes.items():
-            yield check_result(silver_key, name, data_quality.across_months(by_month), ERROR)
+            outcome = data_quality.across_months(by_month)
+            if not outcome.passed:
+                context.log.error(f"{source.name} {name}: {outcome.description}")
+            yield check_result(silver_key, name, outcome, ERROR)
+        if source is LMS_LOAN_DAILY:
+            loans = silver_files.scan(source.name, settings.FIRST_MONTH, window[1])
+            outcome = data_quality.installment_sequences(
+                loans.select("loan_id", "installment_num", "partition_month").collect(), *window
+            )
+            if not outcome.passed:
+                context.log.warning(f"{source.name} {INSTALLMENT_SEQUENCE}: {outcome.description}")
+            yield check_result(silver_key, INSTALLMENT_SEQUENCE, outcome, WARN)
 
     return silver
 
@@ -145,6 +203,22 @@ def _log_quarantine(
         )
 
 
+def _expected_months(
+    source: Source, bronze_files: ParquetTables, counts: dict[date, int], window: tuple[date, date]
+) -> set[date]:
+    """The months of the window the loan book says the source has rows in."""
+    if source.expected_months == SNAPSHOT_MONTHS:
+        return set(counts)
+    if source.expected_months != APPLICATION_MONTHS:
+        return set()
+    try:
+        loans = bronze_files.scan(LMS_LOAN_DAILY.name, *window)
+    except MissingTableError:  # no loan book ingested: it says nothing yet
+        return set()
+    starts = loans.filter(pl.col("installment_num").str.strip_chars() == "0")
+    return set(starts.select(pl.col("partition_month").unique()).collect().to_series())
+
+
 def _check_chunk(
     outcomes: dict[str, dict],
     months: list[date],
@@ -152,9 +226,32 @@ def _check_chunk(
     typed: pl.DataFrame,
     result: CleanResult,
     keys: list[str],
+    source: Source,
+    expected: set[date],
 ) -> None:
     """Each check's outcome for every month of a chunk, from narrow slices of its frames."""
     month = "partition_month"
+    limits = load_thresholds()["data_quality"]["quarantine_share"]
+    held = result.quarantine.select(month, "reason")
+    outcomes["quarantine_share"] |= data_quality.by_month(
+        months,
+        month,
+        lambda rows, bad: data_quality.quarantine_share(
+            rows, bad, limits["max"], limits["top_reasons"]
+        ),
+        bronze.select(month),
+        held,
+    )
+    if MONTHS_PRESENT in outcomes:
+        kept = data_quality.by_month(months, month, lambda rows: rows, typed.select(month))
+        bad = data_quality.by_month(months, month, lambda rows: rows, held)
+        why = EXPECTED_WHY[source.expected_months]
+        outcomes[MONTHS_PRESENT] |= {
+            m: data_quality.month_present(
+                m in expected, kept[m], bad[m], limits["top_reasons"], why
+            )
+            for m in months
+        }
     outcomes["rows_conserved"] |= data_quality.by_month(
         months,
         month,
