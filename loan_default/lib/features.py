@@ -1,7 +1,9 @@
 """The feature store: one row per loan at application (mob 0), using only data dated <= T.
 
-Attributes and financials come from the customer's latest row at or before the application
-month (an as-of join); clickstream is averaged over a trailing window of months ending at T.
+Attributes and financials come from the customer's latest row dated on or before the
+application month T (an as-of join); clickstream is averaged over a trailing window of months
+ending at T. Source dates compare by month, as bronze partitions them: a row dated any day of
+month T (2024-05-17) is on or before T and serves applications from T on, never earlier ones.
 A loan with no clickstream in the window gets nulls, `has_clickstream = 0` and a count of 0,
 never zeros in the feature columns.
 """
@@ -114,16 +116,17 @@ def _count_listed(type_of_loan: pl.Expr) -> pl.Expr:
     return (items.list.len() - items.list.count_matches("")).cast(pl.Int32)
 
 
-def _point_in_time(
-    left: pl.DataFrame, right: pl.DataFrame, prefix: str, by: list[str]
-) -> pl.DataFrame:
-    """Each loan's latest `right` row (dated by `<prefix>_date`) on or before its application
-    month."""
+def _point_in_time(left: pl.DataFrame, right: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    """Each loan's latest `right` row of its customer dated in its application month or before.
+
+    The as-of key is the row's month (`<prefix>_month`); sorted by date, the last row of a
+    month is its latest, and a backward as-of join takes the last row whose key matches.
+    """
     return _sorted(left, "application_month").join_asof(
         _sorted(right, f"{prefix}_date"),
         left_on="application_month",
-        right_on=f"{prefix}_date",
-        by=by,
+        right_on=f"{prefix}_month",
+        by="customer_id",
         strategy="backward",
         check_sortedness=False,
     )
@@ -166,14 +169,18 @@ def _window_plan(window: FeatureWindow) -> _WindowPlan:
     def start(months: int) -> pl.Expr:
         return pl.col("application_month").dt.offset_by(f"-{months - 1}mo")
 
+    # A row's month, as bronze partitions it, is what the windows compare: a row of any day
+    # of month T counts for T.
+    month = pl.col("snapshot_date").dt.month_start()
+
     # The short window as columns that are null outside it: every aggregate is then a plain
     # column reduction, which polars runs on its fast path (a filter inside an aggregate is
     # evaluated group by group). A mean skips nulls, so it is the mean over the window.
     return _WindowPlan(
-        in_window=pl.col("snapshot_date").is_between(
+        in_window=month.is_between(
             start(window.long_clickstream_months), pl.col("application_month")
         ),
-        short=(pl.col("snapshot_date") >= start(window.clickstream_months)).alias("__short"),
+        short=(month >= start(window.clickstream_months)).alias("__short"),
         short_values=tuple(
             pl.when(pl.col("__short")).then(pl.col(c)).alias(f"__short_{c}")
             for c in CLICKSTREAM_COLUMNS
@@ -223,11 +230,13 @@ def clickstream_window(
 _ATTRIBUTE_COLUMNS = (
     pl.col("customer_id"),
     pl.col("snapshot_date").alias("attributes_date"),
+    pl.col("snapshot_date").dt.month_start().alias("attributes_month"),
     *(pl.col(c) for c in ATTRIBUTE_FEATURES),
 )
 _FINANCIAL_COLUMNS = (
     pl.col("customer_id"),
     pl.col("snapshot_date").alias("financials_date"),
+    pl.col("snapshot_date").dt.month_start().alias("financials_month"),
     *(
         pl.col(c)
         for c in (*FINANCIAL_FEATURES, "credit_history_age", "type_of_loan", "payment_behaviour")
@@ -262,23 +271,18 @@ def assemble_features(
     attributes: pl.DataFrame,
     financials: pl.DataFrame,
     clickstream: pl.DataFrame,
-    per_month: bool = False,
 ) -> pl.DataFrame:
     """Feature rows from applications, source rows and the clickstream aggregate.
 
-    `per_month` joins each loan only to the attributes and financials of its own month (they
-    carry `partition_month`), so a run over many months gives exactly what a run per month
-    gives. The clickstream aggregate is always joined on loan and month.
+    `attributes` and `financials` may hold rows of any months, later ones included: each loan
+    takes its customer's latest row of its application month or before, so a run over many
+    months gives exactly what a run per month gives, and the API (one application, its own
+    rows) the same as the pipeline. The clickstream aggregate is joined on loan and month.
     """
-    by = ["customer_id"]
-    month: tuple[pl.Expr, ...] = ()
-    if per_month:
-        month = (pl.col("partition_month").alias("application_month"),)
-        by = ["customer_id", "application_month"]
-    attributes = query_plans.select(attributes, *_ATTRIBUTE_COLUMNS, *month)
-    financials = query_plans.select(financials, *_FINANCIAL_COLUMNS, *month)
-    joined = _point_in_time(applications, attributes, "attributes", by)
-    joined = _point_in_time(joined, financials, "financials", by)
+    attributes = query_plans.select(attributes, *_ATTRIBUTE_COLUMNS)
+    financials = query_plans.select(financials, *_FINANCIAL_COLUMNS)
+    joined = _point_in_time(applications, attributes, "attributes")
+    joined = _point_in_time(joined, financials, "financials")
     joined = query_plans.with_columns(
         joined.join(clickstream, on=["loan_id", "application_month"], how="left"),
         _LISTED_LOAN_TYPES,

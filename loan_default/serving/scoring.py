@@ -67,7 +67,7 @@ MESSAGES = {
     "out_of_range": "is outside the valid range",
     "duplicate_key": "repeats a month already given",
     "after_application_month": (
-        "is later than the application month (the 1st of loan_start_date's month), "
+        "is in a month after the application month (loan_start_date's month), "
         "so the pipeline would not use this row"
     ),
 }
@@ -257,13 +257,17 @@ def _nulled_out_of_range(
 
 
 def _after_application(silver: pl.DataFrame, application_months: pl.DataFrame) -> list[int]:
-    """Source lines dated after their application's month: the pipeline would never use them."""
+    """Source lines of a month after their application's: the pipeline would never use them.
+
+    Compared by month, as the features compare them: any day of the application month is on
+    or before it. `partition_month` is the month of the row's date, as bronze assigns it.
+    """
     if silver.is_empty() or application_months.is_empty():
         return []
-    if silver["snapshot_date"].max() <= application_months["application_month"].min():
+    if silver["partition_month"].max() <= application_months["application_month"].min():
         return []  # the common case, decided without a join
     late = silver.join(application_months, on="customer_id").filter(
-        pl.col("snapshot_date") > pl.col("application_month")
+        pl.col("partition_month") > pl.col("application_month")
     )
     return late["source_line"].to_list()
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
@@ -176,8 +177,12 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
                 connection, silver_table(LMS_LOAN_DAILY), "partition_month", *span, where="mob = 0"
             )
         )
+        # Attributes and financials of every month up to the run's last, one read each: a
+        # loan takes its customer's latest row of its month or before (an as-of join).
         attributes, financials = (
-            read_months(connection, silver_table(source), "partition_month", *span)
+            read_months(
+                connection, silver_table(source), "partition_month", settings.FIRST_MONTH, span[1]
+            )
             for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
         )
         first = add_months(span[0], 1 - window.long_clickstream_months)
@@ -185,12 +190,13 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
             FEATURE_CLICKSTREAM.name, first, span[1]
         )
         clicks = clickstream_window(applied, clickstream, window)
-        features = assemble_features(applied, attributes, financials, clicks, per_month=True)
+        features = assemble_features(applied, attributes, financials, clicks)
         replace_months(connection, FEATURE_TABLE, features, "application_month", *span)
         metadata = table_metadata(connection, FEATURE_TABLE, "application_month", span)
     without_clickstream = int((features["has_clickstream"] == 0).sum())
     month = "application_month"
-    keys = features.select(month, "loan_id", "max_source_date")
+    # Sources compare by month: a row dated any day of month T is on or before T.
+    keys = features.select(month, "loan_id", pl.col("max_source_date").dt.month_start())
     outcomes = {
         "keys_unique": data_quality.by_month(
             months, month, lambda rows: data_quality.keys_unique(rows, ["loan_id"]), keys
