@@ -223,3 +223,27 @@ def test_gaps_and_repeats_in_months_on_book_are_flagged(raw_dir, tmp_path):
     }
     assert check.metadata["loans_flagged"].value == 2
     assert "2 of 300 loans have a gap or repeat" in check.description
+
+
+def test_real_loan_book_with_iso_timestamps_fails_before_gold(raw_copy, tmp_path):
+    """Finding 3 on the real data: every loan-book row quarantined must not give a green run."""
+    loans = read_csv(raw_copy / LMS_FILE)
+    write_csv(
+        loans.with_columns(loan_start_date=pl.col("loan_start_date") + "T00:00:00"),
+        raw_copy / LMS_FILE,
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            project_assets(),
+            selection=DATA_SELECTION,
+            instance=instance,
+            resources=project_resources(raw_copy, tmp_path / "warehouse.duckdb"),
+            tags=range_tags(("2023-06-01", "2023-07-01")),
+            raise_on_error=False,
+        )
+    assert not result.success
+    assert materialized(result).isdisjoint(GOLD)
+    check = evaluations(result, SILVER_LMS)["quarantine_share"]
+    assert not check.passed
+    assert "2 month(s) fail; 2023-06-01:" in check.description
+    assert "top reasons: unreadable_date:loan_start_date (" in check.description
