@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import metrics
 
 
@@ -45,3 +48,46 @@ def classification_metrics(
         "f1": float(f1),
         "threshold": float(threshold),
     }
+
+
+@dataclass(frozen=True)
+class PairedAuc:
+    """Two ROC-AUCs on the same rows and their difference (first - second) with a 95% interval."""
+
+    first: float
+    second: float
+    difference: float
+    standard_error: float
+    low: float
+    high: float
+
+
+def _structural_components(positives: np.ndarray, negatives: np.ndarray):
+    """DeLong's placement values: per positive, the share of negatives it outranks (ties
+    half), and per negative, the share of positives that outrank it."""
+    m, n = positives.size, negatives.size
+    combined = rankdata(np.concatenate([positives, negatives]))
+    v10 = (combined[:m] - rankdata(positives)) / n
+    v01 = 1.0 - (combined[m:] - rankdata(negatives)) / m
+    return v10, v01
+
+
+def paired_roc_auc_difference(
+    y_true: np.ndarray, first: np.ndarray, second: np.ndarray, z: float = 1.959964
+) -> PairedAuc:
+    """DeLong et al. (1988) for two correlated ROC-AUCs on the same rows."""
+    y_true = np.asarray(y_true).astype(bool)
+    components = [
+        _structural_components(np.asarray(s, float)[y_true], np.asarray(s, float)[~y_true])
+        for s in (first, second)
+    ]
+    v10 = np.vstack([c[0] for c in components])
+    v01 = np.vstack([c[1] for c in components])
+    aucs = v10.mean(axis=1)
+    covariance = np.cov(v10) / v10.shape[1] + np.cov(v01) / v01.shape[1]
+    variance = covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1]
+    se = float(np.sqrt(max(variance, 0.0)))
+    difference = float(aucs[0] - aucs[1])
+    return PairedAuc(
+        float(aucs[0]), float(aucs[1]), difference, se, difference - z * se, difference + z * se
+    )

@@ -13,11 +13,13 @@ from datetime import date
 
 import polars as pl
 
-from loan_default.lib.drift import BinnedReference, reference_bins, stability
+from loan_default.lib.drift import BinnedReference, BinningRule, reference_bins, stability
+from loan_default.lib.features import CLICKSTREAM_COUNTS
 from loan_default.lib.labels import LabelDefinition
 from loan_default.lib.months import add_months
 from loan_default.lib.performance import estimated_performance, realized_performance
 from loan_default.lib.registry import RegistryRecord
+from loan_default.lib.training import CLICKSTREAM_FEATURES
 
 SCORE = "score"
 VERSION_KEYS = {
@@ -28,12 +30,27 @@ VERSION_KEYS = {
 DRIFT_SCHEMA = {
     "month": pl.Date,
     **VERSION_KEYS,
+    "held_out": pl.Boolean,
     "feature": pl.String,
     "kind": pl.String,
     "psi": pl.Float64,
+    "missing_share_reference": pl.Float64,
+    "missing_share": pl.Float64,
     "reference_rows": pl.Int64,
     "current_rows": pl.Int64,
 }
+# Inputs that count a source's rows: zero means the source is absent. Drift reads that zero as
+# missing, so an applicant without clickstream is a missingness change of these inputs too, not
+# a value shift of them on top of it.
+ABSENT_WHEN_ZERO = ("has_clickstream", *CLICKSTREAM_COUNTS)
+CLICKSTREAM_INPUTS = frozenset((*CLICKSTREAM_FEATURES, *ABSENT_WHEN_ZERO))
+
+
+def input_group(feature: str) -> str:
+    """How findings name an input: the clickstream's averages and counts are one source."""
+    return "clickstream" if feature in CLICKSTREAM_INPUTS else feature
+
+
 ESTIMATE_SCHEMA = {
     "application_month": pl.Date,
     "label_month": pl.Date,
@@ -112,9 +129,23 @@ class DriftReference:
     rows: int
 
     @classmethod
-    def of(cls, version: ScoredVersion, train_rows: pl.DataFrame, scores: pl.Series, bins: int):
-        frame = train_rows.select(version.features).with_columns(scores.alias(SCORE))
-        return cls(version, reference_bins(frame, [SCORE, *version.features], bins), frame.height)
+    def of(
+        cls,
+        version: ScoredVersion,
+        train_rows: pl.DataFrame,
+        scores: pl.Series,
+        rule: BinningRule,
+    ) -> DriftReference:
+        frame = _drift_inputs(train_rows, version.features, scores)
+        return cls(version, reference_bins(frame, [SCORE, *version.features], rule), frame.height)
+
+
+def _drift_inputs(rows: pl.DataFrame, features: tuple[str, ...], scores: pl.Series) -> pl.DataFrame:
+    absent = [c for c in ABSENT_WHEN_ZERO if c in features]
+    return rows.select(features).with_columns(
+        *(pl.when(pl.col(c) != 0).then(pl.col(c)).alias(c) for c in absent),
+        scores.alias(SCORE),
+    )
 
 
 def drift_rows(
@@ -124,20 +155,25 @@ def drift_rows(
     features: pl.DataFrame,
     scores: pl.Series,
 ) -> pl.DataFrame:
-    """PSI of the score and CSI of each input of one version for one application month."""
-    current = features.select(reference.version.features).with_columns(scores.alias(SCORE))
+    """Value PSI and missing shares of the score and each input of one version for one
+    application month; `held_out` says whether the month may be judged (after the version's
+    last fitted month) or is only shown."""
+    current = _drift_inputs(features, reference.version.features, scores)
     table = stability(reference.bins, current)
     return table.select(
         pl.lit(month).alias("month"),
         pl.lit(reference.version.family).alias("model_family"),
         pl.lit(reference.version.version_id).alias("model_version"),
         pl.lit(is_champion).alias("is_champion"),
+        pl.lit(month > reference.version.last_fitted_month).alias("held_out"),
         "feature",
         pl.when(pl.col("feature") == SCORE)
         .then(pl.lit("score"))
         .otherwise(pl.lit("feature"))
         .alias("kind"),
         "psi",
+        "missing_share_reference",
+        "missing_share",
         pl.lit(reference.rows, pl.Int64).alias("reference_rows"),
         pl.lit(current.height, pl.Int64).alias("current_rows"),
     ).cast(DRIFT_SCHEMA)
@@ -235,6 +271,17 @@ def scores_with_labels(
     return predictions.join(
         labels.select("loan_id", "label_month", "label"), on="loan_id", how="inner"
     ).filter(pl.col("label_month") == pl.col("application_month").dt.offset_by(f"{label.mob}mo"))
+
+
+def estimates_to_judge(
+    estimates: pl.DataFrame, versions: dict[str, ScoredVersion], newest_label_month: date | None
+) -> pl.DataFrame:
+    """Estimate rows of held-out months whose labels have not arrived: realized performance
+    judges a month once its labels are in."""
+    held = with_held_out(estimates, versions).filter(pl.col("held_out")).drop("held_out")
+    if newest_label_month is None:
+        return held
+    return held.filter(pl.col("label_month") > newest_label_month)
 
 
 def with_held_out(frame: pl.DataFrame, versions: dict[str, ScoredVersion]) -> pl.DataFrame:

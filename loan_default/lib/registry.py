@@ -97,6 +97,14 @@ def code_version() -> str:
 
 
 _JSON_FIELDS = ("windows", "hyperparameters", "features", "metrics")
+DECISION_EVIDENCE = {
+    "window_months": "varchar",
+    "n": "integer",
+    "auc_difference": "double",
+    "difference_low": "double",
+    "difference_high": "double",
+    "min_loans": "integer",
+}
 
 
 def _ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
@@ -121,6 +129,12 @@ def _ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
             window_name varchar, candidate_auc double, champion_auc double, margin double,
             promoted boolean, reason varchar)"""
     )
+    # The evidence of each decision: the months compared, n, the paired difference and its
+    # 95% interval (columns added in place to older registries).
+    for column, kind in DECISION_EVIDENCE.items():
+        connection.execute(
+            f"alter table {DECISIONS_TABLE} add column if not exists {column} {kind}"
+        )
 
 
 def register(connection: duckdb.DuckDBPyConnection, record: RegistryRecord) -> None:

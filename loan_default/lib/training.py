@@ -1,9 +1,10 @@
 """Training one model family on temporal windows: fit, calibrate, evaluate, explain.
 
-The model is fitted on the train window only; calibration and the decision threshold are fitted
-on validation; test and out-of-time (OOT) are only reported. A fraction of training rows has
-its clickstream masked, so every family learns to score applicants without clickstream, as the
-cohorts after the clickstream gap are.
+The model is fitted on the train window only (early stopping, where a family has it, on a
+held-out share of it; pretraining on applications up to its end); calibration and the decision
+threshold are fitted on validation; test and out-of-time (OOT) are only reported. A fraction of
+training rows has its clickstream masked, so every family learns to score applicants without
+clickstream, as the cohorts after the clickstream gap are.
 """
 
 from __future__ import annotations
@@ -135,6 +136,13 @@ def permutation_importance(
     return sorted(drops, key=lambda item: -item[1])[:top]
 
 
+def pretraining_rows(unlabeled: pl.DataFrame | None, windows: Windows) -> pl.DataFrame | None:
+    """Applications up to the end of the training window: none of validation, test or OOT."""
+    if unlabeled is None:
+        return None
+    return unlabeled.filter(pl.col("application_month") <= windows.train[1])
+
+
 def train(
     family: str,
     data: pl.DataFrame,
@@ -157,9 +165,7 @@ def train(
     started = time.perf_counter()
     y_train, y_valid = train_rows[TARGET].to_numpy(), parts["validation"][TARGET].to_numpy()
     if family == "tab_transformer":
-        estimator.fit(
-            train_rows, y_train, parts["validation"], y_valid, unlabeled=unlabeled, log=log
-        )
+        estimator.fit(train_rows, y_train, unlabeled=pretraining_rows(unlabeled, windows), log=log)
     else:
         estimator.fit(train_rows, y_train)
     seconds = time.perf_counter() - started

@@ -45,7 +45,8 @@ def importance_markdown(importance: list[tuple[str, float]]) -> str:
 
 
 def write_training_curves(history: list[dict], path: Path) -> Path:
-    """Loss and validation ROC-AUC per epoch, one line per phase, as a standalone HTML file."""
+    """Loss and early-stopping ROC-AUC per epoch, one line per phase, as a standalone HTML
+    file (the early-stopping rows are a held-out share of the training window)."""
     frame = pl.DataFrame(history)
     figure = go.Figure()
     for phase in frame["phase"].unique(maintain_order=True).to_list():
@@ -53,18 +54,18 @@ def write_training_curves(history: list[dict], path: Path) -> Path:
         figure.add_scatter(
             x=rows["epoch"].to_list(), y=rows["loss"].to_list(), name=f"{phase} loss"
         )
-        if "valid_auc" in rows.columns and rows["valid_auc"].drop_nulls().len():
+        if "stop_auc" in rows.columns and rows["stop_auc"].drop_nulls().len():
             figure.add_scatter(
                 x=rows["epoch"].to_list(),
-                y=rows["valid_auc"].to_list(),
-                name=f"{phase} validation ROC-AUC",
+                y=rows["stop_auc"].to_list(),
+                name=f"{phase} early-stopping ROC-AUC",
                 yaxis="y2",
             )
     figure.update_layout(
         title="TabTransformer training",
         xaxis_title="epoch",
         yaxis_title="loss",
-        yaxis2={"title": "validation ROC-AUC", "overlaying": "y", "side": "right"},
+        yaxis2={"title": "early-stopping ROC-AUC", "overlaying": "y", "side": "right"},
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.write_html(path, include_plotlyjs=True)

@@ -17,15 +17,22 @@ STEP = 1e-6
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
-def drift_table(score_psi: float, feature_csi: float, month=date(2024, 12, 1)) -> pl.DataFrame:
+def drift_table(
+    score_psi: float,
+    feature_csi: float,
+    missing_change: float = 0.0,
+    month=date(2024, 12, 1),
+    held_out: bool = True,
+) -> pl.DataFrame:
+    champion = (month, "gradient_boosting", "gb-1", True, held_out)
     rows = [
-        (month, "gradient_boosting", "gb-1", True, "score", "score", score_psi),
-        (month, "gradient_boosting", "gb-1", True, "age", "feature", feature_csi),
-        (month, "gradient_boosting", "gb-1", True, "fe_1_mean", "feature", 0.0),
+        (*champion, "score", "score", score_psi, 0.0, 0.0),
+        (*champion, "age", "feature", feature_csi, 0.0, 0.0),
+        (*champion, "fe_1_mean", "feature", 0.0, 0.09, 0.09 + missing_change),
         # A non-champion's shift never fails the champion's checks.
-        (month, "logistic_regression", "lr-1", False, "score", "score", 9.0),
+        (month, "logistic_regression", "lr-1", False, True, "score", "score", 9.0, 0.0, 0.0),
         # An older month's shift is history: the newest month is judged.
-        (date(2024, 1, 1), "gradient_boosting", "gb-1", True, "score", "score", 9.0),
+        (date(2024, 1, 1), "gradient_boosting", "gb-1", True, True, "score", "score", 9.0, 0, 0),
     ]
     return pl.DataFrame(
         [(*r, 5000, 500) for r in rows], schema=list(DRIFT_SCHEMA), orient="row"
@@ -40,12 +47,12 @@ def outcome(results, name):
 @pytest.mark.parametrize(
     ("offset", "level", "expected"),
     [
-        (0, "shift", (False, WARN)),
-        (-STEP, "shift", (False, WARN)),
-        (STEP, "shift", (False, ERROR)),
+        (0, "shift", (True, None)),  # at the shift threshold: a watch, which is MONITOR
+        (-STEP, "shift", (True, None)),
+        (STEP, "shift", (False, WARN)),  # a score shift investigates; it does not retrain
         (0, "watch", (True, None)),
         (-STEP, "watch", (True, None)),
-        (STEP, "watch", (False, WARN)),
+        (STEP, "watch", (True, None)),  # a watch is MONITOR
     ],
 )
 def test_score_psi_check(offset, level, expected):
@@ -70,6 +77,17 @@ def test_feature_csi_check(offset, level, expected):
     [csi] = [r for r in results if r.check_name == "champion_feature_csi"]
     assert csi.metadata["model_version"].value == "gb-1"
     assert csi.metadata["month"].value == "2024-12-01"
+
+
+def test_missing_share_check_names_the_clickstream_and_fitted_months_are_not_judged():
+    shift = RULES["stability"]["missing_share"]["shift"]
+    results = stability_check_results(drift_table(0.0, 0.0, missing_change=shift + STEP))
+    assert outcome(results, "champion_input_missing") == (False, WARN)
+    [missing] = [r for r in results if r.check_name == "champion_input_missing"]
+    assert "missing:clickstream" in missing.description
+    in_window = stability_check_results(drift_table(9.0, 9.0, missing_change=0.9, held_out=False))
+    for result in in_window:
+        assert result.passed and "fitted window" in result.description
 
 
 def performance_table(metrics: dict, held_out: bool = True) -> pl.DataFrame:
@@ -98,12 +116,15 @@ def test_performance_checks(metric):
     def judged(value):
         return outcome(performance_check_results(performance_table({metric: value})), name)
 
+    # P0 past business retrains (ERROR); P1 investigates (WARN); P2 is monitoring only.
+    investigate = (True, None) if rule["priority"] == "P2" else (False, WARN)
+    past_business = {"P0": (False, ERROR), "P1": (False, WARN), "P2": (True, None)}
     assert judged(rule["data_science"]) == (True, None)
     assert judged(rule["data_science"] - worse) == (True, None)
-    assert judged(rule["data_science"] + worse) == (False, WARN)
-    assert judged(rule["business"]) == (False, WARN)
-    assert judged(rule["business"] - worse) == (False, WARN)
-    assert judged(rule["business"] + worse) == (False, ERROR)
+    assert judged(rule["data_science"] + worse) == investigate
+    assert judged(rule["business"]) == investigate
+    assert judged(rule["business"] - worse) == investigate
+    assert judged(rule["business"] + worse) == past_business[rule["priority"]]
 
 
 def test_roc_auc_degradation_is_an_error_and_training_months_are_not_judged():

@@ -15,8 +15,7 @@ from loan_default.lib.metrics import classification_metrics, ks_statistic
 from loan_default.lib.model_data import labeled_applications
 from loan_default.lib.model_windows import Windows
 from loan_default.lib.models.sklearn_families import BoostingParams, FrameModel, gradient_boosting
-from loan_default.lib.promotion import decide
-from loan_default.lib.training import mask_clickstream
+from loan_default.lib.training import mask_clickstream, pretraining_rows
 
 
 def test_relative_windows_count_back_from_the_as_of_label_month():
@@ -116,12 +115,12 @@ def test_calibration_is_the_sigmoid_of_a_line_in_the_logit():
     np.testing.assert_allclose(got, [0.2689, 0.7311, 0.0474], atol=0.006)
 
 
-@pytest.mark.parametrize(
-    ("challenger", "champion", "promote"),
-    [(0.80, None, True), (0.805, 0.80, True), (0.8049, 0.80, False), (0.70, 0.80, False)],
-)
-def test_promotion_needs_the_margin(challenger, champion, promote):
-    assert decide(challenger, champion, margin=0.005).promote is promote
+def test_pretraining_rows_end_with_the_training_window():
+    windows = Windows.relative(date(2025, 7, 1), mob=6)  # train 2023-08..2024-07
+    months = [date(2023, 7, 1), date(2024, 7, 1), date(2024, 8, 1), date(2025, 1, 1)]
+    rows = pl.DataFrame({"application_month": months, "loan_id": ["a", "b", "c", "d"]})
+    assert pretraining_rows(rows, windows)["loan_id"].to_list() == ["a", "b"]
+    assert pretraining_rows(None, windows) is None
 
 
 def test_masked_rows_look_like_applicants_without_clickstream():

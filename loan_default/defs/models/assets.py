@@ -28,10 +28,9 @@ from loan_default.defs.models.config import (
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib import registry
-from loan_default.lib.metrics import classification_metrics
 from loan_default.lib.model_data import TARGET, labeled_applications, newest_labeled_month
 from loan_default.lib.months import add_months
-from loan_default.lib.promotion import decide
+from loan_default.lib.promotion import Comparison, comparison_months, decide
 from loan_default.lib.training import train
 from loan_default.lib.training_report import (
     importance_markdown,
@@ -59,8 +58,7 @@ def _training_data(connection, config: TrainingConfig):
     features, labels = _all_rows(connection, FEATURE_TABLE), _all_rows(connection, LABEL_TABLE)
     windows, as_of = config.windows(newest_labeled_month(labels))
     data = labeled_applications(features, labels, settings.LABEL, as_of)
-    unlabeled = features.filter(pl.col("application_month") < windows.oot[0])
-    return data, unlabeled, windows, as_of
+    return data, features, windows, as_of
 
 
 def _train_family(
@@ -158,15 +156,41 @@ model_assets = [
 ]
 
 
-def _validation_auc(model, data: pl.DataFrame, windows: dict) -> float | None:
-    first, last = (date.fromisoformat(m) for m in windows["validation"])
-    rows = data.filter(pl.col("application_month").is_between(first, last))
-    if rows[TARGET].n_unique() < 2:
-        return None
-    scored = model.score(rows)
-    return classification_metrics(
-        rows[TARGET].to_numpy(), scored["calibrated_probability"].to_numpy(), 0.5
-    )["roc_auc"]
+def _compare(
+    candidate: registry.RegistryRecord,
+    current: registry.RegistryRecord,
+    data: pl.DataFrame,
+    newest_application: date,
+) -> Comparison:
+    """Both versions scored on the loans held out for both."""
+    months = comparison_months(candidate.windows, current.windows, newest_application)
+    rows = data.filter(pl.col("application_month").is_in(months))
+    scores = [
+        registry.load_artifact(r).score(rows)["calibrated_probability"].to_numpy()
+        for r in (candidate, current)
+    ]
+    return Comparison.of(months, rows[TARGET].to_numpy(), *scores)
+
+
+def _decision_row(candidate, current, comparison, decision, config: ChampionConfig) -> dict:
+    evidence = comparison or Comparison(months=(), n=0)
+    return {
+        "decided_at": datetime.now(UTC).replace(tzinfo=None),
+        "candidate_version": candidate.version_id,
+        "champion_version": current.version_id if current else None,
+        "window_name": "held_out_for_both",
+        "window_months": ",".join(m.isoformat() for m in evidence.months) or None,
+        "n": evidence.n,
+        "candidate_auc": evidence.challenger_auc,
+        "champion_auc": evidence.champion_auc,
+        "auc_difference": evidence.difference,
+        "difference_low": evidence.difference_low,
+        "difference_high": evidence.difference_high,
+        "margin": config.margin,
+        "min_loans": config.min_loans,
+        "promoted": decision.promote,
+        "reason": decision.reason,
+    }
 
 
 @dg.asset(
@@ -176,7 +200,10 @@ def _validation_auc(model, data: pl.DataFrame, windows: dict) -> float | None:
     kinds={"duckdb"},
     owners=settings.OWNERS,
     pool="duckdb",
-    description="Champion/challenger gate over versions not yet judged, on validation only.",
+    description=(
+        "Champion/challenger gate over versions not yet judged: both scored on loans held out "
+        "for both (never the challenger's out-of-time window), with the evidence recorded."
+    ),
 )
 def champion(
     context: dg.AssetExecutionContext, config: ChampionConfig, warehouse: DuckDBResource
@@ -188,35 +215,20 @@ def champion(
             for r in registry.latest_versions(connection).values()
             if r.version_id not in judged and r.status == "challenger"
         ]
+        # The order only decides which first version becomes champion unopposed.
         candidates.sort(key=lambda r: -(r.metrics["validation"]["roc_auc"] or 0))
-        data = labeled_applications(
-            _all_rows(connection, FEATURE_TABLE), _all_rows(connection, LABEL_TABLE), settings.LABEL
-        )
+        labels = _all_rows(connection, LABEL_TABLE)
+        data = labeled_applications(_all_rows(connection, FEATURE_TABLE), labels, settings.LABEL)
+        newest_application = add_months(newest_labeled_month(labels), -settings.LABEL.mob)
         lines = []
         for candidate in candidates:
             current = registry.champion(connection)
-            candidate_auc = _validation_auc(
-                registry.load_artifact(candidate), data, candidate.windows
+            comparison = (
+                None if current is None else _compare(candidate, current, data, newest_application)
             )
-            champion_auc = (
-                None
-                if current is None
-                else _validation_auc(registry.load_artifact(current), data, candidate.windows)
-            )
-            decision = decide(candidate_auc, champion_auc, config.margin)
+            decision = decide(comparison, config.margin, config.min_loans)
             registry.record_decision(
-                connection,
-                {
-                    "decided_at": datetime.now(UTC).replace(tzinfo=None),
-                    "candidate_version": candidate.version_id,
-                    "champion_version": current.version_id if current else None,
-                    "window_name": "validation",
-                    "candidate_auc": candidate_auc,
-                    "champion_auc": champion_auc,
-                    "margin": config.margin,
-                    "promoted": decision.promote,
-                    "reason": decision.reason,
-                },
+                connection, _decision_row(candidate, current, comparison, decision, config)
             )
             if decision.promote:
                 if current is not None:
@@ -250,19 +262,18 @@ def champion(
     owners=settings.OWNERS,
     pool="duckdb",
     description=(
-        "Scores every application of month T with the current version of each family; "
-        "is_champion marks the champion's score."
+        "Scores every application of month T with the champion and the newest version of each "
+        "family; is_champion marks the champion's score (exactly one per application)."
     ),
 )
 def predictions(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource
 ) -> Iterator[dg.MaterializeResult]:
     with warehouse.get_connection() as connection:
-        latest = registry.latest_versions(connection)
-        if not latest:
-            raise dg.Failure("no trained model in the registry: materialize group 'models' first")
+        versions = _scored_versions(connection)
         current = registry.champion(connection)
-        models = {family: registry.load_artifact(r) for family, r in latest.items()}
+        champion_id = current.version_id if current else None
+        models = {v: registry.load_artifact(r) for v, r in versions.items()}
         for month in months_of(context):
             next_month = add_months(month, 1)
             features = read_months(
@@ -270,14 +281,14 @@ def predictions(
             )
             scored = [
                 features.select("loan_id", "application_month")
-                .hstack(models[f].score(features))
+                .hstack(models[version_id].score(features))
                 .with_columns(
-                    model_family=pl.lit(f),
-                    model_version=pl.lit(r.version_id),
-                    is_champion=pl.lit(current is not None and r.version_id == current.version_id),
+                    model_family=pl.lit(record.family),
+                    model_version=pl.lit(version_id),
+                    is_champion=pl.lit(version_id == champion_id),
                     scored_at=pl.lit(datetime.now(UTC)),
                 )
-                for f, r in sorted(latest.items())
+                for version_id, record in versions.items()
             ]
             replace_months(
                 connection,
@@ -293,6 +304,20 @@ def predictions(
     yield dg.MaterializeResult(
         metadata={
             **metadata,
-            "models": dg.MetadataValue.json({f: r.version_id for f, r in latest.items()}),
+            "champion": champion_id or "none",
+            "models": dg.MetadataValue.json({v: r.family for v, r in versions.items()}),
         }
     )
+
+
+def _scored_versions(connection) -> dict[str, registry.RegistryRecord]:
+    """The champion and the newest version of each family, in a stable order: a refused
+    challenger of the champion's family is scored beside it, never instead of it."""
+    latest = registry.latest_versions(connection)
+    if not latest:
+        raise dg.Failure("no trained model in the registry: materialize group 'models' first")
+    current = registry.champion(connection)
+    chosen = {r.version_id: r for r in latest.values()}
+    if current is not None:
+        chosen[current.version_id] = current
+    return dict(sorted(chosen.items(), key=lambda item: (item[1].family, item[0])))

@@ -92,6 +92,8 @@ class TabTransformerConfig(TrainingConfig):
 
 
 class ChampionConfig(dg.Config):
-    """Validation ROC-AUC a challenger must gain over the champion to replace it."""
+    """ROC-AUC a challenger must gain over the champion on loans held out for both, and the
+    fewest such loans a decision may rest on."""
 
     margin: float = 0.005
+    min_loans: int = 1000

@@ -21,7 +21,8 @@ from loan_default.defs.models.assets import PREDICTIONS, PREDICTIONS_TABLE
 from loan_default.defs.monitoring.checks import finding_check, non_blocking_specs
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.lib import registry
-from loan_default.lib.alerts import drift_findings, performance_findings
+from loan_default.lib.alerts import drift_findings, judge_estimate, performance_findings
+from loan_default.lib.drift import BinningRule
 from loan_default.lib.monitoring import (
     DRIFT_SCHEMA,
     ESTIMATE_SCHEMA,
@@ -30,12 +31,14 @@ from loan_default.lib.monitoring import (
     ScoredVersion,
     drift_rows,
     estimate_rows,
+    estimates_to_judge,
+    input_group,
     performance_rows,
     scores_with_labels,
 )
 from loan_default.lib.months import add_months
 from loan_default.lib.thresholds import load_thresholds
-from loan_default.lib.warehouse import read_months, replace_months
+from loan_default.lib.warehouse import read_months, replace_months, table_exists
 
 DRIFT = dg.AssetKey(["monitoring", "drift"])
 ESTIMATED = dg.AssetKey(["monitoring", "estimated_performance"])
@@ -59,7 +62,19 @@ monitoring_common = dict(
 )
 STABILITY_CHECKS = {
     "champion_score_psi": "PSI of the champion's score against its training population",
-    "champion_feature_csi": "CSI of each champion input against its training population",
+    "champion_feature_csi": "CSI of the champion's inputs (non-missing values) against its "
+    "training population",
+    "champion_input_missing": "change of each champion input's missing share against its "
+    "training population",
+}
+STABILITY_SIGNALS = {
+    "champion_score_psi": "score_psi",
+    "champion_feature_csi": "csi:",
+    "champion_input_missing": "missing:",
+}
+ESTIMATE_CHECKS = {
+    "champion_estimated_roc_auc": "P0 ROC-AUC of the champion estimated from its calibrated "
+    "probabilities, on the newest held-out month whose labels have not arrived"
 }
 PERFORMANCE_CHECKS = {
     f"champion_{metric}": f"{rule['priority']} {metric} of the champion on held-out labels "
@@ -72,7 +87,9 @@ def _versions(connection) -> dict[str, registry.RegistryRecord]:
     return {r.version_id: r for r in registry.all_versions(connection)}
 
 
-def _drift_reference(connection, record: registry.RegistryRecord, bins: int) -> DriftReference:
+def _drift_reference(
+    connection, record: registry.RegistryRecord, rule: BinningRule
+) -> DriftReference:
     """The version's training population and its own scores of it: from the predictions
     table when the version scored those months, otherwise from its artifact."""
     version = ScoredVersion.of(record)
@@ -88,7 +105,7 @@ def _drift_reference(connection, record: registry.RegistryRecord, bins: int) -> 
         scores = train["calibrated_probability"]
     else:
         scores = registry.load_artifact(record).score(train)["calibrated_probability"]
-    return DriftReference.of(version, train, scores, bins)
+    return DriftReference.of(version, train, scores, rule)
 
 
 def _write(
@@ -122,13 +139,14 @@ def _subject(rows: pl.DataFrame, month_column: str) -> dict:
     deps=[PREDICTIONS, FEATURE_STORE],
     check_specs=non_blocking_specs(DRIFT, STABILITY_CHECKS),
     description=(
-        "PSI of each model version's score and CSI of its inputs for application month T, "
-        "against the version's training population. Needs no labels."
+        "PSI of each model version's score, CSI of its inputs (non-missing values) and their "
+        "missing shares for application month T, against the version's training population. "
+        "Needs no labels; months inside a version's fitted window are shown, not judged."
     ),
     **monitoring_common,
 )
 def drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
-    bins = RULES["stability"]["bins"]
+    rule = BinningRule.of(RULES["stability"])
     frames = [pl.DataFrame(schema=DRIFT_SCHEMA)]
     start, end = window_of(context)
     with warehouse.get_connection() as connection:
@@ -141,7 +159,7 @@ def drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.Ma
             "application_month", "model_version", "is_champion", as_dict=True
         ).items():
             if version_id not in references:
-                references[version_id] = _drift_reference(connection, records[version_id], bins)
+                references[version_id] = _drift_reference(connection, records[version_id], rule)
             current = features.join(
                 scored.select("loan_id", "calibrated_probability"), on="loan_id"
             )
@@ -152,37 +170,44 @@ def drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.Ma
 
 
 def stability_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
-    """The champion's score PSI and feature CSI checks on the newest month of `table`."""
+    """The champion's score PSI, input CSI and missingness checks on the newest month of
+    `table`; a month inside the champion's fitted window is shown, never judged."""
     rows = _newest_champion_rows(table, "month")
     if rows is None:
         return [finding_check(DRIFT, name, [], None) for name in STABILITY_CHECKS]
     subject = _subject(rows, "month")
-    findings = drift_findings(rows, RULES)
-    features = rows.filter(pl.col("kind") == "feature")["psi"].drop_nulls()
+    if not rows["held_out"].all():
+        return [
+            finding_check(DRIFT, name, [], None, not_judged=_IN_WINDOW) for name in STABILITY_CHECKS
+        ]
+    findings = drift_findings(rows, RULES, input_group)
+    features = rows.filter(pl.col("kind") == "feature")
     score = rows.filter(pl.col("kind") == "score")["psi"]
-    score_psi = score[0] if score.len() else None
-    worst = features.max() if features.len() else None
+    missing_change = (features["missing_share"] - features["missing_share_reference"]).abs()
+    figures = {
+        "champion_score_psi": {"score_psi": score[0] if score.len() else None},
+        "champion_feature_csi": {"max_feature_csi": features["psi"].max()},
+        "champion_input_missing": {"max_missing_share_change": missing_change.max()},
+    }
     return [
         finding_check(
             DRIFT,
-            "champion_score_psi",
-            [f for f in findings if f.signal == "score_psi"],
+            name,
+            [f for f in findings if f.signal.startswith(STABILITY_SIGNALS[name])],
             subject,
-            {"score_psi": score_psi},
-        ),
-        finding_check(
-            DRIFT,
-            "champion_feature_csi",
-            [f for f in findings if f.signal.startswith("csi:")],
-            subject,
-            {"max_feature_csi": worst},
-        ),
+            figures[name],
+        )
+        for name in STABILITY_CHECKS
     ]
+
+
+_IN_WINDOW = "the newest month is inside the champion's fitted window: shown, not judged"
 
 
 @dg.asset(
     key=ESTIMATED,
     deps=[PREDICTIONS],
+    check_specs=non_blocking_specs(ESTIMATED, ESTIMATE_CHECKS),
     description=(
         "Default rate and ROC-AUC each version expects of application month T, from its "
         "calibrated probabilities: the performance signal before labels arrive."
@@ -198,8 +223,36 @@ def estimated_performance(
         predictions = read_months(connection, PREDICTIONS_TABLE, "application_month", start, end)
         for (month,), rows in predictions.partition_by("application_month", as_dict=True).items():
             frames.append(estimate_rows(month, rows, MOB))
-        _, metadata = _write(connection, ESTIMATE_TABLE, frames, "application_month", (start, end))
-    return dg.MaterializeResult(metadata=metadata)
+        table, metadata = _write(
+            connection, ESTIMATE_TABLE, frames, "application_month", (start, end)
+        )
+        versions = {k: ScoredVersion.of(r) for k, r in _versions(connection).items()}
+        judged = estimates_to_judge(table, versions, _newest_label_month(connection))
+    return dg.MaterializeResult(metadata=metadata, check_results=estimate_check_results(judged))
+
+
+def _newest_label_month(connection):
+    if not table_exists(connection, LABEL_TABLE):
+        return None
+    return connection.execute(f"select max(label_month) from {LABEL_TABLE}").fetchone()[0]
+
+
+def estimate_check_results(judged: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    """The champion's estimated ROC-AUC on its newest held-out month without labels yet."""
+    rows = _newest_champion_rows(judged, "application_month")
+    if rows is None:
+        not_judged = "no held-out champion month without labels in this run"
+        return [finding_check(ESTIMATED, n, [], None, not_judged) for n in ESTIMATE_CHECKS]
+    row = rows.row(0, named=True)
+    return [
+        finding_check(
+            ESTIMATED,
+            "champion_estimated_roc_auc",
+            judge_estimate(row["expected_roc_auc"], RULES),
+            _subject(rows, "application_month"),
+            {"expected_roc_auc": row["expected_roc_auc"], "n": row["n"]},
+        )
+    ]
 
 
 def _offset(first: int, last: int) -> dg.TimeWindowPartitionMapping:

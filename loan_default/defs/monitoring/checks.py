@@ -21,6 +21,7 @@ def finding_check(
     findings: list[Finding],
     subject: Mapping[str, object] | None,
     figures: Mapping[str, float | None] | None = None,
+    not_judged: str = "no champion rows in the months of this run",
 ) -> dg.AssetCheckResult:
     """One check result; `subject` (month, family, version) is None when nothing was judged."""
     if subject is None:
@@ -28,7 +29,7 @@ def finding_check(
             asset_key=asset,
             check_name=name,
             passed=True,
-            description="nothing to judge: no champion rows in the months of this run",
+            description=f"nothing to judge: {not_judged}",
         )
     action = action_of(findings)
     month = subject["month"]

@@ -28,6 +28,8 @@ from loan_default.lib.monitoring import (
     ESTIMATE_SCHEMA,
     PERFORMANCE_SCHEMA,
     ScoredVersion,
+    estimates_to_judge,
+    input_group,
     scores_with_labels,
     with_held_out,
 )
@@ -88,7 +90,9 @@ def monitoring_report(
         labels = connection.execute(
             f"select loan_id, label_month, label, label_def from {LABEL_TABLE}"
         ).pl()
-    actions = actions_table(performance, drift, RULES)
+    newest_label = labels["label_month"].max() if labels.height else None
+    judged_estimates = estimates_to_judge(estimates, versions, newest_label)
+    actions = actions_table(performance, drift, judged_estimates, RULES, input_group)
     inputs = DashboardInputs(
         performance=performance,
         estimates=estimates,

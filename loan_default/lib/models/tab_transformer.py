@@ -4,7 +4,9 @@ Categorical columns get embeddings (index 0 = missing or unseen); numeric column
 per-feature embeddings (value * w_j + b_j, as in FT-Transformer), and a learned per-feature
 "missing" embedding instead, so a loan without clickstream is a distinct, learnable state and
 never a zero. Optional contrastive pretraining (NT-Xent on two corrupted views of each row)
-uses unlabeled applications; fine-tuning stops early on validation ROC-AUC.
+uses unlabeled applications; fine-tuning stops early on the ROC-AUC of a seeded share of the
+training rows held out from the gradient steps (`early_stopping_fraction`), so the validation
+window stays free for calibration and nothing is chosen on rows it was fitted on.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class TabTransformerParams:
     batch_size: int = 256
     max_epochs: int = 25
     patience: int = 4
+    early_stopping_fraction: float = 0.15
     seed: int = 42
     pretrain_epochs: int = 3
     corruption_rate: float = 0.3
@@ -196,20 +199,28 @@ class TabTransformerClassifier:
         self,
         train: pl.DataFrame,
         y_train: np.ndarray,
-        valid: pl.DataFrame,
-        y_valid: np.ndarray,
         unlabeled: pl.DataFrame | None = None,
         log: Callable[[str], None] = print,
     ) -> TabTransformerClassifier:
+        """Fits on `train`, holding a share of it out to stop early; `unlabeled` rows (no
+        labels used) pretrain the encoder."""
         with _torch_threads(self.params.threads):
-            return self._fit(train, y_train, valid, y_valid, unlabeled, log)
+            return self._fit(train, np.asarray(y_train), unlabeled, log)
 
-    def _fit(self, train, y_train, valid, y_valid, unlabeled, log) -> TabTransformerClassifier:
+    def _fit(self, frame, y, unlabeled, log) -> TabTransformerClassifier:
         p = self.params
         random.seed(p.seed)
         np.random.seed(p.seed)
         torch.manual_seed(p.seed)
         generator = torch.Generator().manual_seed(p.seed)
+        stop = np.random.default_rng(p.seed).random(frame.height) < p.early_stopping_fraction
+        if len(np.unique(y[stop])) < 2 or stop.all():
+            raise ValueError(
+                "early stopping needs both classes among the held-out share of training rows: "
+                f"{int(stop.sum())} rows of {frame.height}"
+            )
+        train, y_train = frame.filter(pl.Series(~stop)), y[~stop]
+        valid, y_valid = frame.filter(pl.Series(stop)), y[stop]
         self.preprocessor = _Preprocessor().fit(train, self.categorical, self.numeric)
         cardinalities = [len(self.preprocessor.categories[c]) for c in self.categorical]
         grouped = {c for cols in self.groups.values() for c in cols}
@@ -240,11 +251,11 @@ class TabTransformerClassifier:
                 total += loss.item() * y.shape[0]
             auc = float(roc_auc_score(y_valid, self.predict_proba(valid)))
             self.history.append(
-                {"phase": "train", "epoch": epoch, "loss": total / len(target), "valid_auc": auc}
+                {"phase": "train", "epoch": epoch, "loss": total / len(target), "stop_auc": auc}
             )
             log(
                 f"tab_transformer epoch {epoch}: loss {total / len(target):.4f}, "
-                f"validation ROC-AUC {auc:.4f}"
+                f"early-stopping ROC-AUC {auc:.4f}"
             )
             if auc > best_auc:
                 best_auc, best_state, stale = auc, copy.deepcopy(self.network.state_dict()), 0
@@ -277,7 +288,7 @@ class TabTransformerClassifier:
                 optimizer.step()
                 total, count = total + loss.item() * batch[0].shape[0], count + batch[0].shape[0]
             self.history.append(
-                {"phase": "pretrain", "epoch": epoch, "loss": total / count, "valid_auc": None}
+                {"phase": "pretrain", "epoch": epoch, "loss": total / count, "stop_auc": None}
             )
             log(f"tab_transformer pretrain epoch {epoch}: NT-Xent loss {total / count:.4f}")
 

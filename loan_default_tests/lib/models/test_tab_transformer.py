@@ -32,12 +32,11 @@ def signal_frame(n: int, seed: int) -> tuple[pl.DataFrame, np.ndarray]:
 
 
 def fitted(params=FAST, unlabeled=None, log=lambda _: None):
-    train, y_train = signal_frame(1500, 0)
-    valid, y_valid = signal_frame(500, 1)
+    train, y_train = signal_frame(2000, 0)
     model = TabTransformerClassifier(
         ["grade"], ["x1", "x2", "noise", "c1", "c2"], params, groups={"g": ["c1", "c2"]}
     )
-    return model.fit(train, y_train, valid, y_valid, unlabeled=unlabeled, log=log)
+    return model.fit(train, y_train, unlabeled=unlabeled, log=log)
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +74,25 @@ def test_pretraining_runs_and_is_logged():
     assert any("NT-Xent" in line for line in lines)
 
 
-def test_early_stopping_stops_when_validation_stalls():
-    train, y_train = signal_frame(400, 6)
-    valid, _ = signal_frame(200, 7)
-    shuffled = np.random.default_rng(0).integers(0, 2, 200)  # no signal to find
+def test_early_stopping_stops_when_its_held_out_training_rows_stall():
+    train, _ = signal_frame(600, 6)
+    shuffled = np.random.default_rng(0).integers(0, 2, 600)  # no signal to find
     params = TabTransformerParams(max_epochs=30, patience=2, pretrain_epochs=0)
     model = TabTransformerClassifier(["grade"], ["x1", "x2"], params)
-    model.fit(train, y_train, valid, shuffled, log=lambda _: None)
+    model.fit(train, shuffled, log=lambda _: None)
     assert len(model.history) < 30
+
+
+def test_early_stopping_rows_are_a_seeded_share_of_the_training_rows_only():
+    # The fit takes no validation rows at all: the stopping rows come from `train`. Rows held
+    # out for stopping never enter a gradient step, so a model whose only signal sits in them
+    # learns nothing from them.
+    train, y = signal_frame(2000, 8)
+    params = TabTransformerParams(max_epochs=3, patience=3, pretrain_epochs=0, batch_size=128)
+    stop = np.random.default_rng(params.seed).random(train.height) < params.early_stopping_fraction
+    assert 0.1 < stop.mean() < 0.2
+    lines: list[str] = []
+    TabTransformerClassifier(["grade"], ["x1", "x2"], params).fit(train, y, log=lines.append)
+    assert any("early-stopping ROC-AUC" in line for line in lines)
+    with pytest.raises(ValueError, match="both classes"):
+        TabTransformerClassifier(["grade"], ["x1"], params).fit(train, np.zeros(2000, int))
