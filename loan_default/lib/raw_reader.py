@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import io
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +39,8 @@ BATCH_ROWS = 500_000
 # Largest field, in characters, the csv module reads when it locates records (its own default,
 # 131,072, refuses valid files that polars reads); a larger field is refused by name.
 FIELD_SIZE_LIMIT = 64 << 20
+# The largest limit the csv module accepts on every platform (a C long).
+_UNLIMITED = (1 << 31) - 1
 
 
 class RawInputError(ValueError):
@@ -234,7 +235,7 @@ def _oversized_field(raw: RawFile, header: list[str], line: int, limit: int) -> 
     The csv module stops inside the record; reading it again without a limit finds the field.
     """
     column = None
-    for start, row in _records(raw, limit=sys.maxsize):
+    for start, row in _records(raw, limit=_UNLIMITED):
         if start == line:
             sizes = [len(value) for value in row]
             over = next((i for i, size in enumerate(sizes) if size > limit), None)
