@@ -212,8 +212,29 @@ class _Plan:
     counts: tuple[pl.Expr, ...]
 
 
+def _control_columns(bronze: pl.DataFrame, names: list[str]) -> frozenset[str]:
+    """The columns of `names` whose raw text holds a control character.
+
+    Usually none: one expression over each row's values joined decides that, and the plan then
+    carries no control-character rule at all.
+    """
+    if not names or bronze.is_empty():
+        return frozenset()
+    joined = pl.concat_str(names, ignore_nulls=True).str.contains(CONTROL_CHARACTERS).any()
+    if not query_plans.select(bronze, joined).item():
+        return frozenset()
+    found = query_plans.select(bronze, pl.col(names).str.contains(CONTROL_CHARACTERS).any())
+    return frozenset(name for name, hit in zip(names, found.row(0), strict=True) if hit)
+
+
 @functools.lru_cache(maxsize=256)
-def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozenset[str]) -> _Plan:
+def _plan(
+    source: Source,
+    date_format: str,
+    plain: frozenset[str],
+    exact: frozenset[str],
+    control: frozenset[str] = frozenset(),
+) -> _Plan:
     kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
     # Exact columns (see _plain_numbers) are their parsed numbers; the rest go through the rules.
     ruled = [c for c in kept if c.name not in exact]
@@ -307,11 +328,11 @@ def _plan(source: Source, date_format: str, plain: frozenset[str], exact: frozen
             nulled[f"{column.name} (placeholder)"] = placeholder[column.name]
         final.append(value.alias(f"__final_{column.silver_name}"))
 
-    # A number that parses as it stands holds no control character: only other columns look.
+    # Judged on the stripped text: surrounding whitespace (a trailing line break) is no reason.
     flags.extend(
         (text[c.name].str.contains(CONTROL_CHARACTERS), f"control_character:{c.name}")
         for c in kept
-        if c.name not in plain
+        if c.name in control
     )
     # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
     key = pl.struct(
@@ -369,7 +390,9 @@ def clean(bronze: pl.DataFrame, source: Source, date_format: str = ISO_DATE_FORM
     """
     kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
     plain, exact = _plain_numbers(bronze, [c for c in kept if c.kind in (Kind.INT, Kind.FLOAT)])
-    plan = _plan(source, date_format, frozenset(plain), exact)
+    # A number that parses as it stands holds no control character: only other columns look.
+    control = _control_columns(bronze, [c.name for c in kept if c.name not in plain])
+    plan = _plan(source, date_format, frozenset(plain), exact, control)
     rows = bronze.hstack(list(plain.values())).lazy()
     if not bronze["source_line"].is_sorted():
         rows = rows.sort("source_line")
