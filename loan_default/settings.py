@@ -58,6 +58,11 @@ API_PORT = int(os.environ.get("LOAN_DEFAULT_API_PORT", "8000"))
 API_REGISTRY_REFRESH_SECONDS = float(os.environ.get("LOAN_DEFAULT_API_REFRESH_SECONDS", "5"))
 # Most applications one POST /predict may carry.
 API_MAX_BATCH = int(os.environ.get("LOAN_DEFAULT_API_MAX_BATCH", "5000"))
+# Largest request body in bytes (413 above it, refused before it is read): 16 KiB per
+# application of a full batch, room for 24 months of clickstream each, indented.
+API_MAX_BODY_BYTES = int(
+    os.environ.get("LOAN_DEFAULT_API_MAX_BODY_BYTES", str(API_MAX_BATCH * 16 * 1024))
+)
 # Threads per scoring library (polars, OpenMP, BLAS) in the server: requests are small, and
 # pools spinning up per request cost more latency than they save on a shared machine.
 API_SCORING_THREADS = int(os.environ.get("LOAN_DEFAULT_API_THREADS", "1"))

@@ -2,7 +2,10 @@
 
 Start it with `make serve` (or `python -m loan_default.serving`). Endpoints: POST /predict
 (one application or {"applications": [...]}), GET /health, GET /model, and FastAPI's /docs.
-Errors never echo request values, so personal data sent in a request cannot come back out.
+Errors never echo request values, nor keys the schema does not declare unless they look like
+field names, so personal data sent in a request cannot come back out. Bodies over
+settings.API_MAX_BODY_BYTES are a 413, and undecodable text (invalid UTF-8, a lone surrogate)
+a 422: see `guards`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from loan_default import settings
 from loan_default.serving.champion import ChampionHolder, LoadedModel, RefreshLoop
+from loan_default.serving.guards import BodyLimit, StrictJSONRoute, key_name
 from loan_default.serving.schemas import (
     UNION_TAGS,
     Application,
@@ -43,9 +47,17 @@ class NoModel(RuntimeError):
 
 
 def _error(loc: list[Any], kind: str, msg: str) -> dict:
-    """One 422 entry: where and why, never the input value."""
+    """One 422 entry: where and why, never the input value nor an unsafe key."""
+    loc = [key_name(part) if isinstance(part, str) else part for part in loc]
     field = next((part for part in reversed(loc) if isinstance(part, str)), None)
     return {"loc": loc, "field": field, "type": kind, "msg": msg}
+
+
+def _message(error: dict) -> str:
+    # The JSON decoder's reason gives a line and column, never the text.
+    if error["type"] == "json_invalid" and "error" in error.get("ctx", {}):
+        return f"{error['msg']}: {error['ctx']['error']}"
+    return error["msg"]
 
 
 async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
@@ -54,7 +66,7 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
         _error(
             [part for i, part in enumerate(e["loc"]) if not (i == 1 and part in UNION_TAGS)],
             e["type"],
-            e["msg"],
+            _message(e),
         )
         for e in error.errors()
     ]
@@ -109,6 +121,8 @@ def create_app(warehouse: Path | None = None, refresh_seconds: float | None = No
         lifespan=lifespan,
     )
     app.state.holder = holder
+    app.router.route_class = StrictJSONRoute
+    app.add_middleware(BodyLimit, max_bytes=settings.API_MAX_BODY_BYTES)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(NoModel, _no_model)
 

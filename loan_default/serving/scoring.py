@@ -135,13 +135,17 @@ def _text_frame(source: Source, rows: list[dict], owners: list[int]) -> pl.DataF
 # clean() results of empty or one-row bronze frames, which repeat from request to request: the
 # empty clickstream of every applicant since the gap, the mob-0 loan row of a month. clean()
 # costs the same ~200 polars expressions whatever the row count, so a repeat is served from here.
+# Bounded in bytes: a row is kept only when its frame holds at most _CLEANED_MAX_ROW_BYTES
+# (real rows hold a tenth of that; a request's own text would otherwise decide what stays in
+# memory), and at most _CLEANED_MAX rows are.
 _CLEANED: dict[tuple, CleanResult] = {}
-_CLEANED_MAX = 4096
+_CLEANED_MAX = 1024
+_CLEANED_MAX_ROW_BYTES = 4096
 
 
 def _clean(source: Source, bronze: pl.DataFrame) -> CleanResult:
     """clean() as the pipeline runs it, memoized for single applications' repeating rows."""
-    if bronze.height > 1:
+    if bronze.height > 1 or bronze.estimated_size() > _CLEANED_MAX_ROW_BYTES:
         return clean(bronze, source, ISO_DATE_FORMAT)
     key = (source.name, bronze.row(0) if bronze.height else None)
     result = _CLEANED.get(key)

@@ -7,6 +7,9 @@ otherwise one built in a temporary folder from the real data with the documented
 then boosting on the reference windows and the gate). Requests are real applications in the
 raw schema: of 2024-05/06 with 24 months of clickstream each, and of 2024-12/2025-01, after the
 clickstream gap, with none. Target: single-application p99 <= 20 ms for boosting.
+
+Then the server's memory: on a fresh server, its resident set (VmRSS) when ready, after 1,000
+distinct applications one by one, and after 20 distinct 10 MB requests (refused or not).
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from loan_default.lib import registry
 from loan_default_tests.benchmarks.data_layers import BACKFILL, REAL_RAW_DIR
 from loan_default_tests.cli_env import project_env, run_cli
 from loan_default_tests.serving.raw_requests import applications_of_month, null_refused
-from loan_default_tests.serving.server import start_server
+from loan_default_tests.serving.server import Server, start_server
 
 TARGET_P99_MS = 20.0
 BATCH_SIZE = 1000
+MEMORY_APPLICATIONS = 1000
+LARGE_REQUESTS, LARGE_BYTES = 20, 10_000_000
 JSON = {"content-type": "application/json"}
 PRE_GAP, POST_GAP = (date(2024, 5, 1), date(2024, 6, 1)), (date(2024, 12, 1), date(2025, 1, 1))
 # The backfill's own command up to --select, then boosting and the gate on the reference windows.
@@ -135,6 +140,58 @@ def batch_throughput(http: httpx.Client, applications: list[dict], count: int, s
     return BATCH_SIZE * len(durations) / sum(durations), np.array(durations)
 
 
+def _post_status(url: str, body: bytes) -> int | None:
+    """The status of one POST /predict on a new connection; None when the server cut it off
+    while the body was still being sent (a refusal before the body is read)."""
+    address = urlsplit(url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+    try:
+        connection.request("POST", "/predict", body=body, headers=JSON)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except ConnectionError:
+        return None
+    finally:
+        connection.close()
+
+
+def memory_figures(server: Server, applications: list[dict]) -> list[tuple[str, float]]:
+    """Server RSS in MB when ready, after distinct applications, after distinct 10 MB requests.
+
+    A 10 MB request is a real application with 10 MB of text in one field, a different text
+    each time, so no request repeats an earlier one.
+    """
+    figures = [("ready", server.rss_mb())]
+    address = urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+    sent = applications[:MEMORY_APPLICATIONS]
+    try:
+        for application in sent:
+            connection.request("POST", "/predict", body=json.dumps(application), headers=JSON)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"/predict answered {response.status}")
+    finally:
+        connection.close()
+    figures.append((f"after {len(sent):,} distinct applications", server.rss_mb()))
+    statuses = []
+    for index in range(LARGE_REQUESTS):
+        application = json.loads(json.dumps(applications[index]))
+        application["attributes"]["Occupation"] = f"{index}:" + "x" * LARGE_BYTES
+        statuses.append(_post_status(server.url, json.dumps(application).encode()))
+    scored = statuses.count(200)
+    figures.append(
+        (
+            f"after {LARGE_REQUESTS} distinct 10 MB requests ({scored} scored, "
+            f"{LARGE_REQUESTS - scored} refused)",
+            server.rss_mb(),
+        )
+    )
+    return figures
+
+
 def cpu_reference_seconds() -> float:
     """Seconds of a fixed pure-Python loop: on a shared VM whose speed drifts (by up to 2x over
     an hour on the development VM), latencies are comparable only beside this figure."""
@@ -172,6 +229,12 @@ def main() -> None:
                 rate, batches = batch_throughput(http, with_clickstream, args.batches, args.seconds)
         finally:
             server.stop()
+        # A fresh server, so that none of the applications above is remembered by it.
+        server = start_server(warehouse, Path(scratch) / "server_memory.log", refresh_seconds=5)
+        try:
+            memory = memory_figures(server, with_clickstream + without)
+        finally:
+            server.stop()
     reference = min(cpu_reference_seconds() for _ in range(3))
     print(f"API on loopback, champion {version} (CPU reference loop: {reference:.3f} s)")
     for name, latencies in singles.items():
@@ -185,6 +248,7 @@ def main() -> None:
         f"  batch of {BATCH_SIZE} (with clickstream): {len(batches)} requests, "
         f"{np.median(batches):.2f} s each (median), {rate:,.0f} applications/s"
     )
+    print("  server memory (RSS): " + ", ".join(f"{mb:,.0f} MB {when}" for when, mb in memory))
 
 
 if __name__ == "__main__":

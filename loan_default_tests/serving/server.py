@@ -34,6 +34,12 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def rss_mb(self) -> float:
+        """The server process's resident memory (VmRSS), in MB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        (line,) = (line for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(line.split()[1]) / 1024
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -44,15 +50,23 @@ class Server:
 
 
 def start_server(
-    warehouse: Path, log_path: Path, refresh_seconds: float = 0.2, ready_status: int = 200
+    warehouse: Path,
+    log_path: Path,
+    refresh_seconds: float = 0.2,
+    ready_status: int = 200,
+    settings: dict[str, str] | None = None,
 ) -> Server:
-    """Starts the server the way `make serve` does and waits until /health answers."""
+    """Starts the server the way `make serve` does and waits until /health answers.
+
+    `settings` are further LOAN_DEFAULT_* environment variables for the server.
+    """
     port = free_port()
     env = {
         **os.environ,
         "LOAN_DEFAULT_WAREHOUSE": str(warehouse),
         "LOAN_DEFAULT_API_PORT": str(port),
         "LOAN_DEFAULT_API_REFRESH_SECONDS": str(refresh_seconds),
+        **(settings or {}),
     }
     log = open(log_path, "w")  # noqa: SIM115 (the child writes to it until stop())
     process = subprocess.Popen(
