@@ -9,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.checks import ERROR, WARN, check_result, check_spec
+from loan_default.defs.gold.upstream_months import require_upstream_months
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import layer_files
@@ -161,6 +162,7 @@ def label_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) ->
     **gold_common,
 )
 def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> Iterator:
+    require_upstream_months(context, silver_asset_key(LMS_LOAN_DAILY))
     window = FEATURE_WINDOW
     ranges = {
         **load_thresholds()["data_quality"]["feature_value_ranges"],
