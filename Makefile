@@ -7,6 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 RAW_DIR ?= $(or $(LOAN_DEFAULT_RAW_DIR),data/raw)
 export LOAN_DEFAULT_RAW_DIR := $(RAW_DIR)
 MONTHS ?= 2023-01-01...2025-11-01
+BACKTEST_MONTHS ?= 2024-07-01...2025-07-01
 DATA_ASSETS := group:bronze or group:silver or group:gold
 MODEL_ASSETS := group:models
 REPORT_ASSET := key:monitoring/monitoring_report
@@ -19,7 +20,7 @@ SYNTHETIC_LOANS ?= 12500
 UI_PORT ?= 3000
 API_PORT ?= $(or $(LOAN_DEFAULT_API_PORT),8000)
 
-.PHONY: install data-ready run backfill train predict monitor ui serve test lint bench synthetic clean
+.PHONY: install data-ready run backfill train predict monitor backtest ui serve test lint bench synthetic clean
 
 # Re-installs only when pyproject.toml changed since the last install.
 $(BIN)/.installed: pyproject.toml
@@ -65,6 +66,11 @@ predict: install $(DAGSTER_HOME)/dagster.yaml
 monitor: install $(DAGSTER_HOME)/dagster.yaml
 	$(DAGSTER_CLI) --select '$(MONITORING_ASSETS)' --partition-range '$(MONTHS)'
 	$(DAGSTER_CLI) --select '$(REPORT_ASSET)'
+
+# The walk-forward backtest (not part of `make run`): each as-of label month, then the summary.
+backtest: install $(DAGSTER_HOME)/dagster.yaml
+	$(DAGSTER_CLI) --select 'key:models/backtest' --partition-range '$(BACKTEST_MONTHS)'
+	$(DAGSTER_CLI) --select 'key:models/backtest_summary'
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)

@@ -173,3 +173,74 @@ def test_predictions_change_with_their_month_features_only(warehouse):
     may, june = (pl.col("application_month") == date(2024, m, 1) for m in (5, 6))
     assert not after.filter(may).equals(before.filter(may))
     assert after.filter(june).equals(before.filter(june))
+
+
+def decisions_of(database) -> pl.DataFrame:
+    with duckdb.connect(str(database)) as connection:
+        return registry.decisions(connection)
+
+
+def test_the_gate_compares_only_months_held_out_for_both(warehouse):
+    weak = {"models__logistic_regression": LogisticRegressionConfig(**REFERENCE, C=1e-5)}
+    relative = {"models__gradient_boosting": GradientBoostingConfig()}  # validation to 2024-10
+    run(warehouse, [LR, CHAMPION], weak)  # the first champion, fitted up to 2024-02
+    # A champion fitted earlier than the challenger: the challenger's test window (its OOT,
+    # 2025-01, is reported, never used to choose).
+    run(warehouse, [GB, CHAMPION], relative)
+    # A champion fitted later than the challenger: the months after the champion's fit.
+    run(warehouse, [LR, CHAMPION], weak)
+    decisions = decisions_of(warehouse)
+    assert decisions["promoted"].to_list() == [True, True, False]
+    earlier, later = decisions.tail(2).iter_rows(named=True)
+    assert later["window_months"] == "2024-11-01,2024-12-01,2025-01-01"
+    assert earlier["window_months"] == "2024-11-01,2024-12-01"
+    assert earlier["n"] == 488 + 515  # the real cohorts of 2024-11 and 2024-12
+    for decision in (later, earlier):
+        assert decision["window_name"] == "held_out_for_both"
+        assert decision["difference_low"] < decision["auc_difference"] < decision["difference_high"]
+        assert decision["auc_difference"] == pytest.approx(
+            decision["candidate_auc"] - decision["champion_auc"]
+        )
+        fitted = [
+            r.windows["validation"][1]
+            for r in versions(warehouse)
+            if r.version_id in (decision["candidate_version"], decision["champion_version"])
+        ]
+        assert all(m > max(fitted) for m in decision["window_months"].split(","))
+
+
+def test_too_few_held_out_loans_means_no_promotion(warehouse):
+    run(warehouse, [GB, CHAMPION], {"models__gradient_boosting": GradientBoostingConfig()})
+    run(
+        warehouse,
+        [GB, CHAMPION],
+        {
+            "models__gradient_boosting": GradientBoostingConfig(seed=7),
+            "models__champion": {"config": {"min_loans": 1004, "margin": -1.0}},
+        },
+    )
+    decision = decisions_of(warehouse).row(-1, named=True)
+    assert (decision["promoted"], decision["n"]) == (False, 1003)
+    assert "n=1003 < minimum 1004" in decision["reason"]
+
+
+def test_a_refused_challenger_of_the_champions_family_leaves_its_rows_intact(warehouse):
+    months = ("2024-11-01", "2025-01-01")
+    run(warehouse, [GB, CHAMPION], {"models__gradient_boosting": GradientBoostingConfig()})
+    run(warehouse, [PREDICTIONS], months=months)
+    before = predictions_of(warehouse)
+    [champion] = before["model_version"].unique().to_list()
+    weak = GradientBoostingConfig(max_iter=1, learning_rate=0.01)
+    run(warehouse, [GB, CHAMPION], {"models__gradient_boosting": weak})
+    assert not decisions_of(warehouse)["promoted"][-1]
+    run(warehouse, [PREDICTIONS], months=months)
+    after = predictions_of(warehouse)
+    champion_rows = after.filter(pl.col("is_champion"))
+    assert champion_rows.drop("is_champion").equals(before.drop("is_champion"))
+    assert champion_rows["model_version"].unique().to_list() == [champion]
+    per_application = champion_rows.group_by("loan_id", "application_month").len()
+    assert per_application["len"].max() == 1
+    assert per_application.height == after["loan_id"].n_unique() == 488 + 515 + 526
+    refused = after.filter(~pl.col("is_champion"))
+    assert refused["model_family"].unique().to_list() == ["gradient_boosting"]
+    assert refused.height == champion_rows.height

@@ -18,13 +18,7 @@ from loan_default.defs.gold.assets import (
     monthly_freshness,
 )
 from loan_default.defs.metadata import table_metadata
-from loan_default.defs.models.config import (
-    ChampionConfig,
-    GradientBoostingConfig,
-    LogisticRegressionConfig,
-    TabTransformerConfig,
-    TrainingConfig,
-)
+from loan_default.defs.models.config import FAMILY_CONFIGS, ChampionConfig, TrainingConfig
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib import registry
@@ -149,11 +143,7 @@ def _model_asset(family: str, config_type: type) -> dg.AssetsDefinition:
     return model
 
 
-model_assets = [
-    _model_asset("logistic_regression", LogisticRegressionConfig),
-    _model_asset("gradient_boosting", GradientBoostingConfig),
-    _model_asset("tab_transformer", TabTransformerConfig),
-]
+model_assets = [_model_asset(family, config) for family, config in FAMILY_CONFIGS.items()]
 
 
 def _compare(

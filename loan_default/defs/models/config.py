@@ -97,3 +97,20 @@ class ChampionConfig(dg.Config):
 
     margin: float = 0.005
     min_loans: int = 1000
+
+
+# The model families: one entry each, read by the model assets, the retrain job and the backtest.
+FAMILY_CONFIGS: dict[str, type[TrainingConfig]] = {
+    "logistic_regression": LogisticRegressionConfig,
+    "gradient_boosting": GradientBoostingConfig,
+    "tab_transformer": TabTransformerConfig,
+}
+
+
+class BacktestConfig(dg.Config):
+    """Families compared walk-forward, each with its default hyperparameters."""
+
+    families: list[str] = ["logistic_regression", "gradient_boosting"]
+    relative_months: list[int] = [12, 3, 2, 1]
+    seed: int = 42
+    clickstream_dropout: float = 0.3

@@ -12,11 +12,7 @@ from dagster._core.storage.asset_check_execution_record import (
 
 from loan_default.defs.gold.assets import monthly_freshness
 from loan_default.defs.models.assets import CHAMPION, PREDICTIONS, model_assets
-from loan_default.defs.models.config import (
-    GradientBoostingConfig,
-    LogisticRegressionConfig,
-    TabTransformerConfig,
-)
+from loan_default.defs.models.config import FAMILY_CONFIGS
 from loan_default.defs.monitoring.assets import (
     DRIFT,
     ESTIMATE_CHECKS,
@@ -39,11 +35,6 @@ ALARM_CHECKS = [
     *(dg.AssetCheckKey(PERFORMANCE, name) for name in PERFORMANCE_CHECKS),
 ]
 RETRAIN_REASON = registry.RETRAIN_AFTER_ALERT
-TRAINING_CONFIGS = {
-    "logistic_regression": LogisticRegressionConfig,
-    "gradient_boosting": GradientBoostingConfig,
-    "tab_transformer": TabTransformerConfig,
-}
 LOAN_BOOK = SOURCES["lms_loan_daily"]
 
 monthly_refresh = dg.define_asset_job(
@@ -118,7 +109,7 @@ def retrain_request(found: list[tuple[int, object]]) -> dg.RunRequest:
         f"models__{family}": config_type(
             window_mode="relative", reason=RETRAIN_REASON, reason_detail=detail
         )
-        for family, config_type in TRAINING_CONFIGS.items()
+        for family, config_type in FAMILY_CONFIGS.items()
     }
     return dg.RunRequest(
         run_key=f"{RETRAIN_REASON}-{max(storage_id for storage_id, _ in found)}",
