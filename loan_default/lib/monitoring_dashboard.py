@@ -18,6 +18,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from loan_default.lib.alerts import ACTIONS
+from loan_default.lib.monitoring import input_group
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 ACTION_COLORS = {"MONITOR": "#2ca02c", "ACTIVE_MONITORING": "#f0ad4e", "RETRAIN": "#d62728"}
@@ -191,6 +192,61 @@ def drift_figure(drift: pl.DataFrame, rules: Mapping) -> go.Figure | None:
         xaxis_title="application month",
         yaxis={"title": "score / feature", "autorange": "reversed"},
         height=max(350, 160 + 22 * len(names)),
+    )
+
+
+def missingness_figure(drift: pl.DataFrame, rules: Mapping) -> go.Figure | None:
+    """The champion's change of missing share per input group and application month."""
+    rows = drift.filter(
+        pl.col("is_champion")
+        & (pl.col("kind") == "feature")
+        & pl.col("missing_share").is_not_null()
+    )
+    if not rows.height:
+        return None
+    thresholds = rules["stability"]["missing_share"]
+    change = (
+        rows.with_columns(
+            group=pl.col("feature").map_elements(input_group, return_dtype=pl.String),
+            change=pl.col("missing_share") - pl.col("missing_share_reference"),
+        )
+        .group_by("group", "month")
+        .agg(pl.col("change").get(pl.col("change").abs().arg_max()))
+    )
+    changed = (
+        change.group_by("group").agg(pl.col("change").abs().max()).filter(pl.col("change") > 0)
+    )
+    change = change.join(changed.select("group"), on="group").sort("group", "month")
+    if not change.height:
+        return None
+    months = sorted(set(_month_label(change, "month")))
+    names = change["group"].unique(maintain_order=True).to_list()
+    cells = zip(change["group"], _month_label(change, "month"), change["change"], strict=True)
+    values = {(name, month): value for name, month, value in cells}
+    shift = thresholds["shift"]
+    figure = go.Figure(
+        go.Heatmap(
+            z=[[values.get((name, month)) for month in months] for name in names],
+            x=months,
+            y=names,
+            zmin=-1,
+            zmax=1,
+            colorscale=[
+                [0, "#2166ac"],
+                [0.5 - shift / 2, "#f7f7f7"],
+                [0.5 + shift / 2, "#f7f7f7"],
+                [1, "#b2182b"],
+            ],
+            xgap=1,
+            ygap=1,
+            hovertemplate="%{y}, %{x}: missing share %{z:+.3f} against training<extra></extra>",
+            colorbar={"title": "missing share change"},
+        )
+    )
+    return figure.update_layout(
+        xaxis_title="application month",
+        yaxis={"title": "input (group)", "autorange": "reversed"},
+        height=max(300, 160 + 22 * len(names)),
     )
 
 
@@ -415,8 +471,14 @@ SECTIONS = {  # key: (title, caption); captions may name thresholds from the rul
     ),
     "drift": (
         "Drift heatmap: champion PSI / CSI by application month",
-        "Each cell compares a month with the training population: amber past watch {watch}, red "
-        "past shift {shift}; hover for the exact value, blank cells have no value.",
+        "Each cell compares a month's non-missing values with the training population: amber past "
+        "watch {watch}, red past shift {shift}; hover for the exact value, blank cells have no "
+        "values (see missingness). Months the champion was fitted on are shown, never judged.",
+    ),
+    "missingness": (
+        "Missingness: change of the champion's inputs' missing share by application month",
+        "Each cell is the month's missing share minus the training population's, per input "
+        "group (the clickstream's inputs are one group); only inputs whose share changed.",
     ),
     "calibration": (
         "Calibration by score decile",
@@ -449,6 +511,7 @@ def build_dashboard(
         "performance": performance_figure(inputs.performance, rules),
         "estimates": estimate_figure(inputs.performance, inputs.estimates),
         "drift": drift_figure(inputs.drift, rules),
+        "missingness": missingness_figure(inputs.drift, rules),
         "calibration": calibration_figure(inputs.scored_labels),
         "scores": score_figure(inputs.scores),
         "comparison": comparison_figure(inputs.performance),

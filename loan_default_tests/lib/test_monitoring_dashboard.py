@@ -94,7 +94,11 @@ def _inputs() -> DashboardInputs:
             for feature, psi in (("score", 0.05 * i), ("age", 0.3), ("income", None)):
                 kind = "score" if feature == "score" else "feature"
                 drift.append({**_keys(family), "month": month, "feature": feature, "kind": kind})
-                drift[-1]["psi"] = psi
+                drift[-1] |= {"psi": psi, "missing_share_reference": 0.0, "missing_share": 0.0}
+            for feature in ("fe_1_mean", "has_clickstream"):  # the clickstream stops in month 2
+                drift.append({**_keys(family), "month": month, "feature": feature})
+                drift[-1] |= {"kind": "feature", "missing_share_reference": 0.09}
+                drift[-1]["missing_share"] = 1.0 if i == 2 else 0.0
             scores += [
                 {**_keys(family), "application_month": month, "calibrated_probability": p / 10}
                 for p in range(1, 10)
@@ -194,9 +198,9 @@ def test_confusion_matrices_count_held_out_rows_or_all(page: str) -> None:
 def test_drift_heatmap_puts_score_first_and_caps_colour_at_twice_shift(page: str) -> None:
     (figure,) = _figures(_section(page, "drift"))
     (heatmap,) = figure["data"]
-    assert heatmap["y"] == ["score", "age", "income"]
+    assert heatmap["y"] == ["score", "age", "fe_1_mean", "has_clickstream", "income"]
     assert heatmap["x"] == ["2024-04", "2024-05", "2024-06"]
-    assert heatmap["z"][0] == [0.0, 0.05, 0.1] and heatmap["z"][2] == [None, None, None]
+    assert heatmap["z"][0] == [0.0, 0.05, 0.1] and heatmap["z"][4] == [None, None, None]
     assert (heatmap["zmin"], heatmap["zmax"]) == (0, 0.5)
 
 
@@ -218,3 +222,10 @@ def test_empty_inputs_give_a_valid_page_of_no_data_notes(tmp_path: Path, rules: 
     assert page.count("* plotly.js v") == 1
     assert page.count(NO_DATA) == len(SECTIONS)
     assert "Plotly.newPlot" not in page
+
+
+def test_missingness_heatmap_shows_the_clickstream_as_one_group(page: str) -> None:
+    (figure,) = _figures(_section(page, "missingness"))
+    (heatmap,) = figure["data"]
+    assert heatmap["y"] == ["clickstream"]  # age and income never changed: not drawn
+    assert heatmap["z"] == [[-0.09, -0.09, 0.91]]
