@@ -169,18 +169,18 @@ def _window_plan(window: FeatureWindow) -> _WindowPlan:
     def start(months: int) -> pl.Expr:
         return pl.col("application_month").dt.offset_by(f"-{months - 1}mo")
 
-    # A row's month, as bronze partitions it, is what the windows compare: a row of any day
-    # of month T counts for T.
-    month = pl.col("snapshot_date").dt.month_start()
-
+    # A row's month is what the windows compare, so a row of any day of month T counts for T:
+    # the window runs from the 1st of its first month to before the 1st of month T + 1.
     # The short window as columns that are null outside it: every aggregate is then a plain
     # column reduction, which polars runs on its fast path (a filter inside an aggregate is
     # evaluated group by group). A mean skips nulls, so it is the mean over the window.
     return _WindowPlan(
-        in_window=month.is_between(
-            start(window.long_clickstream_months), pl.col("application_month")
+        in_window=pl.col("snapshot_date").is_between(
+            start(window.long_clickstream_months),
+            pl.col("application_month").dt.offset_by("1mo"),
+            closed="left",
         ),
-        short=(month >= start(window.clickstream_months)).alias("__short"),
+        short=(pl.col("snapshot_date") >= start(window.clickstream_months)).alias("__short"),
         short_values=tuple(
             pl.when(pl.col("__short")).then(pl.col(c)).alias(f"__short_{c}")
             for c in CLICKSTREAM_COLUMNS
