@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import polars as pl
 from scipy import stats
 
-from loan_default.lib.labels import LabelDefinition
+from loan_default.lib.label_contract import LabelDefinition
 from loan_default.lib.model_data import labeled_applications
 from loan_default.lib.model_windows import Windows
 from loan_default.lib.performance import auc_interval

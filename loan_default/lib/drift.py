@@ -10,8 +10,9 @@ The rules, the same for every column:
 - Bins come from the reference. Numeric columns are cut at the reference's deciles (of its
   non-missing values), or get a bin per value when they have no more distinct values than
   bins; adjacent bins are then merged until each holds at least `min_bin_share` of the
-  reference, because thin bins make shares noise. Categories with at least `min_bin_share` of the reference are bins of their
-  own; rarer ones, and categories the reference never saw, share one `<other>` bin.
+  reference, because thin bins make shares noise. Categories with at least `min_bin_share`
+  of the reference are bins of their own; rarer ones, and categories the reference never saw,
+  share one `<other>` bin.
 - Shares are smoothed by counts (additive smoothing): share = (count + a) / (n + a * bins) with
   a = `smoothing` (0.5), on both sides. An empty bin then counts half a row, so the logarithm
   stays finite and an empty bin in a 500-loan month weighs what 500 rows can show, where a fixed

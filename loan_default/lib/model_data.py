@@ -10,7 +10,7 @@ from datetime import date
 
 import polars as pl
 
-from loan_default.lib.labels import LabelDefinition
+from loan_default.lib.label_contract import LabelDefinition
 
 KEY_COLUMNS = ("loan_id", "customer_id", "application_month", "max_source_date")
 CATEGORICAL_FEATURES = (

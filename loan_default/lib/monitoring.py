@@ -15,7 +15,7 @@ import polars as pl
 
 from loan_default.lib.drift import BinnedReference, BinningRule, reference_bins, stability
 from loan_default.lib.features import CLICKSTREAM_COUNTS
-from loan_default.lib.labels import LabelDefinition
+from loan_default.lib.label_contract import LabelDefinition
 from loan_default.lib.months import add_months
 from loan_default.lib.performance import estimated_performance, realized_performance
 from loan_default.lib.registry import RegistryRecord

@@ -93,6 +93,7 @@ def mask_clickstream(frame: pl.DataFrame, fraction: float, seed: int) -> pl.Data
         *(
             pl.when(picked).then(0).otherwise(pl.col(c)).cast(pl.Int32).alias(c)
             for c in CLICKSTREAM_COUNTS
+            if c in frame.columns
         ),
     )
 

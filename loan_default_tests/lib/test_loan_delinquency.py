@@ -4,7 +4,8 @@ from datetime import date
 
 import polars as pl
 
-from loan_default.lib.labels import LabelDefinition, build_labels
+from loan_default.lib.label_contract import LabelDefinition
+from loan_default.lib.labels import build_labels
 from loan_default.lib.loan_delinquency import with_delinquency
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from loan_default.lib import registry
 from loan_default.lib.calibration import PlattCalibrator, best_f1_threshold
-from loan_default.lib.labels import LabelDefinition, LabelMismatchError
+from loan_default.lib.label_contract import LabelDefinition, LabelMismatchError
 from loan_default.lib.metrics import classification_metrics, ks_statistic
 from loan_default.lib.model_data import labeled_applications
 from loan_default.lib.model_windows import Windows

@@ -5,7 +5,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from loan_default.lib.labels import LabelDefinition
+from loan_default.lib.label_contract import LabelDefinition
 from loan_default.lib.monitoring import ScoredVersion, performance_rows, scores_with_labels
 
 JAN, FEB, MAR = date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)

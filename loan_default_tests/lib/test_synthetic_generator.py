@@ -9,7 +9,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from loan_default.lib.cleaning import clean
-from loan_default.lib.labels import LabelDefinition, build_labels
+from loan_default.lib.label_contract import LabelDefinition
+from loan_default.lib.labels import build_labels
 from loan_default.lib.loan_delinquency import with_delinquency
 from loan_default.lib.raw_reader import RawFile, check_header, read_bronze
 from loan_default.lib.sources import SOURCES
