@@ -21,6 +21,11 @@ CATEGORICAL_FEATURES = (
     "payment_value_level",
 )
 TARGET = "label"
+# Feature-store columns kept for analysis but never model inputs. The long window's count of
+# clickstream months grows with the calendar while history is shorter than the window (all
+# clickstream here starts in one month), so it teaches a model the application month, not the
+# applicant; the backtest loses nothing without it (README).
+NOT_MODEL_INPUTS = ("clickstream_months_seen_long",)
 
 
 def feature_columns(features: pl.DataFrame) -> tuple[list[str], list[str]]:
@@ -30,6 +35,7 @@ def feature_columns(features: pl.DataFrame) -> tuple[list[str], list[str]]:
         c
         for c in features.columns
         if c not in KEY_COLUMNS
+        and c not in NOT_MODEL_INPUTS
         and c not in categorical
         and c != TARGET
         and features.schema[c].is_numeric()

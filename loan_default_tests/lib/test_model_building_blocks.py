@@ -12,7 +12,7 @@ from loan_default.lib import registry
 from loan_default.lib.calibration import PlattCalibrator, best_f1_threshold
 from loan_default.lib.label_contract import LabelDefinition, LabelMismatchError
 from loan_default.lib.metrics import classification_metrics, ks_statistic
-from loan_default.lib.model_data import labeled_applications
+from loan_default.lib.model_data import feature_columns, labeled_applications
 from loan_default.lib.model_windows import Windows
 from loan_default.lib.models.sklearn_families import BoostingParams, FrameModel, gradient_boosting
 from loan_default.lib.training import mask_clickstream, pretraining_rows
@@ -113,6 +113,23 @@ def test_calibration_is_the_sigmoid_of_a_line_in_the_logit():
     # logit 0 -> sigmoid(-1) = 0.2689; logit 1 -> sigmoid(1) = 0.7311; logit -1 -> sigmoid(-3).
     got = calibrator.transform(np.array([0.5, e / (1 + e), 1 / (1 + e)]))
     np.testing.assert_allclose(got, [0.2689, 0.7311, 0.0474], atol=0.006)
+
+
+def test_the_long_windows_month_count_is_no_model_input():
+    frame = pl.DataFrame(
+        {
+            "loan_id": ["a"],
+            "application_month": [date(2024, 1, 1)],
+            "credit_mix": ["Good"],
+            "clickstream_months_seen": [6],
+            "clickstream_months_seen_long": [13],
+            "fe_1_mean_long": [1.0],
+        }
+    )
+    assert feature_columns(frame) == (
+        ["credit_mix"],
+        ["clickstream_months_seen", "fe_1_mean_long"],
+    )
 
 
 def test_pretraining_rows_end_with_the_training_window():
