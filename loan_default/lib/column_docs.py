@@ -32,7 +32,7 @@ _DERIVED = {
     "clickstream_months_seen": "Months of clickstream found in the trailing window.",
     "has_clickstream": "1 when any clickstream was found in the window, else 0.",
     "clickstream_months_seen_long": "Months of clickstream found in the long trailing window.",
-    "max_source_date": "Latest source date used by the row; never after application_month.",
+    "max_source_date": "Newest source date used; never in a month after application_month.",
     **{
         f"{c}_mean": f"Mean of {c} over the trailing clickstream window."
         for c in CLICKSTREAM_COLUMNS

@@ -22,7 +22,7 @@ from loan_default.lib.features import (
     clickstream_window,
 )
 from loan_default.lib.labels import LABEL_STORE_COLUMNS, build_labels
-from loan_default.lib.months import add_months
+from loan_default.lib.months import add_months, month_range
 from loan_default.lib.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
@@ -42,6 +42,12 @@ LABEL_TABLE, FEATURE_TABLE = "gold.label_store", "gold.feature_store"
 FEATURE_WINDOW = FeatureWindow(
     clickstream_months=settings.CLICKSTREAM_WINDOW_MONTHS,
     long_clickstream_months=settings.CLICKSTREAM_LONG_WINDOW_MONTHS,
+)
+
+EVERY_MONTH_UP_TO_T = dg.TimeWindowPartitionMapping(
+    start_offset=-len(month_range(settings.FIRST_MONTH, settings.LAST_MONTH)),
+    end_offset=0,
+    allow_nonexistent_upstream_partitions=True,
 )
 
 # Gold must be materialized by 09:00 UTC on the 5th of each month (within the 28 days before).
@@ -142,8 +148,11 @@ def label_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) ->
     key=FEATURE_STORE,
     deps=[
         silver_asset_key(LMS_LOAN_DAILY),
-        silver_asset_key(FEATURES_ATTRIBUTES),
-        silver_asset_key(FEATURES_FINANCIALS),
+        # Attributes and financials: the customer's latest row of month T or before.
+        *(
+            dg.AssetDep(silver_asset_key(source), partition_mapping=EVERY_MONTH_UP_TO_T)
+            for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
+        ),
         dg.AssetDep(
             silver_asset_key(FEATURE_CLICKSTREAM),
             partition_mapping=dg.TimeWindowPartitionMapping(
