@@ -6,9 +6,6 @@ holding the file would block the runs it starts.
 """
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecordStatus,
-)
 
 from loan_default.defs.gold.assets import monthly_freshness
 from loan_default.defs.models.assets import CHAMPION, PREDICTIONS, model_assets
@@ -24,7 +21,7 @@ from loan_default.defs.monitoring.assets import (
 from loan_default.defs.partitions import monthly_partitions
 from loan_default.defs.resources import RawDataResource
 from loan_default.lib import registry
-from loan_default.lib.raw_months import files_fingerprint, months_in_loan_book
+from loan_default.lib.raw_months import files_fingerprint, month_counts, months_in_loan_book
 from loan_default.lib.sources import SOURCES
 
 RUNNING = dg.DefaultSensorStatus.RUNNING
@@ -80,12 +77,12 @@ def new_alarms(instance: dg.DagsterInstance, after: int) -> tuple[list[tuple[int
     """
     found, newest = [], after
     for key in ALARM_CHECKS:
-        history = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=100, status={AssetCheckExecutionRecordStatus.FAILED}
-        )
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
         for record in history:  # newest first
             if record.id <= after:
                 break
+            if record.status.value != "FAILED":
+                continue
             newest = max(newest, record.id)
             evaluation = record.event.dagster_event.event_specific_data if record.event else None
             if evaluation is not None and evaluation.severity == dg.AssetCheckSeverity.ERROR:
@@ -144,9 +141,6 @@ def new_raw_month(context: dg.SensorEvaluationContext, raw_data: RawDataResource
     fingerprint = files_fingerprint(files)
     if fingerprint == context.cursor:
         return dg.SkipReason("raw files unchanged")
-    # Imported here: only this sensor's body is edited while the rest of the module changes.
-    from loan_default.lib.raw_months import month_counts
-
     known = set(monthly_partitions.get_partition_keys())
     counts = {
         source.name: month_counts(raw_data.locate(source), source, raw_data.date_format)
