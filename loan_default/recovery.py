@@ -29,6 +29,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from loan_default import settings
+
 IN_PROGRESS = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     stop_parser = sub.add_parser("stop", help="stop a run, even one blocked on a pool")
     stop_parser.add_argument("run_id")
     args = parser.parse_args(argv)
-    if not os.environ.get("DAGSTER_HOME"):
+    if not settings.DAGSTER_HOME:
         raise SystemExit("DAGSTER_HOME is not set: point it at the instance folder")
     # Opening the instance creates and migrates its SQLite storage, once, before any run does.
     with dg.DagsterInstance.get() as instance:

@@ -51,6 +51,9 @@ LABEL = LabelDefinition(
 
 OWNERS = ["team:credit-risk"]
 
+# The Dagster instance folder (the Makefile exports it); recovery refuses to guess one.
+DAGSTER_HOME = os.environ.get("DAGSTER_HOME")
+
 # Real-time scoring API (loan_default/serving): where `make serve` listens, and how often the
 # server re-reads the registry's champion (seconds) to pick up a promotion without a restart.
 API_HOST = os.environ.get("LOAN_DEFAULT_API_HOST", "127.0.0.1")
