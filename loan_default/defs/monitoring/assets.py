@@ -169,17 +169,20 @@ def drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.Ma
     return dg.MaterializeResult(metadata=metadata, check_results=stability_check_results(table))
 
 
+_IN_WINDOW = "the newest month is inside the champion's fitted window: shown, not judged"
+
+
 def stability_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
     """The champion's score PSI, input CSI and missingness checks on the newest month of
     `table`; a month inside the champion's fitted window is shown, never judged."""
     rows = _newest_champion_rows(table, "month")
     if rows is None:
         return [finding_check(DRIFT, name, [], None) for name in STABILITY_CHECKS]
-    subject = _subject(rows, "month")
     if not rows["held_out"].all():
         return [
             finding_check(DRIFT, name, [], None, not_judged=_IN_WINDOW) for name in STABILITY_CHECKS
         ]
+    subject = _subject(rows, "month")
     findings = drift_findings(rows, RULES, input_group)
     features = rows.filter(pl.col("kind") == "feature")
     score = rows.filter(pl.col("kind") == "score")["psi"]
@@ -199,9 +202,6 @@ def stability_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
         )
         for name in STABILITY_CHECKS
     ]
-
-
-_IN_WINDOW = "the newest month is inside the champion's fitted window: shown, not judged"
 
 
 @dg.asset(
