@@ -115,7 +115,8 @@ def create_app(warehouse: Path | None = None, refresh_seconds: float | None = No
         title="Loan default scoring API",
         description=(
             "Scores loan applications, given in the raw source schema, with the model the "
-            "registry names champion, through the pipeline's own cleaning and feature code."
+            "registry names champion, through the pipeline's own cleaning and feature code. "
+            f"Default means {settings.LABEL.text}."
         ),
         version="1",
         lifespan=lifespan,

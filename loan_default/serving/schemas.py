@@ -178,8 +178,12 @@ UNION_TAGS = ("single", "batch")
 class Prediction(BaseModel):
     loan_id: str | None
     Customer_ID: str
-    probability: float = Field(description="The model's raw probability of default.")
-    calibrated_probability: float = Field(description="Platt-calibrated probability of default.")
+    probability: float = Field(
+        description=f"The model's raw probability of default ({settings.LABEL.name})."
+    )
+    calibrated_probability: float = Field(
+        description=f"Platt-calibrated probability of default: {settings.LABEL.text}."
+    )
     decision: int = Field(description="1 when calibrated_probability >= the model's threshold.")
     model_version: str
     model_family: str

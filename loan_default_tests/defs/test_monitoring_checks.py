@@ -8,10 +8,11 @@ import pytest
 
 from loan_default.defs.monitoring.assets import (
     RULES,
+    estimate_check_results,
     performance_check_results,
     stability_check_results,
 )
-from loan_default.lib.monitoring import DRIFT_SCHEMA, PERFORMANCE_SCHEMA
+from loan_default.lib.monitoring import DRIFT_SCHEMA, ESTIMATE_SCHEMA, PERFORMANCE_SCHEMA
 
 STEP = 1e-6
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
@@ -134,3 +135,31 @@ def test_roc_auc_degradation_is_an_error_and_training_months_are_not_judged():
     in_sample = performance_table({"roc_auc": 0.5}, held_out=False)
     for result in performance_check_results(in_sample):
         assert result.passed and "nothing to judge" in result.description
+
+
+def test_estimated_roc_auc_check_retrains_below_business_before_labels_arrive():
+    business = RULES["performance"]["roc_auc"]["business"]
+
+    def judged(expected_roc_auc):
+        row = {
+            "application_month": date(2025, 1, 1),
+            "label_month": date(2025, 7, 1),
+            "model_family": "gradient_boosting",
+            "model_version": "gb-1",
+            "is_champion": True,
+            "n": 526,
+            "expected_roc_auc": expected_roc_auc,
+        }
+        [result] = estimate_check_results(pl.DataFrame([row], schema=ESTIMATE_SCHEMA))
+        return result
+
+    assert judged(business).passed is False  # at business: below data-science, a WARN
+    assert judged(business).severity == WARN
+    alarm = judged(business - STEP)
+    assert (alarm.passed, alarm.severity) == (False, ERROR)
+    assert (
+        "estimated_roc_auc" in alarm.description and "labels not yet arrived" in alarm.description
+    )
+    [nothing] = estimate_check_results(pl.DataFrame(schema=ESTIMATE_SCHEMA))
+    assert nothing.passed
+    assert "no held-out champion month without labels" in nothing.description

@@ -14,6 +14,7 @@ import httpx
 import polars as pl
 import pytest
 
+from loan_default import settings
 from loan_default.serving.__main__ import serving_cpus
 from loan_default.serving.schemas import EXAMPLE_APPLICATION
 from loan_default_tests.conftest import require_real_data
@@ -62,6 +63,8 @@ def test_health_model_and_docs(api, trained_versions):
     assert httpx.get(f"{api.url}/docs").status_code == 200
     openapi = httpx.get(f"{api.url}/openapi.json").json()
     assert {"/predict", "/health", "/model"} <= set(openapi["paths"])
+    # The docs state the platform's one label definition.
+    assert settings.LABEL.text in openapi["info"]["description"]
 
 
 def test_server_runs_on_one_cpu(api):

@@ -242,7 +242,9 @@ def estimate_check_results(judged: pl.DataFrame) -> list[dg.AssetCheckResult]:
     rows = _newest_champion_rows(judged, "application_month")
     if rows is None:
         not_judged = "no held-out champion month without labels in this run"
-        return [finding_check(ESTIMATED, n, [], None, not_judged) for n in ESTIMATE_CHECKS]
+        return [
+            finding_check(ESTIMATED, n, [], None, not_judged=not_judged) for n in ESTIMATE_CHECKS
+        ]
     row = rows.row(0, named=True)
     return [
         finding_check(
