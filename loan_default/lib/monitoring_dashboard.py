@@ -214,7 +214,9 @@ def missingness_figure(drift: pl.DataFrame, rules: Mapping) -> go.Figure | None:
         .agg(pl.col("change").get(pl.col("change").abs().arg_max()))
     )
     changed = (
-        change.group_by("group").agg(pl.col("change").abs().max()).filter(pl.col("change") > 0)
+        change.group_by("group")
+        .agg(pl.col("change").abs().max())
+        .filter(pl.col("change") > thresholds["watch"])
     )
     change = change.join(changed.select("group"), on="group").sort("group", "month")
     if not change.height:
@@ -478,7 +480,8 @@ SECTIONS = {  # key: (title, caption); captions may name thresholds from the rul
     "missingness": (
         "Missingness: change of the champion's inputs' missing share by application month",
         "Each cell is the month's missing share minus the training population's, per input "
-        "group (the clickstream's inputs are one group); only inputs whose share changed.",
+        "group (the clickstream's inputs are one group); only inputs whose share moved past "
+        "the watch threshold ({missing_watch}) in some month.",
     ),
     "calibration": (
         "Calibration by score decile",
@@ -517,7 +520,11 @@ def build_dashboard(
         "comparison": comparison_figure(inputs.performance),
         "confusion": confusion_figure(inputs.scored_labels),
     }
-    values = {**rules["performance"]["roc_auc"], **rules["stability"]["score_psi"]}
+    values = {
+        **rules["performance"]["roc_auc"],
+        **rules["stability"]["score_psi"],
+        "missing_watch": rules["stability"]["missing_share"]["watch"],
+    }
     sections = "".join(
         _section(key, heading, caption.format(**values), contents[key])
         for key, (heading, caption) in SECTIONS.items()

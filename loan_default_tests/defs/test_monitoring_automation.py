@@ -107,6 +107,15 @@ def test_new_raw_month_sensor_requests_the_months_not_yet_ingested(small_raw, tm
         assert request.tags["dagster/asset_partition_range_end"] == "2025-11-01"
 
 
+def test_new_raw_month_sensor_skips_while_the_raw_folder_is_empty(tmp_path):
+    resources = {"raw_data": RawDataResource(raw_dir=str(tmp_path))}
+    with dg.instance_for_test() as instance:
+        result = tick(new_raw_month, instance, resources=resources)
+    assert result.run_requests == []
+    assert "raw files not there yet" in result.skip_message
+    assert "lms_loan_daily.csv: file not found" in result.skip_message
+
+
 def test_monthly_refresh_job_and_schedule_cover_every_monthly_asset():
     from loan_default.definitions import defs
 

@@ -22,6 +22,7 @@ from loan_default.defs.partitions import monthly_partitions
 from loan_default.defs.resources import RawDataResource
 from loan_default.lib import registry
 from loan_default.lib.raw_months import files_fingerprint, month_counts, months_in_loan_book
+from loan_default.lib.raw_reader import RawInputError
 from loan_default.lib.sources import SOURCES
 
 RUNNING = dg.DefaultSensorStatus.RUNNING
@@ -137,7 +138,10 @@ def retrain_on_alert(context: dg.SensorEvaluationContext):
     description="Starts the monthly refresh when the loan book holds a month not yet ingested.",
 )
 def new_raw_month(context: dg.SensorEvaluationContext, raw_data: RawDataResource):
-    files = [raw_data.locate(source).path for source in SOURCES.values()]
+    try:
+        files = [raw_data.locate(source).path for source in SOURCES.values()]
+    except RawInputError as missing:
+        return dg.SkipReason(f"raw files not there yet: {missing}")
     fingerprint = files_fingerprint(files)
     if fingerprint == context.cursor:
         return dg.SkipReason("raw files unchanged")
