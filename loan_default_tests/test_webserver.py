@@ -67,7 +67,16 @@ def test_asset_graph_through_graphql(webserver):
     response = requests.post(f"{webserver}/graphql", json={"query": ASSET_GRAPH_QUERY}, timeout=60)
     nodes = {"/".join(n["assetKey"]["path"]): n for n in response.json()["data"]["assetNodes"]}
     groups = {n["groupName"] for n in nodes.values()}
-    assert groups == {"raw", "bronze", "silver", "gold", "models", "predictions", "monitoring"}
+    assert groups == {
+        "raw",
+        "bronze",
+        "silver",
+        "gold",
+        "models",
+        "predictions",
+        "monitoring",
+        "backtest",
+    }
 
     feature_store = nodes["gold/feature_store"]
     assert feature_store["isPartitioned"]
@@ -80,4 +89,8 @@ def test_asset_graph_through_graphql(webserver):
     assert "rows_conserved" in {c["name"] for c in silver_checks}
     assert not nodes["raw/lms_loan_daily"]["isPartitioned"]
     drift_checks = nodes["monitoring/drift"]["assetChecksOrError"]["checks"]
-    assert {"champion_score_psi", "champion_feature_csi"} <= {c["name"] for c in drift_checks}
+    assert {"champion_score_psi", "champion_feature_csi", "champion_input_missing"} <= {
+        c["name"] for c in drift_checks
+    }
+    backtest = nodes["models/backtest"]
+    assert backtest["isPartitioned"]
