@@ -22,6 +22,7 @@ from loan_default.lib.model_windows import Windows
 from loan_default.lib.performance import auc_interval
 from loan_default.lib.training import train
 
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 BACKTEST_SCHEMA = {
     "as_of_month": pl.Date,
     "model_family": pl.String,
@@ -155,14 +156,17 @@ def months_markdown(rows: pl.DataFrame) -> str:
 def write_chart(rows: pl.DataFrame, summary: pl.DataFrame, path: Path) -> Path:
     """OOT ROC-AUC per OOT month and family with its interval, and each family's mean band."""
     figure = go.Figure()
-    for (family,), group in rows.sort("oot_month").group_by("model_family", maintain_order=True):
+    groups = rows.sort("oot_month").group_by("model_family", maintain_order=True)
+    for i, ((family,), group) in enumerate(groups):
         months = group["oot_month"].dt.strftime("%Y-%m").to_list()
+        color = COLORS[i % len(COLORS)]
         figure.add_trace(
             go.Scatter(
                 x=months,
                 y=group["roc_auc"].to_list(),
                 mode="lines+markers",
                 name=family,
+                line={"color": color},
                 error_y={
                     "type": "data",
                     "symmetric": False,
@@ -177,7 +181,7 @@ def write_chart(rows: pl.DataFrame, summary: pl.DataFrame, path: Path) -> Path:
                 x=[months[0], months[-1]],
                 y=[mean, mean],
                 mode="lines",
-                line={"dash": "dash"},
+                line={"dash": "dash", "color": color},
                 name=f"{family} mean {mean:.3f}",
             )
         )

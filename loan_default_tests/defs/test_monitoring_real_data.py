@@ -42,19 +42,29 @@ def run(database: Path, selection, run_config=None, months=None) -> dg.ExecuteIn
     return result
 
 
-@pytest.fixture(scope="module")
-def monitored(real_warehouse, tmp_path_factory):
-    database = tmp_path_factory.mktemp("monitored") / "warehouse.duckdb"
-    shutil.copy(real_warehouse[0], database)
+def monitor_champion(warehouse: Path, folder: Path, config: GradientBoostingConfig):
+    """A copy of the real warehouse with a boosting champion, scored and monitored."""
+    database = folder / "warehouse.duckdb"
+    shutil.copy(warehouse, database)
     run(
         database,
         dg.AssetSelection.assets(["models", "gradient_boosting"], ["models", "champion"]),
-        dg.RunConfig({"models__gradient_boosting": GradientBoostingConfig(window_mode="absolute")}),
+        dg.RunConfig({"models__gradient_boosting": config}),
     )
     run(database, dg.AssetSelection.groups("predictions"), months=ALL_MONTHS)
     result = run(database, MONITORING, months=ALL_MONTHS)
     report = run(database, dg.AssetSelection.assets(["monitoring", "monitoring_report"]))
     return database, result, report
+
+
+@pytest.fixture(scope="module")
+def monitored(real_warehouse, tmp_path_factory):
+    """The champion on the reference windows (train 2023, fitted through 2024-02)."""
+    return monitor_champion(
+        real_warehouse[0],
+        tmp_path_factory.mktemp("monitored"),
+        GradientBoostingConfig(window_mode="absolute"),
+    )
 
 
 def table(database: Path, name: str) -> pl.DataFrame:
@@ -114,17 +124,9 @@ def test_report_json_and_dashboard_exist(monitored):
 @pytest.fixture(scope="module")
 def monitored_relative(real_warehouse, tmp_path_factory):
     """What `make run` trains: the champion on relative windows (fitted through 2024-10)."""
-    database = tmp_path_factory.mktemp("monitored_relative") / "warehouse.duckdb"
-    shutil.copy(real_warehouse[0], database)
-    run(
-        database,
-        dg.AssetSelection.assets(["models", "gradient_boosting"], ["models", "champion"]),
-        dg.RunConfig({"models__gradient_boosting": GradientBoostingConfig()}),
+    return monitor_champion(
+        real_warehouse[0], tmp_path_factory.mktemp("monitored_relative"), GradientBoostingConfig()
     )
-    run(database, dg.AssetSelection.groups("predictions"), months=ALL_MONTHS)
-    result = run(database, MONITORING, months=ALL_MONTHS)
-    report = run(database, dg.AssetSelection.assets(["monitoring", "monitoring_report"]))
-    return database, result, report
 
 
 def test_drift_is_quiet_before_the_gap_and_names_the_missing_clickstream_after(
