@@ -61,11 +61,20 @@ def step_seconds(log: str) -> float:
 
 
 def synthetic_raw_dir(scale: int) -> Path:
-    """Synthetic raw files for `scale` x the real loan count, generated once and kept."""
+    """Synthetic raw files for `scale` x the real loan count, generated once and kept.
+
+    The generator runs in a child process: a backfill's peak RSS, read with wait4, counts the
+    memory its parent held when it was forked, so generating here would inflate every case.
+    """
     target = SYNTHETIC_ROOT / f"x{scale}"
     if not (target / "lms_loan_daily.csv").exists():
         started = time.perf_counter()
-        synthetic.generate(target, loans=BASE_LOANS * scale, seed=42)
+        subprocess.run(
+            [sys.executable, "-m", synthetic.__name__, "--out", str(target)]
+            + ["--loans", str(BASE_LOANS * scale), "--seed", "42"],
+            cwd=REPO_ROOT,
+            check=True,
+        )
         print(f"  generated {target} in {time.perf_counter() - started:.1f} s", flush=True)
     return target
 
