@@ -49,6 +49,15 @@ LABEL = LabelDefinition(
     mob=int(os.environ.get("LOAN_DEFAULT_LABEL_MOB", "6")),
 )
 
+# DuckDB's memory cap and threads for every warehouse connection of the pipeline, so a large
+# backfill spills to disk instead of growing (threads: all cores when unset).
+DUCKDB_MEMORY = os.environ.get("LOAN_DEFAULT_DUCKDB_MEMORY", "3GB")
+DUCKDB_THREADS = (
+    int(os.environ["LOAN_DEFAULT_DUCKDB_THREADS"])
+    if os.environ.get("LOAN_DEFAULT_DUCKDB_THREADS")
+    else None
+)
+
 OWNERS = ["team:credit-risk"]
 
 # The Dagster instance folder (the Makefile exports it); recovery refuses to guess one.

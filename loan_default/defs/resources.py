@@ -32,7 +32,11 @@ def warehouse_resource(database: Path | None = None) -> DuckDBResource:
     """The DuckDB warehouse file: one schema per layer, one table per asset."""
     path = Path(database or settings.WAREHOUSE_PATH)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return DuckDBResource(database=str(path))
+    threads = {"threads": settings.DUCKDB_THREADS} if settings.DUCKDB_THREADS else {}
+    return DuckDBResource(
+        database=str(path),
+        connection_config={"memory_limit": settings.DUCKDB_MEMORY, **threads},
+    )
 
 
 def layer_files(warehouse: DuckDBResource, layer: str) -> ParquetTables:

@@ -7,7 +7,6 @@ exactly those months.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import date
 
@@ -18,8 +17,6 @@ import pyarrow as pa
 from loan_default.lib.months import add_months
 
 ROW_GROUP_ROWS = 122_880
-MEMORY_SETTING = "LOAN_DEFAULT_DUCKDB_MEMORY"
-THREADS_SETTING = "LOAN_DEFAULT_DUCKDB_THREADS"
 
 
 class MissingTableError(LookupError):
@@ -45,18 +42,6 @@ def _columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
         [schema, name],
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def configure(connection: duckdb.DuckDBPyConnection) -> None:
-    """Bounded DuckDB memory and threads, so a large backfill spills instead of growing.
-
-    `LOAN_DEFAULT_DUCKDB_MEMORY` (default 3GB) and `LOAN_DEFAULT_DUCKDB_THREADS` (default: all
-    cores) override the defaults.
-    """
-    connection.execute(f"set memory_limit = '{os.environ.get(MEMORY_SETTING, '3GB')}'")
-    threads = os.environ.get(THREADS_SETTING)
-    if threads:
-        connection.execute(f"set threads = {int(threads)}")
 
 
 class MonthWriter:

@@ -22,7 +22,6 @@ from loan_default.lib.months import add_months
 from loan_default.lib.raw_months import month_counts, outside_months
 from loan_default.lib.raw_reader import write_bronze
 from loan_default.lib.sources import SOURCES, Source
-from loan_default.lib.warehouse import configure
 
 # The months partitions exist for, [first, end): rows dated elsewhere are not ingested.
 CONFIGURED_MONTHS = (settings.FIRST_MONTH, add_months(settings.LAST_MONTH, 1))
@@ -66,7 +65,6 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
         # Streamed in batches: memory stays flat however large the file is.
         written = write_bronze(store, raw, source, window, datetime.now(UTC), raw_data.date_format)
         with warehouse.get_connection() as connection:
-            configure(connection)
             store.create_view(connection, bronze_table(source), source.name)
             metadata = table_metadata(connection, bronze_table(source), "partition_month", window)
         context.log.info(f"{source.name}: {written:,} rows from {raw.path}")

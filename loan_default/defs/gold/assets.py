@@ -31,7 +31,6 @@ from loan_default.lib.sources import (
 )
 from loan_default.lib.thresholds import load_thresholds
 from loan_default.lib.warehouse import (
-    configure,
     read_months,
     replace_months,
 )
@@ -102,7 +101,6 @@ def label_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) ->
     band = load_thresholds()["data_quality"]["label_rate"]
     window, months = window_of(context), months_of(context)
     with warehouse.get_connection() as connection:
-        configure(connection)
         # Only the label mob's rows: every month of the run in one read.
         loans = read_months(
             connection,
@@ -180,7 +178,6 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
     }
     span, months = window_of(context), months_of(context)
     with warehouse.get_connection() as connection:
-        configure(connection)
         # Every month of the run at once; the clickstream window streams over silver's files,
         # reading each clickstream row once instead of once per month that uses it.
         applied = applications(

@@ -32,7 +32,7 @@ from loan_default.lib.sources import (
     Source,
 )
 from loan_default.lib.thresholds import load_thresholds
-from loan_default.lib.warehouse import configure, month_chunks
+from loan_default.lib.warehouse import month_chunks
 
 # Extra typing beyond cleaning, per source: the loan book gains days past due.
 ENRICHMENT = {LMS_LOAN_DAILY.name: with_delinquency}
@@ -162,7 +162,6 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
                     outcomes, month_range(start, end), bronze, typed, result, keys, source, expected
                 )
         with warehouse.get_connection() as connection:
-            configure(connection)
             silver_files.create_view(connection, silver_table(source), source.name)
             silver_files.create_view(connection, quarantine_table(source), quarantine_name(source))
             silver_metadata = table_metadata(
