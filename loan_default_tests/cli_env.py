@@ -8,6 +8,22 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+ALL_MONTHS = "2023-01-01...2025-11-01"
+
+
+def backfill_command(months: str = ALL_MONTHS) -> list[str]:
+    """The README's single-run backfill of the data layers over `months`."""
+    return [
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "loan_default.definitions",
+        "--select",
+        "group:bronze or group:silver or group:gold",
+        "--partition-range",
+        months,
+    ]
 
 
 def project_env(tmp_path: Path, raw_dir: Path) -> dict[str, str]:

@@ -5,20 +5,10 @@ from pathlib import Path
 import dagster as dg
 
 from loan_default.lib.warehouse_tables import fingerprints
-from loan_default_tests.cli_env import project_env, run_cli
+from loan_default_tests.cli_env import backfill_command, project_env, run_cli
 from loan_default_tests.conftest import require_real_data
 
-BACKFILL_ALL = [
-    "dagster",
-    "asset",
-    "materialize",
-    "-m",
-    "loan_default.definitions",
-    "--select",
-    "group:bronze or group:silver or group:gold",
-    "--partition-range",
-    "2023-01-01...2025-11-01",
-]
+BACKFILL_ALL = backfill_command()
 
 
 def test_definitions_validate(tmp_path):

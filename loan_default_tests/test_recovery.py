@@ -10,21 +10,11 @@ import dagster as dg
 import pytest
 
 from loan_default.lib.warehouse_tables import fingerprints
-from loan_default_tests.cli_env import BIN, REPO_ROOT, project_env, run_cli
+from loan_default_tests.cli_env import BIN, REPO_ROOT, backfill_command, project_env, run_cli
 from loan_default_tests.conftest import require_real_data
 
 MONTHS = "2023-01-01...2023-03-01"
-BACKFILL = [
-    "dagster",
-    "asset",
-    "materialize",
-    "-m",
-    "loan_default.definitions",
-    "--select",
-    "group:bronze or group:silver or group:gold",
-    "--partition-range",
-    MONTHS,
-]
+BACKFILL = backfill_command(MONTHS)
 RECOVER = ["python", "-m", "loan_default.recovery"]
 # The step the backfill is killed in: it holds the duckdb pool's only slot.
 KILLED_STEP = "silver_feature_clickstream"

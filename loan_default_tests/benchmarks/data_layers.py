@@ -19,22 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loan_default.lib import synthetic
-from loan_default_tests.cli_env import BIN, REPO_ROOT, project_env
+from loan_default_tests.cli_env import BIN, REPO_ROOT, backfill_command, project_env
 
 REAL_RAW_DIR = REPO_ROOT.parent / "shared" / "data" / "raw"
 SYNTHETIC_ROOT = REPO_ROOT / "data" / "synthetic"
 BASE_LOANS = 12_500
-BACKFILL = [
-    "dagster",
-    "asset",
-    "materialize",
-    "-m",
-    "loan_default.definitions",
-    "--select",
-    "group:bronze or group:silver or group:gold",
-    "--partition-range",
-    "2023-01-01...2025-11-01",
-]
+BACKFILL = backfill_command()
 
 
 STEP_DONE = re.compile(r'Finished execution of step "[^"]+" in (?:(\d+)m)?([\d.]+)(ms|s)\.')
