@@ -11,7 +11,7 @@ import os
 from datetime import date
 from pathlib import Path
 
-from loan_default.lib.label_contract import LabelDefinition
+from loan_default.lib.gold.label_contract import LabelDefinition
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

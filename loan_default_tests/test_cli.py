@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from loan_default.lib.warehouse_tables import fingerprints
+from loan_default.lib.storage.warehouse_tables import fingerprints
 from loan_default_tests.cli_env import backfill_command, project_env, run_cli
 from loan_default_tests.conftest import require_real_data
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from loan_default.lib.warehouse_tables import fingerprints, read_table
+from loan_default.lib.storage.warehouse_tables import fingerprints, read_table
 from loan_default_tests.cli_env import BIN, REPO_ROOT, project_env, run_cli
 from loan_default_tests.conftest import require_real_data
 

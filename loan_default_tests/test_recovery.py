@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from loan_default.lib.warehouse_tables import fingerprints
+from loan_default.lib.storage.warehouse_tables import fingerprints
 from loan_default_tests.cli_env import BIN, REPO_ROOT, backfill_command, project_env, run_cli
 from loan_default_tests.conftest import require_real_data
 

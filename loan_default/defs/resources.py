@@ -6,9 +6,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
-from loan_default.lib.parquet_tables import ParquetTables
-from loan_default.lib.raw_reader import RawFile
-from loan_default.lib.sources import Source
+from loan_default.lib.ingest.raw_reader import RawFile
+from loan_default.lib.ingest.sources import Source
+from loan_default.lib.storage.parquet_tables import ParquetTables
 
 
 class RawDataResource(dg.ConfigurableResource):

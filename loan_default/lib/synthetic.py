@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from loan_default.lib.ingest.sources import SOURCES
 from loan_default.lib.months import add_months, month_range
-from loan_default.lib.sources import SOURCES
 
 FIRST_START, LAST_START = date(2023, 1, 1), date(2025, 1, 1)
 CLICKSTREAM_MONTHS = month_range(date(2023, 1, 1), date(2025, 1, 1))

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from loan_default.lib import registry
-from loan_default.lib.training import TrainedModel
+from loan_default.lib.models import registry
+from loan_default.lib.models.training import TrainedModel
 
 log = logging.getLogger("loan_default.serving")
 

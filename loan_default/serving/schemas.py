@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from loan_default import settings
-from loan_default.lib.sources import (
+from loan_default.lib.ingest.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
     FEATURES_FINANCIALS,

@@ -20,12 +20,11 @@ import numpy as np
 import polars as pl
 
 from loan_default import settings
-from loan_default.lib import query_plans
-from loan_default.lib.cleaning import REASON_SEPARATOR, CleanResult, clean
-from loan_default.lib.features import FeatureWindow, build_features
-from loan_default.lib.loan_delinquency import with_delinquency
-from loan_default.lib.raw_reader import ISO_DATE_FORMAT
-from loan_default.lib.sources import (
+from loan_default.lib.gold.features import FeatureWindow, build_features
+from loan_default.lib.gold.loan_delinquency import with_delinquency
+from loan_default.lib.ingest.cleaning import REASON_SEPARATOR, CleanResult, clean
+from loan_default.lib.ingest.raw_reader import ISO_DATE_FORMAT
+from loan_default.lib.ingest.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
     FEATURES_FINANCIALS,
@@ -34,7 +33,8 @@ from loan_default.lib.sources import (
     Kind,
     Source,
 )
-from loan_default.lib.training import TrainedModel
+from loan_default.lib.models.training import TrainedModel
+from loan_default.lib.storage import query_plans
 from loan_default.serving.schemas import SHARED_KEY, Application
 
 FEATURE_WINDOW = FeatureWindow(

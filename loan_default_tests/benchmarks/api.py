@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 
 from loan_default import settings
-from loan_default.lib import registry
+from loan_default.lib.models import registry
 from loan_default_tests.benchmarks.data_layers import BACKFILL, REAL_RAW_DIR
 from loan_default_tests.cli_env import project_env, run_cli
 from loan_default_tests.serving.raw_requests import applications_of_month, null_refused

@@ -12,22 +12,22 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from loan_default.lib.backtest import (
+from loan_default.lib.gold.features import FeatureWindow, build_features
+from loan_default.lib.gold.labels import build_labels
+from loan_default.lib.gold.loan_delinquency import with_delinquency
+from loan_default.lib.ingest.cleaning import clean
+from loan_default.lib.ingest.raw_reader import RawFile, read_bronze
+from loan_default.lib.ingest.sources import SOURCES
+from loan_default.lib.models.backtest import (
     BACKTEST_SCHEMA,
     backtest_month,
     months_markdown,
     summarize,
     summary_markdown,
 )
-from loan_default.lib.cleaning import clean
-from loan_default.lib.features import FeatureWindow, build_features
-from loan_default.lib.labels import build_labels
-from loan_default.lib.loan_delinquency import with_delinquency
-from loan_default.lib.model_data import labeled_applications
-from loan_default.lib.model_windows import Windows
-from loan_default.lib.raw_reader import RawFile, read_bronze
-from loan_default.lib.sources import SOURCES
-from loan_default.lib.training import train
+from loan_default.lib.models.model_data import labeled_applications
+from loan_default.lib.models.model_windows import Windows
+from loan_default.lib.models.training import train
 from loan_default.settings import LABEL
 from loan_default_tests.benchmarks.data_layers import REAL_RAW_DIR
 

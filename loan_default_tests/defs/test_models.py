@@ -14,7 +14,7 @@ from loan_default.defs.models.config import (
     LogisticRegressionConfig,
     TabTransformerConfig,
 )
-from loan_default.lib import registry
+from loan_default.lib.models import registry
 from loan_default_tests.conftest import (
     project_assets,
     project_resources,

@@ -12,7 +12,11 @@ from loan_default.defs.monitoring.assets import (
     performance_check_results,
     stability_check_results,
 )
-from loan_default.lib.monitoring import DRIFT_SCHEMA, ESTIMATE_SCHEMA, PERFORMANCE_SCHEMA
+from loan_default.lib.monitoring.monitoring_tables import (
+    DRIFT_SCHEMA,
+    ESTIMATE_SCHEMA,
+    PERFORMANCE_SCHEMA,
+)
 
 STEP = 1e-6
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN

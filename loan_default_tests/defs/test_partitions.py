@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from loan_default.lib.warehouse_tables import fingerprints, read_table
+from loan_default.lib.storage.warehouse_tables import fingerprints, read_table
 from loan_default_tests.conftest import DATA_SELECTION, materialize_months, require_real_data
 
 MONTH = ("2023-06-01", "2023-06-01")

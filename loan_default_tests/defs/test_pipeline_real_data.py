@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from loan_default.lib.data_quality import PERSONAL_COLUMNS
-from loan_default.lib.sources import SOURCES
+from loan_default.lib.ingest.sources import SOURCES
 
 
 def query(database, sql: str) -> pl.DataFrame:

@@ -7,13 +7,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from loan_default.lib.sources import (
+from loan_default.lib.ingest.sources import (
     FEATURES_ATTRIBUTES,
     FEATURES_FINANCIALS,
     LMS_LOAN_DAILY,
     SOURCES,
 )
-from loan_default.lib.warehouse_tables import fingerprint, read_table
+from loan_default.lib.storage.warehouse_tables import fingerprint, read_table
 from loan_default_tests.conftest import materialize_months
 
 CUTOFF = date(2024, 3, 1)

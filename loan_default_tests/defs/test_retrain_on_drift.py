@@ -11,7 +11,7 @@ import pytest
 
 from loan_default.defs.models.config import GradientBoostingConfig
 from loan_default.defs.monitoring.automation import retrain, retrain_on_alert
-from loan_default.lib import registry
+from loan_default.lib.models import registry
 from loan_default.lib.synthetic import generate
 from loan_default_tests.conftest import (
     ALL_MONTHS,

@@ -17,9 +17,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from loan_default.lib.cleaning import CleanResult, clean
-from loan_default.lib.raw_reader import ISO_DATE_FORMAT, RawFile, read_bronze
-from loan_default.lib.sources import SOURCES, Source
+from loan_default.lib.ingest.cleaning import CleanResult, clean
+from loan_default.lib.ingest.raw_reader import ISO_DATE_FORMAT, RawFile, read_bronze
+from loan_default.lib.ingest.sources import SOURCES, Source
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REAL_RAW_DIR = REPO_ROOT.parent / "shared" / "data" / "raw"

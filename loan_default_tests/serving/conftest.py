@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from loan_default.defs.models.config import GradientBoostingConfig, LogisticRegressionConfig
-from loan_default.lib import registry
+from loan_default.lib.models import registry
 from loan_default_tests.defs.test_models import CHAMPION, GB, LR, PREDICTIONS, REFERENCE, run
 from loan_default_tests.serving.server import Server, start_server
 

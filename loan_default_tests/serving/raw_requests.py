@@ -11,14 +11,14 @@ from pathlib import Path
 import polars as pl
 
 from loan_default import settings
-from loan_default.lib.months import add_months
-from loan_default.lib.sources import (
+from loan_default.lib.ingest.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
     FEATURES_FINANCIALS,
     LMS_LOAN_DAILY,
     Source,
 )
+from loan_default.lib.months import add_months
 from loan_default.serving.schemas import SHARED_KEY
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 import httpx
 
-from loan_default.lib import registry
+from loan_default.lib.models import registry
 from loan_default.serving.champion import ChampionHolder
 from loan_default.serving.schemas import EXAMPLE_APPLICATION
 from loan_default_tests.serving.conftest import copy_warehouse, versions

@@ -11,7 +11,7 @@ import duckdb
 import httpx
 import polars as pl
 
-from loan_default.lib import registry
+from loan_default.lib.models import registry
 from loan_default_tests.conftest import require_real_data
 from loan_default_tests.defs.test_point_in_time import (
     EARLIER,

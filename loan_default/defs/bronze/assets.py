@@ -18,10 +18,10 @@ from loan_default.defs.partitions import monthly_partitions, single_run, window_
 from loan_default.defs.raw.assets import raw_asset_key
 from loan_default.defs.resources import RawDataResource, layer_files
 from loan_default.lib import data_quality
+from loan_default.lib.ingest.raw_months import month_counts, outside_months
+from loan_default.lib.ingest.raw_reader import write_bronze
+from loan_default.lib.ingest.sources import SOURCES, Source
 from loan_default.lib.months import add_months
-from loan_default.lib.raw_months import month_counts, outside_months
-from loan_default.lib.raw_reader import write_bronze
-from loan_default.lib.sources import SOURCES, Source
 
 # The months partitions exist for, [first, end): rows dated elsewhere are not ingested.
 CONFIGURED_MONTHS = (settings.FIRST_MONTH, add_months(settings.LAST_MONTH, 1))

@@ -15,25 +15,25 @@ from loan_default.defs.partitions import monthly_partitions, months_of, single_r
 from loan_default.defs.resources import layer_files
 from loan_default.defs.silver.assets import silver_asset_key, silver_table
 from loan_default.lib import data_quality
-from loan_default.lib.features import (
+from loan_default.lib.gold.features import (
     FeatureWindow,
     applications,
     assemble_features,
     clickstream_window,
 )
-from loan_default.lib.labels import LABEL_STORE_COLUMNS, build_labels
-from loan_default.lib.months import add_months, month_range
-from loan_default.lib.sources import (
+from loan_default.lib.gold.labels import LABEL_STORE_COLUMNS, build_labels
+from loan_default.lib.ingest.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
     FEATURES_FINANCIALS,
     LMS_LOAN_DAILY,
 )
-from loan_default.lib.thresholds import load_thresholds
-from loan_default.lib.warehouse import (
+from loan_default.lib.months import add_months, month_range
+from loan_default.lib.storage.warehouse import (
     read_months,
     replace_months,
 )
+from loan_default.lib.thresholds import load_thresholds
 
 LABEL_STORE = dg.AssetKey(["gold", "label_store"])
 FEATURE_STORE = dg.AssetKey(["gold", "feature_store"])

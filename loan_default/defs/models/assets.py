@@ -21,18 +21,18 @@ from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.config import FAMILY_CONFIGS, ChampionConfig, TrainingConfig
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import ModelStoreResource
-from loan_default.lib import registry
-from loan_default.lib.model_data import TARGET, labeled_applications, newest_labeled_month
-from loan_default.lib.months import add_months
-from loan_default.lib.promotion import Comparison, comparison_months, decide
-from loan_default.lib.training import train
-from loan_default.lib.training_report import (
+from loan_default.lib.models import registry
+from loan_default.lib.models.model_data import TARGET, labeled_applications, newest_labeled_month
+from loan_default.lib.models.promotion import Comparison, comparison_months, decide
+from loan_default.lib.models.training import train
+from loan_default.lib.models.training_report import (
     importance_markdown,
     metrics_markdown,
     write_training_curves,
 )
-from loan_default.lib.warehouse import read_months, replace_months
-from loan_default.lib.warehouse_tables import fingerprint
+from loan_default.lib.months import add_months
+from loan_default.lib.storage.warehouse import read_months, replace_months
+from loan_default.lib.storage.warehouse_tables import fingerprint
 
 CHAMPION = dg.AssetKey(["models", "champion"])
 PREDICTIONS = dg.AssetKey(["models", "predictions"])

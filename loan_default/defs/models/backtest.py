@@ -15,7 +15,7 @@ from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.config import FAMILY_CONFIGS, BacktestConfig
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import ModelStoreResource
-from loan_default.lib.backtest import (
+from loan_default.lib.models.backtest import (
     BACKTEST_SCHEMA,
     backtest_month,
     months_markdown,
@@ -23,7 +23,7 @@ from loan_default.lib.backtest import (
     summary_markdown,
     write_chart,
 )
-from loan_default.lib.warehouse import replace_months, table_exists
+from loan_default.lib.storage.warehouse import replace_months, table_exists
 
 BACKTEST = dg.AssetKey(["models", "backtest"])
 BACKTEST_SUMMARY = dg.AssetKey(["models", "backtest_summary"])

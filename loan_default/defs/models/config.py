@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 
 from loan_default import settings
-from loan_default.lib.model_windows import Windows
+from loan_default.lib.models.model_windows import Windows
 from loan_default.lib.models.sklearn_families import BoostingParams, LogisticParams
 
 

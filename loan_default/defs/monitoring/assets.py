@@ -20,10 +20,10 @@ from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.assets import PREDICTIONS, PREDICTIONS_TABLE
 from loan_default.defs.monitoring.checks import finding_check, non_blocking_specs
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
-from loan_default.lib import registry
-from loan_default.lib.alerts import drift_findings, judge_estimate, performance_findings
-from loan_default.lib.drift import BinningRule
-from loan_default.lib.monitoring import (
+from loan_default.lib.models import registry
+from loan_default.lib.monitoring.alerts import drift_findings, judge_estimate, performance_findings
+from loan_default.lib.monitoring.drift import BinningRule
+from loan_default.lib.monitoring.monitoring_tables import (
     DRIFT_SCHEMA,
     ESTIMATE_SCHEMA,
     PERFORMANCE_SCHEMA,
@@ -37,8 +37,8 @@ from loan_default.lib.monitoring import (
     scores_with_labels,
 )
 from loan_default.lib.months import add_months
+from loan_default.lib.storage.warehouse import read_months, replace_months, table_exists
 from loan_default.lib.thresholds import load_thresholds
-from loan_default.lib.warehouse import read_months, replace_months, table_exists
 
 DRIFT = dg.AssetKey(["monitoring", "drift"])
 ESTIMATED = dg.AssetKey(["monitoring", "estimated_performance"])

@@ -20,10 +20,10 @@ from loan_default.defs.monitoring.assets import (
 )
 from loan_default.defs.partitions import monthly_partitions
 from loan_default.defs.resources import RawDataResource
-from loan_default.lib import registry
-from loan_default.lib.raw_months import files_fingerprint, month_counts, months_in_loan_book
-from loan_default.lib.raw_reader import RawInputError
-from loan_default.lib.sources import SOURCES
+from loan_default.lib.ingest.raw_months import files_fingerprint, month_counts, months_in_loan_book
+from loan_default.lib.ingest.raw_reader import RawInputError
+from loan_default.lib.ingest.sources import SOURCES
+from loan_default.lib.models import registry
 
 RUNNING = dg.DefaultSensorStatus.RUNNING
 MONITORED = [PREDICTIONS, DRIFT, ESTIMATED, PERFORMANCE]

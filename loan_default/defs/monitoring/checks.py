@@ -10,7 +10,7 @@ from datetime import date
 import dagster as dg
 
 from loan_default.defs.checks import check_spec
-from loan_default.lib.alerts import Finding, action_of
+from loan_default.lib.monitoring.alerts import Finding, action_of
 
 ERROR_ACTIONS = {"RETRAIN"}
 

@@ -21,9 +21,10 @@ from loan_default.defs.monitoring.assets import (
     RULES,
 )
 from loan_default.defs.resources import ModelStoreResource
-from loan_default.lib import registry
-from loan_default.lib.alerts import actions_table
-from loan_default.lib.monitoring import (
+from loan_default.lib.models import registry
+from loan_default.lib.monitoring.alerts import actions_table
+from loan_default.lib.monitoring.dashboard import DashboardInputs, write_dashboard
+from loan_default.lib.monitoring.monitoring_tables import (
     DRIFT_SCHEMA,
     ESTIMATE_SCHEMA,
     PERFORMANCE_SCHEMA,
@@ -33,9 +34,8 @@ from loan_default.lib.monitoring import (
     scores_with_labels,
     with_held_out,
 )
-from loan_default.lib.monitoring_dashboard import DashboardInputs, write_dashboard
+from loan_default.lib.storage.warehouse import table_exists
 from loan_default.lib.thresholds import load_thresholds
-from loan_default.lib.warehouse import table_exists
 
 REPORT = dg.AssetKey(["monitoring", "monitoring_report"])
 PREDICTION_COLUMNS = (

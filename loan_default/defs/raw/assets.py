@@ -3,8 +3,8 @@
 import dagster as dg
 
 from loan_default.defs.resources import RawDataResource
-from loan_default.lib.raw_reader import file_sha256
-from loan_default.lib.sources import SOURCES, Source
+from loan_default.lib.ingest.raw_reader import file_sha256
+from loan_default.lib.ingest.sources import SOURCES, Source
 
 
 def raw_asset_key(source: Source) -> dg.AssetKey:

@@ -20,19 +20,19 @@ from loan_default.defs.metadata import table_metadata
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import RawDataResource, layer_files
 from loan_default.lib import data_quality
-from loan_default.lib.cleaning import CleanResult, clean
-from loan_default.lib.loan_delinquency import with_delinquency
-from loan_default.lib.months import month_range
-from loan_default.lib.parquet_tables import MissingTableError, ParquetTables
-from loan_default.lib.sources import (
+from loan_default.lib.gold.loan_delinquency import with_delinquency
+from loan_default.lib.ingest.cleaning import CleanResult, clean
+from loan_default.lib.ingest.sources import (
     APPLICATION_MONTHS,
     LMS_LOAN_DAILY,
     SNAPSHOT_MONTHS,
     SOURCES,
     Source,
 )
+from loan_default.lib.months import month_range
+from loan_default.lib.storage.parquet_tables import MissingTableError, ParquetTables
+from loan_default.lib.storage.warehouse import month_chunks
 from loan_default.lib.thresholds import load_thresholds
-from loan_default.lib.warehouse import month_chunks
 
 # Extra typing beyond cleaning, per source: the loan book gains days past due.
 ENRICHMENT = {LMS_LOAN_DAILY.name: with_delinquency}

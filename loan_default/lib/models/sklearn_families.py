@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, RobustScaler
 
-from loan_default.lib import query_plans
+from loan_default.lib.storage import query_plans
 
 
 @dataclass(frozen=True)

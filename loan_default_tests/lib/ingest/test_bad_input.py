@@ -1,0 +1,410 @@
+"""A corpus of bad raw inputs: each either fails with file, line and column, or quarantines.
+
+Files are written into tmp_path from made-up rows; the real data is never copied.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from loan_default.lib.ingest.raw_reader import RawInputError, read_bronze
+from loan_default.lib.ingest.sources import FEATURE_CLICKSTREAM as CLICKS
+from loan_default.lib.ingest.sources import FEATURES_ATTRIBUTES as ATTRS
+from loan_default.lib.ingest.sources import FEATURES_FINANCIALS as FIN
+from loan_default.lib.ingest.sources import LMS_LOAN_DAILY as LMS
+from loan_default_tests.lib.conftest import INGESTED_AT, csv_line, header_line
+
+ATTRS_HEADER = "Customer_ID,Name,Age,SSN,Occupation,snapshot_date"
+ATTRS_ROWS = (
+    "CUS_0x2b1f,Maria Oyelaran,34,521-08-3317,Engineer,2023-05-01\n"
+    "CUS_0x3c07,Tom Brandt,41_,#F%$D@*&8,_______,2023-05-01\n"
+    "CUS_0x4d22,Chen Yu,-500,604-11-9082,Teacher,2023-06-01\n"
+)
+LMS_ROWS = (
+    "CUS_0x2b1f_2023_05_01,CUS_0x2b1f,2023-05-01,10,0,10000,0.0,0.0,0.0,10000.0,2023-05-01\n"
+    "CUS_0x2b1f_2023_05_01,CUS_0x2b1f,2023-05-01,10,1,10000,1000.0,1000.0,0.0,9000.0,2023-06-01\n"
+    "CUS_0x2b1f_2023_05_01,CUS_0x2b1f,2023-05-01,10,2,10000,1000.0,0.0,1000.0,9000.0,2023-07-01\n"
+)
+
+
+def raises(raw, source, **kwargs) -> RawInputError:
+    with pytest.raises(RawInputError) as info:
+        read_bronze(raw, source, None, INGESTED_AT, **kwargs)
+    assert str(info.value).startswith(str(raw.path))
+    return info.value
+
+
+# --- header problems -------------------------------------------------------------------------
+
+
+def test_missing_column(write_raw):
+    raw = write_raw(ATTRS, "Customer_ID,Name,Age,SSN,snapshot_date\nCUS_1,Ann,30,1,2023-05-01\n")
+    error = raises(raw, ATTRS)
+    assert (error.line, error.column) == (1, "Occupation")
+    assert "missing column(s) ['Occupation']" in str(error)
+    assert f"{raw.path}, line 1, column 'Occupation': " in str(error)
+
+
+def test_extra_column(write_raw):
+    raw = write_raw(ATTRS, ATTRS_HEADER + ",Email\n" + ATTRS_ROWS.replace("\n", ",a@b.c\n"))
+    error = raises(raw, ATTRS)
+    assert (error.line, error.column) == (1, "Email")
+    assert "unexpected column(s) ['Email']" in str(error)
+
+
+def test_repeated_header_column(write_raw):
+    raw = write_raw(ATTRS, ATTRS_HEADER + ",Age\n" + ATTRS_ROWS.replace("\n", ",34\n"))
+    error = raises(raw, ATTRS)
+    assert (error.line, error.column) == (1, "Age")
+    assert "['Age'] appear more than once in the header" in str(error)
+
+
+def test_wrong_delimiter_semicolon(write_raw):
+    raw = write_raw(ATTRS, (ATTRS_HEADER + "\n" + ATTRS_ROWS).replace(",", ";"))
+    error = raises(raw, ATTRS)
+    assert (error.line, error.column) == (1, None)
+    assert "header is delimited by ';', not ','" in str(error)
+    assert "re-export the file as comma-separated CSV" in str(error)
+
+
+def test_wrong_delimiter_tab(write_raw):
+    raw = write_raw(ATTRS, (ATTRS_HEADER + "\n" + ATTRS_ROWS).replace(",", "\t"))
+    assert "header is delimited by '\\t', not ','" in str(raises(raw, ATTRS))
+
+
+def test_empty_file(write_raw):
+    raw = write_raw(ATTRS, b"")
+    error = raises(raw, ATTRS)
+    assert (error.line, error.column) == (1, None)
+    assert f"file is empty; expected a header line: {ATTRS_HEADER}" in str(error)
+
+
+def test_header_only_gives_no_rows(write_raw, ingest):
+    bronze, result = ingest(write_raw(ATTRS, ATTRS_HEADER + "\n"), ATTRS)
+    assert bronze.height == result.silver.height == result.quarantine.height == 0
+    assert result.nulled_values == {}
+
+
+def test_header_only_without_newline(write_raw, ingest):
+    bronze, _ = ingest(write_raw(ATTRS, ATTRS_HEADER), ATTRS)
+    assert bronze.height == 0
+
+
+# --- partition dates -------------------------------------------------------------------------
+
+
+def test_unparseable_partition_date_names_line_and_column(write_raw):
+    rows = ATTRS_ROWS.replace("Teacher,2023-06-01", "Teacher,2023-13-01")
+    error = raises(write_raw(ATTRS, ATTRS_HEADER + "\n" + rows), ATTRS)
+    assert (error.line, error.column) == (4, "snapshot_date")
+    assert str(error) == (
+        f"{error.file}, line 4, column 'snapshot_date': "
+        "cannot read date '2023-13-01' with format '%Y-%m-%d'."
+    )
+
+
+def test_empty_partition_date(write_raw):
+    rows = ATTRS_ROWS.replace("Engineer,2023-05-01", "Engineer,")
+    error = raises(write_raw(ATTRS, ATTRS_HEADER + "\n" + rows), ATTRS)
+    assert (error.line, error.column) == (2, "snapshot_date")
+    assert str(error).endswith(": the date is empty; every row needs a snapshot_date.")
+
+
+def test_spreadsheet_dates_with_default_format(write_raw):
+    text = (
+        "\n".join(
+            [
+                header_line(LMS),
+                csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/5/2023"),
+                csv_line(
+                    LMS, loan_start_date="1/5/2023", snapshot_date="1/6/2023", installment_num="1"
+                ),
+            ]
+        )
+        + "\n"
+    )
+    error = raises(write_raw(LMS, text), LMS)
+    assert (error.line, error.column) == (2, "snapshot_date")
+    message = str(error)
+    assert "cannot read date '1/5/2023' with format '%Y-%m-%d'" in message
+    assert "The dates are D/M/YYYY, as a spreadsheet re-save writes them" in message
+    assert "Re-export with ISO dates (YYYY-MM-DD), or set LOAN_DEFAULT_DATE_FORMAT='%d/%m/%Y'" in (
+        message
+    )
+
+
+def test_spreadsheet_dates_with_their_format(write_raw, ingest):
+    text = (
+        "\n".join(
+            [
+                header_line(LMS),
+                csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/5/2023"),
+                csv_line(
+                    LMS, loan_start_date="1/5/2023", snapshot_date="1/6/2023", installment_num="1"
+                ),
+            ]
+        )
+        + "\n"
+    )
+    bronze, result = ingest(write_raw(LMS, text), LMS, date_format="%d/%m/%Y")
+    assert bronze["partition_month"].to_list() == [date(2023, 5, 1), date(2023, 6, 1)]
+    assert result.quarantine.height == 0
+    assert result.silver["loan_start_date"].to_list() == [date(2023, 5, 1)] * 2
+
+
+def test_spreadsheet_dates_with_the_other_slash_format(write_raw):
+    """1/5/2023 also parses as 5 January: a format the data contradicts must not pass."""
+    text = (
+        "\n".join(
+            [
+                header_line(LMS),
+                csv_line(LMS, loan_start_date="1/5/2023", snapshot_date="1/5/2023"),
+                csv_line(
+                    LMS, loan_start_date="1/5/2023", snapshot_date="1/6/2023", installment_num="1"
+                ),
+            ]
+        )
+        + "\n"
+    )
+    error = raises(write_raw(LMS, text), LMS, date_format="%m/%d/%Y")
+    assert error.column == "snapshot_date"
+    assert "the dates do not match format '%m/%d/%Y'. The dates are D/M/YYYY" in str(error)
+
+
+def test_iso_dates_with_spreadsheet_format(write_raw):
+    raw = write_raw(ATTRS, ATTRS_HEADER + "\n" + ATTRS_ROWS)
+    error = raises(raw, ATTRS, date_format="%d/%m/%Y")
+    assert (error.line, error.column) == (2, "snapshot_date")
+    assert "The dates are ISO (YYYY-MM-DD): unset LOAN_DEFAULT_DATE_FORMAT" in str(error)
+
+
+# --- values judged in silver -----------------------------------------------------------------
+
+
+def test_unparseable_loan_start_date_is_quarantined(write_raw, ingest):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[1] = rows[1].replace(",2023-05-01,10,1,", ",2023-02-30,10,1,")
+    bronze, result = ingest(write_raw(LMS, header_line(LMS) + "\n" + "".join(rows)), LMS)
+    assert bronze.height == 3
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (3, "unreadable_date:loan_start_date")
+    ]
+    assert result.quarantine["loan_start_date"].to_list() == ["2023-02-30"]
+    assert result.silver["source_line"].to_list() == [2, 4]
+
+
+def test_unparseable_numbers_are_quarantined_naming_the_column(write_raw, ingest):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[0] = rows[0].replace(",10,0,10000,", ",ten,0,10000,")
+    rows[2] = rows[2].replace(",1000.0,0.0,1000.0,", ",1000.0,n/a,1000.0,")
+    _, result = ingest(write_raw(LMS, header_line(LMS) + "\n" + "".join(rows)), LMS)
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (2, "unreadable_int:tenure"),
+        (4, "unreadable_float:paid_amt"),
+    ]
+    assert result.silver["source_line"].to_list() == [3]
+
+
+def test_unparseable_optional_number_is_quarantined(write_raw, ingest):
+    text = (
+        "\n".join(
+            [
+                header_line(FIN),
+                csv_line(FIN),
+                csv_line(FIN, Customer_ID="CUS_0x77", Annual_Income="4l872"),
+            ]
+        )
+        + "\n"
+    )
+    _, result = ingest(write_raw(FIN, text), FIN)
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (3, "unreadable_float:Annual_Income")
+    ]
+
+
+def test_duplicate_rows_quarantine_the_later_ones(write_raw, ingest):
+    first = LMS_ROWS.splitlines()[0]
+    text = header_line(LMS) + "\n" + LMS_ROWS + first + "\n" + first.replace(",0.0,0.0,", ",5,5,")
+    bronze, result = ingest(write_raw(LMS, text + "\n"), LMS)
+    assert bronze.height == 5
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (5, "duplicate_key"),
+        (6, "duplicate_key"),
+    ]
+    assert result.silver["source_line"].to_list() == [2, 3, 4]
+
+
+def test_duplicate_key_among_other_reasons(write_raw, ingest):
+    first = LMS_ROWS.splitlines()[0]
+    text = header_line(LMS) + "\n" + first + "\n" + first.replace(",10,0,", ",x,0,") + "\n"
+    _, result = ingest(write_raw(LMS, text), LMS)
+    assert result.quarantine["reason"].to_list() == ["unreadable_int:tenure; duplicate_key"]
+
+
+# --- ragged and truncated rows ---------------------------------------------------------------
+
+
+def test_truncated_last_line(write_raw):
+    cut = LMS_ROWS + "CUS_0x2b1f_2023_05_01,CUS_0x2b1f,2023-05-01,10,3,10000,1000.0,10"
+    error = raises(write_raw(LMS, header_line(LMS) + "\n" + cut), LMS)
+    assert (error.line, error.column) == (5, "overdue_amt")
+    assert "row is truncated: it has 8 of 11 fields" in str(error)
+    assert "['overdue_amt', 'balance', 'snapshot_date'] are missing" in str(error)
+
+
+def test_truncated_row_in_the_middle(write_raw):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows.insert(1, "CUS_0x2b1f_2023_05_01,CUS_0x2b1f\n")
+    error = raises(write_raw(LMS, header_line(LMS) + "\n" + "".join(rows)), LMS)
+    assert (error.line, error.column) == (3, "loan_start_date")
+
+
+def test_row_with_too_many_fields(write_raw):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[2] = rows[2].replace("\n", ",extra\n")
+    error = raises(write_raw(LMS, header_line(LMS) + "\n" + "".join(rows)), LMS)
+    assert (error.line, error.column) == (4, None)
+    assert "row has 12 fields, expected 11" in str(error)
+
+
+def test_too_many_fields_after_quoted_commas(write_raw):
+    """Quoted names with commas and doubled quotes are not ragged; the later long row is."""
+    text = (
+        ATTRS_HEADER + "\n"
+        '"CUS_0x11a0",", Europeanx",29,318-44-1029,Doctor,2023-05-01\n'
+        'CUS_0x11a1,"Ann ""Nan"" Ruiz, Jr",33,903-12-4410,Writer,2023-05-01\n'
+        "CUS_0x11a2,Ola,25,118-20-3311,Writer,2023-05-01\n"
+        "CUS_0x11a3,Smith, John,40,551-19-0228,Lawyer,2023-05-01\n"
+    )
+    error = raises(write_raw(ATTRS, text), ATTRS)
+    assert (error.line, error.column) == (5, None)
+    assert "row has 7 fields, expected 6; a value probably contains an unquoted ','" in str(error)
+
+
+def test_quoted_commas_read_as_one_value(write_raw, ingest):
+    text = (
+        ATTRS_HEADER + "\n"
+        'CUS_0x11a0,", Europeanx",29,318-44-1029,Doctor,2023-05-01\n'
+        'CUS_0x11a1,"Ann ""Nan"" Ruiz, Jr",33,903-12-4410,Writer,2023-05-01\n'
+    )
+    bronze, result = ingest(write_raw(ATTRS, text), ATTRS)
+    assert bronze["Name"].to_list() == [", Europeanx", 'Ann "Nan" Ruiz, Jr']
+    assert result.silver.height == 2
+
+
+def test_too_many_fields_in_gzip_file(write_raw):
+    rows = LMS_ROWS.replace(",2023-07-01\n", ",2023-07-01,,\n")
+    error = raises(write_raw(LMS, header_line(LMS) + "\n" + rows, gz=True), LMS)
+    assert (error.line, error.column) == (4, None)
+    assert "row has 13 fields, expected 11" in str(error)
+
+
+def test_blank_line(write_raw):
+    rows = LMS_ROWS.replace("2023-06-01\n", "2023-06-01\n\n")
+    error = raises(write_raw(LMS, header_line(LMS) + "\n" + rows), LMS)
+    assert (error.line, error.column) == (4, None)
+    assert "line is blank; remove blank lines" in str(error)
+
+
+def test_unbalanced_quote(write_raw):
+    unbalanced = 'CUS_0x5e01,"Rita Mae,37,229-01-7720,Nurse,2023-06-01\n'
+    text = ATTRS_HEADER + "\n" + ATTRS_ROWS + unbalanced
+    error = raises(write_raw(ATTRS, text), ATTRS)
+    assert error.line == 5
+    assert "unbalanced '\"' quote" in str(error)
+
+
+def test_quoted_line_break_keeps_physical_line_numbers(write_raw, ingest):
+    text = (
+        ATTRS_HEADER + "\n"
+        'CUS_0x11a0,"Lee\nWong",29,318-44-1029,Doctor,2023-05-01\n'
+        "CUS_0x11a1,Ola,25,118-20-3311,Writer,2023-05-01\n"
+    )
+    bronze, _ = ingest(write_raw(ATTRS, text), ATTRS)
+    assert bronze["source_line"].to_list() == [2, 4]
+    bad = write_raw(ATTRS, text + "CUS_0x11a2,Ida,25,118-20-3312,Writer,2023-5-x\n")
+    assert raises(bad, ATTRS).line == 5
+
+
+# --- encodings and line endings --------------------------------------------------------------
+
+
+def assert_clean_text(bronze) -> None:
+    for column in bronze.select(ATTRS.column_names).columns:
+        for value in bronze[column]:
+            assert "\r" not in value and "\ufeff" not in value, (column, value)
+
+
+def test_utf8_bom(write_raw, ingest):
+    raw = write_raw(ATTRS, b"\xef\xbb\xbf" + (ATTRS_HEADER + "\n" + ATTRS_ROWS).encode())
+    bronze, result = ingest(raw, ATTRS)
+    assert bronze.columns[0] == "Customer_ID"
+    assert bronze["Customer_ID"][0] == "CUS_0x2b1f"
+    assert_clean_text(bronze)
+    assert result.silver.height == 3
+
+
+def test_crlf_line_endings(write_raw, ingest):
+    raw = write_raw(ATTRS, (ATTRS_HEADER + "\n" + ATTRS_ROWS).replace("\n", "\r\n"))
+    bronze, result = ingest(raw, ATTRS)
+    assert bronze["snapshot_date"].to_list() == ["2023-05-01", "2023-05-01", "2023-06-01"]
+    assert bronze["source_line"].to_list() == [2, 3, 4]
+    assert_clean_text(bronze)
+    assert result.silver["snapshot_date"].null_count() == 0
+
+
+def test_bom_crlf_and_gzip_together(write_raw, ingest):
+    text = (ATTRS_HEADER + "\n" + ATTRS_ROWS).replace("\n", "\r\n")
+    bronze, result = ingest(write_raw(ATTRS, b"\xef\xbb\xbf" + text.encode(), gz=True), ATTRS)
+    assert_clean_text(bronze)
+    assert bronze["Customer_ID"][0] == "CUS_0x2b1f"
+    assert result.silver.height == 3
+
+
+def test_crlf_truncated_row_names_its_line(write_raw):
+    text = (header_line(LMS) + "\n" + LMS_ROWS).replace("\n", "\r\n") + "CUS_0x2b1f_2023"
+    error = raises(write_raw(LMS, text), LMS)
+    assert (error.line, error.column) == (5, "Customer_ID")
+
+
+# --- month ranges ----------------------------------------------------------------------------
+
+
+def test_month_range_with_an_empty_month(write_raw, ingest):
+    raw = write_raw(LMS, header_line(LMS) + "\n" + LMS_ROWS.replace("2023-06-01\n", "2023-08-01\n"))
+    bronze, _ = ingest(raw, LMS, (date(2023, 5, 1), date(2023, 9, 1)))
+    assert bronze["partition_month"].to_list() == [
+        date(2023, 5, 1),
+        date(2023, 8, 1),
+        date(2023, 7, 1),
+    ]
+    empty, result = ingest(raw, LMS, (date(2023, 6, 1), date(2023, 7, 1)))
+    assert empty.height == result.silver.height == result.quarantine.height == 0
+
+
+def test_month_range_keeps_lineage(write_raw, ingest):
+    raw = write_raw(CLICKS, header_line(CLICKS) + "\n" + csv_line(CLICKS) + "\n")
+    bronze, _ = ingest(raw, CLICKS, (date(2023, 5, 1), date(2023, 6, 1)))
+    row = bronze.row(0, named=True)
+    assert (row["partition_month"], row["source_line"]) == (date(2023, 5, 1), 2)
+    assert row["source_file"] == str(raw.path)
+    assert row["ingested_at"] == INGESTED_AT
+
+
+def test_latin1_file_names_the_first_bad_line(write_raw):
+    latin1 = "CUS_0x5e02,Renée Doyle,29,338-01-7721,Nurse,2023-06-01\n"
+    text = ATTRS_HEADER + "\n" + ATTRS_ROWS + latin1
+    error = raises(write_raw(ATTRS, text.encode("latin-1")), ATTRS)
+    assert (error.line, error.column) == (5, None)
+    assert "the file is not UTF-8 (byte 0xe9 at byte 15 of the line); re-export it as UTF-8" in (
+        str(error)
+    )
+
+
+def test_latin1_header(write_raw):
+    raw = write_raw(ATTRS, (ATTRS_HEADER.replace("Name", "Nom_é") + "\n").encode("latin-1"))
+    error = raises(raw, ATTRS)
+    assert error.line == 1
+    assert "the file is not UTF-8" in str(error)

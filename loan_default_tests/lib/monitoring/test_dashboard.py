@@ -1,0 +1,235 @@
+"""The monitoring dashboard: every figure present, thresholds drawn, counts right, empty-safe."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from loan_default.lib.monitoring.alerts import ACTIONS_SCHEMA
+from loan_default.lib.monitoring.dashboard import (
+    NO_DATA,
+    SECTIONS,
+    DashboardInputs,
+    build_dashboard,
+    confusion_counts,
+    write_dashboard,
+)
+from loan_default.lib.monitoring.monitoring_tables import (
+    DRIFT_SCHEMA,
+    ESTIMATE_SCHEMA,
+    PERFORMANCE_SCHEMA,
+)
+from loan_default.lib.thresholds import load_thresholds
+
+CHAMP, OLD = "lgbm-20240105T000000000000", "logreg-20240101T000000000000"
+VERSIONS = {"lgbm": (CHAMP, True), "logreg": (OLD, False)}
+MONTHS = [date(2024, 4, 1), date(2024, 5, 1), date(2024, 6, 1)]
+SCORED_LABELS_SCHEMA = {
+    "model_family": pl.String,
+    "model_version": pl.String,
+    "is_champion": pl.Boolean,
+    "application_month": pl.Date,
+    "label_month": pl.Date,
+    "calibrated_probability": pl.Float64,
+    "decision": pl.Int8,
+    "label": pl.Int64,
+    "held_out": pl.Boolean,
+}
+SCORES_SCHEMA = {
+    "model_family": pl.String,
+    "is_champion": pl.Boolean,
+    "application_month": pl.Date,
+    "calibrated_probability": pl.Float64,
+}
+# (label, decision, held_out): lgbm held out TN 2, FP 1, FN 1, TP 3, plus one in-sample FP
+# that must not count; logreg has nothing held out, so all five rows count: TN 3, FN 1, TP 1.
+LABELLED = {
+    "lgbm": [
+        (0, 0, 1),
+        (0, 0, 1),
+        (0, 1, 1),
+        (1, 0, 1),
+        (1, 1, 1),
+        (1, 1, 1),
+        (1, 1, 1),
+        (0, 1, 0),
+    ],
+    "logreg": [(0, 0, 0), (1, 1, 0), (1, 0, 0), (0, 0, 0), (0, 0, 0)],
+}
+
+
+def _keys(family: str) -> dict:
+    version, champion = VERSIONS[family]
+    return {"model_family": family, "model_version": version, "is_champion": champion}
+
+
+def _inputs() -> DashboardInputs:
+    performance, estimates, drift, labelled, scores, actions = [], [], [], [], [], []
+    for family in VERSIONS:
+        for i, month in enumerate(MONTHS):
+            auc = 0.70 + 0.02 * i
+            for window in ("month", "rolling_3m"):
+                performance.append(
+                    {
+                        **_keys(family),
+                        "label_month": month,
+                        "application_month": date(2023, month.month, 1),
+                        "window": window,
+                        "held_out": i > 0,
+                        "roc_auc": auc if window == "month" else auc - 0.01,
+                        "roc_auc_low": auc - 0.05,
+                        "roc_auc_high": auc + 0.05,
+                        "ks": 0.35,
+                        "brier": 0.18,
+                        "default_rate": 0.29,
+                    }
+                )
+            estimates.append(
+                {**_keys(family), "label_month": month, "application_month": month}
+                | {"expected_roc_auc": 0.74, "expected_default_rate": 0.3}
+            )
+            for feature, psi in (("score", 0.05 * i), ("age", 0.3), ("income", None)):
+                kind = "score" if feature == "score" else "feature"
+                drift.append({**_keys(family), "month": month, "feature": feature, "kind": kind})
+                drift[-1] |= {"psi": psi, "missing_share_reference": 0.0, "missing_share": 0.0}
+            for feature in ("fe_1_mean", "has_clickstream"):  # the clickstream stops in month 2
+                drift.append({**_keys(family), "month": month, "feature": feature})
+                drift[-1] |= {"kind": "feature", "missing_share_reference": 0.09}
+                drift[-1]["missing_share"] = 1.0 if i == 2 else 0.0
+            scores += [
+                {**_keys(family), "application_month": month, "calibrated_probability": p / 10}
+                for p in range(1, 10)
+            ]
+            action = "RETRAIN" if i == 2 else "MONITOR"
+            reasons = (
+                ["roc_auc 0.640 below business threshold 0.650 (P0): RETRAIN"] if i == 2 else []
+            )
+            actions.append({**_keys(family), "month": month, "action": action, "reasons": reasons})
+        for j, (label, decision, held) in enumerate(LABELLED[family]):
+            labelled.append(
+                {**_keys(family), "application_month": MONTHS[0], "label_month": MONTHS[-1]}
+                | {"calibrated_probability": 0.1 + 0.1 * j, "label": label}
+                | {"decision": decision, "held_out": bool(held)}
+            )
+    for row in scores:
+        del row["model_version"]
+    return DashboardInputs(
+        performance=pl.DataFrame(performance, schema=PERFORMANCE_SCHEMA),
+        estimates=pl.DataFrame(estimates, schema=ESTIMATE_SCHEMA),
+        drift=pl.DataFrame(drift, schema=DRIFT_SCHEMA),
+        scored_labels=pl.DataFrame(labelled, schema=SCORED_LABELS_SCHEMA),
+        scores=pl.DataFrame(scores, schema=SCORES_SCHEMA),
+        actions=pl.DataFrame(actions, schema=ACTIONS_SCHEMA),
+    )
+
+
+def _empty() -> DashboardInputs:
+    schemas = (
+        PERFORMANCE_SCHEMA,
+        ESTIMATE_SCHEMA,
+        DRIFT_SCHEMA,
+        SCORED_LABELS_SCHEMA,
+        SCORES_SCHEMA,
+        ACTIONS_SCHEMA,
+    )
+    return DashboardInputs(*(pl.DataFrame(schema=schema) for schema in schemas))
+
+
+def _section(page: str, key: str) -> str:
+    return page.split(f"<section id='{key}'>")[1].split("</section>")[0]
+
+
+def _figures(section: str) -> list[dict]:
+    """The data and layout arguments of each Plotly.newPlot call in a section."""
+    decoder, figures = json.JSONDecoder(), []
+    for call in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*', section):
+        data, end = decoder.raw_decode(section, call.end())
+        layout, _ = decoder.raw_decode(section, re.compile(r",\s*").match(section, end).end())
+        figures.append({"data": data, "layout": layout})
+    return figures
+
+
+@pytest.fixture(scope="module")
+def rules() -> dict:
+    rules = copy.deepcopy(load_thresholds()["monitoring"])
+    rules["performance"]["roc_auc"].update(business=0.6137, data_science=0.7291)
+    return rules
+
+
+@pytest.fixture(scope="module")
+def page(rules: dict) -> str:
+    return build_dashboard(_inputs(), rules, title="Monitoring <test>")
+
+
+def test_every_figure_is_drawn_once_with_one_plotly_js(page: str) -> None:
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>")
+    assert page.count("* plotly.js v") == 1
+    assert "<script src=" not in page  # nothing fetched: readable offline
+    assert "Monitoring &lt;test&gt;" in page
+    assert NO_DATA not in page
+    for key, (title, _) in SECTIONS.items():
+        assert title.replace("'", "&#x27;") in page
+        if key != "actions":
+            assert len(_figures(_section(page, key))) == 1, key
+
+
+def test_performance_figure_draws_the_rules_thresholds(page: str) -> None:
+    (figure,) = _figures(_section(page, "performance"))
+    assert sorted(shape["y0"] for shape in figure["layout"]["shapes"]) == [0.6137, 0.7291]
+    lines = {trace["name"]: trace for trace in figure["data"] if trace.get("name")}
+    assert {"lgbm month", "lgbm rolling_3m", "logreg month", "logreg rolling_3m"} <= set(lines)
+    # the first label month is in-sample: hollow marker
+    assert lines["lgbm month"]["marker"]["symbol"] == ["circle-open", "circle", "circle"]
+
+
+def test_confusion_matrices_count_held_out_rows_or_all(page: str) -> None:
+    (figure,) = _figures(_section(page, "confusion"))
+    by_family = {t["xaxis"]: t["z"] for t in figure["data"]}
+    assert by_family == {"x": [[2, 1], [1, 3]], "x2": [[3, 0], [1, 1]]}  # lgbm, logreg
+    titles = [a["text"] for a in figure["layout"]["annotations"]]
+    assert titles == ["lgbm (held out, n=7)", "logreg (all rows, none held out, n=5)"]
+    rows = pl.DataFrame({"label": [0, 1, 1, 0], "decision": [1, 1, 0, 1]})
+    assert confusion_counts(rows) == [[0, 2], [1, 1]]
+
+
+def test_drift_heatmap_puts_score_first_and_caps_colour_at_twice_shift(page: str) -> None:
+    (figure,) = _figures(_section(page, "drift"))
+    (heatmap,) = figure["data"]
+    assert heatmap["y"] == ["score", "age", "fe_1_mean", "has_clickstream", "income"]
+    assert heatmap["x"] == ["2024-04", "2024-05", "2024-06"]
+    assert heatmap["z"][0] == [0.0, 0.05, 0.1] and heatmap["z"][4] == [None, None, None]
+    assert (heatmap["zmin"], heatmap["zmax"]) == (0, 0.5)
+
+
+def test_actions_table_shows_the_newest_month_with_reasons(page: str) -> None:
+    table = _section(page, "actions")
+    assert table.count("<tr>") == 3  # header, champion, challenger
+    assert table.index(CHAMP) < table.index(OLD)
+    assert "2024-06" in table and "2024-05" not in table
+    assert "below business threshold 0.650 (P0): RETRAIN" in table
+    (strip,) = _figures(_section(page, "action-strip"))
+    assert strip["data"][0]["z"] == [[0, 0, 2]]
+
+
+def test_empty_inputs_give_a_valid_page_of_no_data_notes(tmp_path: Path, rules: dict) -> None:
+    path = write_dashboard(_empty(), rules, tmp_path / "out" / "dashboard.html")
+    page = path.read_text(encoding="utf-8")
+    HTMLParser().feed(page)
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>")
+    assert page.count("* plotly.js v") == 1
+    assert page.count(NO_DATA) == len(SECTIONS)
+    assert "Plotly.newPlot" not in page
+
+
+def test_missingness_heatmap_shows_the_clickstream_as_one_group(page: str) -> None:
+    (figure,) = _figures(_section(page, "missingness"))
+    (heatmap,) = figure["data"]
+    assert heatmap["y"] == ["clickstream"]  # age and income never changed: not drawn
+    assert heatmap["z"] == [[-0.09, -0.09, 0.91]]
