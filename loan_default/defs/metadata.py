@@ -4,18 +4,14 @@ import dagster as dg
 import duckdb
 
 from loan_default.lib.column_docs import COLUMN_DESCRIPTIONS
+from loan_default.lib.storage.warehouse import table_columns
 
 
 def table_metadata(
     connection: duckdb.DuckDBPyConnection, table: str, month_column: str, months: tuple
 ) -> dict:
     """Row count of the months written, per-month counts and the column schema."""
-    schema, name = table.split(".")
-    columns = connection.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, name],
-    ).fetchall()
+    columns = table_columns(connection, table)
     per_month = connection.execute(
         f"select {month_column}, count(*) from {table} "
         f"where {month_column} >= ? and {month_column} < ? group by 1 order by 1",

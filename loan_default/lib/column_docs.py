@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from loan_default.lib.gold.features import CLICKSTREAM_COLUMNS, LOAN_TYPES, loan_type_column
-from loan_default.lib.ingest.sources import SOURCES
+from loan_default.lib.gold.features import CLICKSTREAM_COLUMNS, loan_type_column
+from loan_default.lib.ingest.sources import LOAN_TYPES, SOURCES
 
 _LINEAGE = {
     "partition_month": "Month partition the row belongs to (first day of month).",

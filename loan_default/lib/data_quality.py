@@ -9,9 +9,8 @@ from datetime import date
 import polars as pl
 
 from loan_default.lib.ingest.cleaning import REASON_SEPARATOR
+from loan_default.lib.ingest.sources import PERSONAL_COLUMNS
 from loan_default.lib.months import add_months
-
-PERSONAL_COLUMNS = frozenset({"name", "ssn"})
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from loan_default.lib.ingest.sources import SOURCES
+from loan_default.lib.ingest.sources import LOAN_TYPES, SOURCES
 from loan_default.lib.months import add_months, month_range
 
 FIRST_START, LAST_START = date(2023, 1, 1), date(2025, 1, 1)
@@ -38,17 +38,6 @@ OCCUPATIONS = (
     "Developer",
     "Journalist",
     "Musician",
-)
-LOAN_TYPES = (
-    "Auto Loan",
-    "Credit-Builder Loan",
-    "Debt Consolidation Loan",
-    "Home Equity Loan",
-    "Mortgage Loan",
-    "Not Specified",
-    "Payday Loan",
-    "Personal Loan",
-    "Student Loan",
 )
 BEHAVIOURS = tuple(
     f"{s}_spent_{v}_value_payments" for s in ("High", "Low") for v in ("Small", "Medium", "Large")

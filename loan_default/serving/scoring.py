@@ -23,7 +23,7 @@ from loan_default import settings
 from loan_default.lib.gold.features import FeatureWindow, build_features
 from loan_default.lib.gold.loan_delinquency import with_delinquency
 from loan_default.lib.ingest.cleaning import REASON_SEPARATOR, CleanResult, clean
-from loan_default.lib.ingest.raw_reader import ISO_DATE_FORMAT
+from loan_default.lib.ingest.raw_reader import ISO_DATE_FORMAT, raw_month
 from loan_default.lib.ingest.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
@@ -106,13 +106,7 @@ def _bronze_columns(source: Source) -> tuple[tuple[str, ...], pl.Expr, pl.Expr]:
     columns = tuple(
         c.name for c in source.columns if c.kind is not Kind.PERSONAL and c.name != SHARED_KEY
     )
-    month = (
-        pl.col(source.date_column)
-        .str.strip_chars()
-        .str.strptime(pl.Date, ISO_DATE_FORMAT, strict=False)
-        .dt.month_start()
-        .alias("partition_month")
-    )
+    month = raw_month(source.date_column, ISO_DATE_FORMAT).alias("partition_month")
     return columns, month, pl.lit(f"api:{source.name}").alias("source_file")
 
 

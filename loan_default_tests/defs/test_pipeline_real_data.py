@@ -6,8 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from loan_default.lib.data_quality import PERSONAL_COLUMNS
-from loan_default.lib.ingest.sources import SOURCES
+from loan_default.lib.ingest.sources import PERSONAL_COLUMNS, SOURCES
 
 
 def query(database, sql: str) -> pl.DataFrame:

@@ -5,6 +5,7 @@ from datetime import date
 import polars as pl
 
 from loan_default.lib import data_quality as dq
+from loan_default.lib.ingest.sources import PERSONAL_COLUMNS
 
 JAN, FEB = date(2024, 1, 1), date(2024, 2, 1)
 
@@ -55,6 +56,9 @@ def test_rate_band_is_inclusive():
 def test_personal_data_and_schema():
     assert not dq.no_personal_data(pl.DataFrame({"SSN": ["x"]})).passed
     assert dq.no_personal_data(pl.DataFrame({"ssn_valid": [True]})).passed
+    # The personal columns are the source contract's: every Kind.PERSONAL column, none other.
+    assert {"name", "ssn"} == PERSONAL_COLUMNS
+    assert not dq.no_personal_data(pl.DataFrame({"Name": ["x"]})).passed
     outcome = dq.schema_matches(pl.DataFrame({"a": [1], "c": [1]}), ["a", "b"])
     assert not outcome.passed
     assert outcome.metadata == {"missing": ["b"], "unexpected": ["c"]}

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from loan_default.defs.resources import RawDataResource
-from loan_default.lib.ingest.raw_reader import file_sha256
+from loan_default.lib.file_hash import file_sha256
 from loan_default.lib.ingest.sources import SOURCES, Source
 
 

@@ -16,20 +16,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from loan_default.lib.ingest.sources import LOAN_TYPES
 from loan_default.lib.storage import query_plans
 
 CLICKSTREAM_COLUMNS = tuple(f"fe_{i}" for i in range(1, 21))
-LOAN_TYPES = (
-    "Auto Loan",
-    "Credit-Builder Loan",
-    "Debt Consolidation Loan",
-    "Home Equity Loan",
-    "Mortgage Loan",
-    "Not Specified",
-    "Payday Loan",
-    "Personal Loan",
-    "Student Loan",
-)
 ATTRIBUTE_FEATURES = ("age", "occupation")
 FINANCIAL_FEATURES = (
     "annual_income",

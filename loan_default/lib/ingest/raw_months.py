@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from loan_default.lib.ingest.raw_reader import RawFile
+from loan_default.lib.ingest.raw_reader import RawFile, raw_month
 from loan_default.lib.ingest.sources import Source
 
 
@@ -30,12 +30,7 @@ def month_counts(raw: RawFile, source: Source, date_format: str) -> dict[date, i
     with raw.open_bytes() as handle:
         dates = pl.read_csv(handle, columns=[source.date_column], infer_schema=False)
     counts = (
-        dates.select(
-            month=pl.col(source.date_column)
-            .str.strip_chars()
-            .str.strptime(pl.Date, date_format, strict=False)
-            .dt.truncate("1mo")
-        )
+        dates.select(month=raw_month(source.date_column, date_format))
         .drop_nulls()
         .group_by("month")
         .len()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -320,8 +319,19 @@ def _record_lines(raw: RawFile, records: int) -> pl.Series:
     return pl.Series(lines, dtype=pl.Int64)
 
 
-def _parse_month(column: str, date_format: str) -> pl.Expr:
-    return pl.col(column).str.strptime(pl.Date, date_format, strict=False).dt.month_start()
+def raw_month(column: str, date_format: str) -> pl.Expr:
+    """The month a raw text date belongs to: the first of its month, null when unreadable.
+
+    The one rule for every reader of raw dates (bronze's partition, the new-month sensor's
+    counts, the API's requests): surrounding whitespace is stripped as cleaning strips it, and
+    any day of a month belongs to that month.
+    """
+    return (
+        pl.col(column)
+        .str.strip_chars()
+        .str.strptime(pl.Date, date_format, strict=False)
+        .dt.month_start()
+    )
 
 
 def guess_date_format(values: Iterable[str | None]) -> str | None:
@@ -433,7 +443,7 @@ def _single_pass(
         raise _NeedsSecondPass
     header = check_header(raw, source)
     text, physical_lines = _scan_text(raw)
-    frame = text.with_columns(partition_month=_parse_month(source.date_column, date_format))
+    frame = text.with_columns(partition_month=raw_month(source.date_column, date_format))
 
     def bronze_rows(batch: pl.DataFrame) -> pl.DataFrame:
         if months is not None:
@@ -486,7 +496,7 @@ def scan_bronze(
         text, physical_lines = _scan_text(raw)
     except pl.exceptions.ComputeError as error:
         raise _parse_failure(raw, header, error) from error
-    frame = text.with_columns(partition_month=_parse_month(date_column, date_format))
+    frame = text.with_columns(partition_month=raw_month(date_column, date_format))
     stats = _collect(
         raw,
         header,
@@ -543,11 +553,3 @@ def scan_bronze(
         source_line="source_line",
         ingested_at=pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")),
     )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

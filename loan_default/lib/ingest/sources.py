@@ -113,6 +113,20 @@ FEATURES_ATTRIBUTES = Source(
     ),
 )
 
+# The loan types `Type_of_Loan` lists (as "Auto Loan, and Payday Loan"): the feature store
+# counts each, and the synthetic generator draws from them.
+LOAN_TYPES = (
+    "Auto Loan",
+    "Credit-Builder Loan",
+    "Debt Consolidation Loan",
+    "Home Equity Loan",
+    "Mortgage Loan",
+    "Not Specified",
+    "Payday Loan",
+    "Personal Loan",
+    "Student Loan",
+)
+
 FEATURES_FINANCIALS = Source(
     name="features_financials",
     file_name="features_financials.csv",
@@ -185,3 +199,9 @@ SOURCES: dict[str, Source] = {
     s.name: s
     for s in (LMS_LOAN_DAILY, FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM)
 }
+
+# Silver names of the personal-data columns: dropped by silver, and no table past bronze may
+# hold one (the data-quality check reads this).
+PERSONAL_COLUMNS = frozenset(
+    c.silver_name for s in SOURCES.values() for c in s.columns if c.kind is Kind.PERSONAL
+)

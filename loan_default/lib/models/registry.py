@@ -6,7 +6,6 @@ replaced or corrupted after training can never score applications.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import subprocess
@@ -16,6 +15,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from loan_default.lib.file_hash import file_sha256
+from loan_default.lib.storage.warehouse import table_exists
 
 REGISTRY_TABLE = "models.registry"
 DECISIONS_TABLE = "models.promotion_decisions"
@@ -50,14 +52,6 @@ class RegistryRecord:
     label_def: str | None = None  # the label it learned, e.g. 30dpd_6mob
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_artifact(model: object, directory: Path, version_id: str) -> tuple[Path, str]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{version_id}.pkl"
@@ -65,14 +59,14 @@ def save_artifact(model: object, directory: Path, version_id: str) -> tuple[Path
     with open(partial, "wb") as handle:
         pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
     partial.replace(path)
-    return path, sha256_of(path)
+    return path, file_sha256(path)
 
 
 def load_artifact(record: RegistryRecord) -> object:
     path = Path(record.artifact_path)
     if not path.exists():
         raise ArtifactIntegrityError(f"artifact of {record.version_id} missing at {path}")
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != record.artifact_sha256:
         raise ArtifactIntegrityError(
             f"artifact of {record.version_id} at {path} has sha256 {actual}, but the registry "
@@ -195,17 +189,6 @@ def record_decision(connection: duckdb.DuckDBPyConnection, decision: dict) -> No
 def decisions(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     _ensure_tables(connection)
     return connection.execute(f"select * from {DECISIONS_TABLE} order by decided_at").pl()
-
-
-def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether `schema.table` exists, asked without creating anything (read-only safe)."""
-    schema, name = table.split(".")
-    return bool(
-        connection.execute(
-            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
 
 
 def champion_read_only(connection: duckdb.DuckDBPyConnection) -> RegistryRecord | None:

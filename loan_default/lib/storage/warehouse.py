@@ -24,6 +24,8 @@ class MissingTableError(LookupError):
 
 
 def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `schema.table` (a table or a view) exists, asked without creating anything, so
+    a read-only connection may ask too."""
     schema, name = table.split(".")
     return bool(
         connection.execute(
@@ -34,14 +36,18 @@ def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
     )
 
 
-def _columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+def table_columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """Name and type of each column of `schema.table`, in table order."""
     schema, name = table.split(".")
-    rows = connection.execute(
-        "select column_name from information_schema.columns "
+    return connection.execute(
+        "select column_name, data_type from information_schema.columns "
         "where table_schema = ? and table_name = ? order by ordinal_position",
         [schema, name],
     ).fetchall()
-    return [r[0] for r in rows]
+
+
+def _columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [name for name, _ in table_columns(connection, table)]
 
 
 class MonthWriter:

@@ -14,6 +14,7 @@ from loan_default.lib.ingest.raw_reader import (
     RawFile,
     RawInputError,
     guess_date_format,
+    raw_month,
     read_bronze,
 )
 from loan_default.lib.ingest.sources import LMS_LOAN_DAILY as LMS
@@ -151,3 +152,9 @@ def test_missing_data_folder_skips_locally_and_fails_in_ci(tmp_path, monkeypatch
     with pytest.raises(pytest.fail.Exception, match="CI must provide ../shared"):
         require_dir(tmp_path / "missing")
     assert require_dir(tmp_path) == tmp_path
+
+
+def test_a_raw_date_belongs_to_its_month_whatever_the_day_and_padding():
+    dates = pl.DataFrame({"d": ["2024-05-17", " 2024-05-01 ", "2024-05-31\r\n", "", "x"]})
+    months = dates.select(raw_month("d", ISO_DATE_FORMAT))["d"].to_list()
+    assert months == [date(2024, 5, 1)] * 3 + [None, None]

@@ -1,4 +1,4 @@
-"""MonthWriter: months replaced in one transaction, or not at all."""
+"""MonthWriter: months replaced in one transaction, or not at all; what a table holds."""
 
 from datetime import date
 
@@ -6,7 +6,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from loan_default.lib.storage.warehouse import MonthWriter, read_months
+from loan_default.lib.storage.warehouse import (
+    MonthWriter,
+    read_months,
+    table_columns,
+    table_exists,
+)
 
 JAN, FEB, MAR = date(2023, 1, 1), date(2023, 2, 1), date(2023, 3, 1)
 
@@ -57,3 +62,15 @@ def test_an_error_after_writes_rolls_them_back(connection):
         writer.write("s.t", frame(JAN, 9), "month")
         raise RuntimeError("cleaning failed")
     assert values(connection) == [1]
+
+
+def test_table_exists_and_columns_on_a_read_only_connection(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema s")
+        connection.execute("create table s.t (month date, value integer)")
+        connection.execute("create view s.v as select value from s.t")
+    with duckdb.connect(str(path), read_only=True) as connection:
+        assert table_exists(connection, "s.t") and table_exists(connection, "s.v")
+        assert not table_exists(connection, "s.missing")
+        assert table_columns(connection, "s.t") == [("month", "DATE"), ("value", "INTEGER")]
