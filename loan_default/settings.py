@@ -78,6 +78,21 @@ API_MAX_BODY_BYTES = int(
 # Threads per scoring library (polars, OpenMP, BLAS) in the server: requests are small, and
 # pools spinning up per request cost more latency than they save on a shared machine.
 API_SCORING_THREADS = int(os.environ.get("LOAN_DEFAULT_API_THREADS", "1"))
+# The variables those libraries size their thread pools from, each read once as it loads.
+SCORING_THREAD_VARIABLES = (
+    "POLARS_MAX_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
 # CPUs the server runs on: "last" (one CPU, the last this process may use), "all" (no pinning)
 # or a comma-separated list of CPU numbers.
 API_CPUS = os.environ.get("LOAN_DEFAULT_API_CPUS", "last")
+
+
+def cap_scoring_threads() -> None:
+    """Caps each scoring library's threads at API_SCORING_THREADS where the environment does not
+    already set them. Call it before polars, numpy or torch are imported: every thread they
+    start inherits the cap, and a library imported earlier has already sized its pool."""
+    for name in SCORING_THREAD_VARIABLES:
+        os.environ.setdefault(name, str(API_SCORING_THREADS))

@@ -7,13 +7,6 @@ import uvicorn
 
 from loan_default import settings
 
-THREAD_SETTINGS = (
-    "POLARS_MAX_THREADS",
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-)
-
 
 def serving_cpus(setting: str, allowed: set[int]) -> set[int]:
     """The CPUs named by `setting` (see settings.API_CPUS), among those `allowed`."""
@@ -33,10 +26,8 @@ def serving_cpus(setting: str, allowed: set[int]) -> set[int]:
 
 
 def main() -> None:
-    # Before polars, numpy or torch are imported (uvicorn imports the app below), so that every
-    # thread they start inherits these.
-    for name in THREAD_SETTINGS:
-        os.environ.setdefault(name, str(settings.API_SCORING_THREADS))
+    # Before polars, numpy or torch are imported (uvicorn imports the app below).
+    settings.cap_scoring_threads()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # A request hands work between threads dozens of times (polars' pool, OpenMP). On one CPU
     # each hand-off is a switch on that CPU; across CPUs it wakes an idle one, which on a VM
