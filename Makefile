@@ -12,10 +12,11 @@ DATA_ASSETS := group:bronze or group:silver or group:gold
 MODEL_ASSETS := group:models
 REPORT_ASSET := key:monitoring/monitoring_report
 MONITORING_ASSETS := group:monitoring and not $(REPORT_ASSET)
-# Before each run: create/migrate the instance once and fail runs whose process died, freeing
-# their pool slots (see README, Recovery).
+# Each run: create/migrate the instance once, fail runs whose process died (freeing their pool
+# slots), wait while a live run holds the pool, then run as a child that Ctrl-C always stops
+# (see README, Recovery).
 RECOVER := $(BIN)/python -m loan_default.recovery
-DAGSTER_CLI := $(RECOVER) && $(BIN)/dagster asset materialize -m loan_default.definitions
+DAGSTER_CLI := $(RECOVER) --wait run -- $(BIN)/dagster asset materialize -m loan_default.definitions
 SYNTHETIC_LOANS ?= 12500
 UI_PORT ?= 3000
 API_PORT ?= $(or $(LOAN_DEFAULT_API_PORT),8000)

@@ -14,6 +14,8 @@ Usage (the Makefile runs the first before every run):
     python -m loan_default.recovery --wait     # ... then wait (Ctrl-C stops it) while a live
                                                #     run holds a pool slot
     python -m loan_default.recovery stop RUN   # stop a run, even one blocked on a pool
+    python -m loan_default.recovery [--wait] run -- dagster asset materialize ...
+                                               # a CLI run that Ctrl-C always stops
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -151,6 +154,14 @@ def stop(instance: dg.DagsterInstance, run_id: str, grace_seconds: float = 10.0)
     if run.is_finished or pid is None or not process_alive(pid):
         recover(instance)
         return f"run {run_id} is not running ({run.status.value}); its slots are freed"
+    stop_process(pid, grace_seconds)
+    recover(instance)
+    status = instance.get_run_by_id(run_id).status.value  # type: ignore[union-attr]
+    return f"run {run_id} (pid {pid}) stopped: {status}"
+
+
+def stop_process(pid: int, grace_seconds: float) -> None:
+    """SIGINT, then SIGKILL when the process has not ended within the grace time."""
     os.kill(pid, signal.SIGINT)
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline and process_alive(pid):
@@ -159,9 +170,34 @@ def stop(instance: dg.DagsterInstance, run_id: str, grace_seconds: float = 10.0)
         os.kill(pid, signal.SIGKILL)
         while process_alive(pid):
             time.sleep(0.1)
-    recover(instance)
-    status = instance.get_run_by_id(run_id).status.value  # type: ignore[union-attr]
-    return f"run {run_id} (pid {pid}) stopped: {status}"
+
+
+def interrupt_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_interruptibly(command: list[str], grace_seconds: float = 10.0) -> int:
+    """Runs a CLI run as a child that Ctrl-C (or SIGTERM) always stops.
+
+    Dagster's in-process executor looks at a captured interrupt only between steps, so a run
+    blocked on a pool would never see one. Here the interrupt reaches this process, which passes
+    it on and kills the child if it has not ended within the grace time; the recovery pass then
+    marks its run failed and frees its claims. Killing is safe: the warehouse replaces months in
+    one transaction, so a re-run gives a clean run's tables.
+    """
+    child = subprocess.Popen(command)
+    previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        stop_process(child.pid, grace_seconds)
+        child.wait()
+        with dg.DagsterInstance.get() as instance:
+            for run_id in recover(instance).failed_runs:
+                print(f"run {run_id}: stopped; marked failed, pool slots freed")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     stop_parser = sub.add_parser("stop", help="stop a run, even one blocked on a pool")
     stop_parser.add_argument("run_id")
+    run_parser = sub.add_parser("run", help="run a command (after --) that Ctrl-C always stops")
+    run_parser.add_argument("child", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if not settings.DAGSTER_HOME:
         raise SystemExit("DAGSTER_HOME is not set: point it at the instance folder")
@@ -193,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 print("stopped waiting")
                 return 130
+    if args.command == "run":
+        child = args.child[1:] if args.child[:1] == ["--"] else args.child
+        if not child:
+            raise SystemExit("run: give the command after --")
+        return run_interruptibly(child)
     return 0
 
 

@@ -84,3 +84,28 @@ def test_backfill_killed_mid_step_does_not_block_the_next_run(tmp_path):
 
     assert instance_state(env) == ([dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS], 0)
     assert fingerprints(Path(env["LOAN_DEFAULT_WAREHOUSE"])) == clean_tables
+
+
+def test_a_run_blocked_on_the_pool_stops_on_ctrl_c(tmp_path):
+    """The wrapper the Makefile runs every run in: SIGINT stops a run waiting for the pool."""
+    raw_dir = require_real_data()
+    env = fresh_env(tmp_path / "home", raw_dir)
+    holder_log, blocked_log = tmp_path / "holder.log", tmp_path / "blocked.log"
+    holder = start_cli(BACKFILL, env, holder_log)
+    wait_for_line(holder, holder_log, f"{KILLED_STEP} - STEP_START")
+    # Paused mid-step, the holder keeps the pool's only slot (a slot is held per step).
+    holder.send_signal(signal.SIGSTOP)
+    blocked = start_cli(
+        [*RECOVER, "run", "--", str(BIN / "dagster"), *BACKFILL[1:]], env, blocked_log
+    )
+    wait_for_line(blocked, blocked_log, "blocked by limit for pool duckdb")
+
+    interrupted = time.monotonic()
+    blocked.send_signal(signal.SIGINT)
+    assert blocked.wait(timeout=60) == 130
+    assert time.monotonic() - interrupted < 30
+    assert "stopped; marked failed, pool slots freed" in blocked_log.read_text()
+
+    holder.send_signal(signal.SIGCONT)
+    assert holder.wait(timeout=NEW_RUN_TIMEOUT) == 0, holder_log.read_text()[-3000:]
+    assert instance_state(env) == ([dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE], 0)
