@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from loan_default.lib.models import registry
+from loan_default.lib.models.families import FAMILIES
 from loan_default.lib.models.training import TrainedModel
 
 log = logging.getLogger("loan_default.serving")
@@ -107,6 +108,12 @@ class ChampionHolder:
                 return False
             if record is None:
                 self._problem(f"the registry has no champion, still serving {serving}")
+                return False
+            if record.family not in FAMILIES:
+                self._problem(
+                    f"champion {record.version_id} is of family {record.family!r}, which this "
+                    f"code does not declare ({', '.join(FAMILIES)}): still serving {serving}"
+                )
                 return False
             if self._current and record.version_id == self._current.record.version_id:
                 self.last_error, self._checked_stamp = None, stamp

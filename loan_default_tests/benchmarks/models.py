@@ -6,7 +6,6 @@ walk-forward backtest of `make backtest` (as-of label months 2024-07..2025-07, l
 boosting): its wall time and each OOT month's ROC-AUC.
 """
 
-import importlib.util
 import time
 from datetime import UTC, date, datetime
 
@@ -25,6 +24,7 @@ from loan_default.lib.models.backtest import (
     summarize,
     summary_markdown,
 )
+from loan_default.lib.models.families import BACKTESTED, FAMILIES
 from loan_default.lib.models.model_data import labeled_applications
 from loan_default.lib.models.model_windows import Windows
 from loan_default.lib.models.training import train
@@ -63,7 +63,7 @@ def labeled_real_data() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 
 
 def backtest(features: pl.DataFrame, labels: pl.DataFrame) -> None:
-    families = ["logistic_regression", "gradient_boosting"]
+    families = BACKTESTED
     started = time.perf_counter()
     rows = [
         backtest_month(family, as_of, features, labels, LABEL, {}, log=lambda _: None)
@@ -79,9 +79,7 @@ def backtest(features: pl.DataFrame, labels: pl.DataFrame) -> None:
 
 def main() -> None:
     data, features, labels = labeled_real_data()
-    families = ["logistic_regression", "gradient_boosting"]
-    if importlib.util.find_spec("loan_default.lib.models.tab_transformer"):
-        families.append("tab_transformer")
+    families = list(FAMILIES)
     unlabeled = features.filter(pl.col("application_month") < REFERENCE.oot[0])
     big = pl.concat([features] * (SCORING_ROWS // features.height + 1)).head(SCORING_ROWS)
     print(f"{'family':<22} {'train s':>8} {'OOT AUC':>8} {'score rows/s':>13}", flush=True)

@@ -9,11 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from loan_default.defs.models.config import (
-    GradientBoostingConfig,
-    LogisticRegressionConfig,
-    TabTransformerConfig,
-)
+from loan_default.defs.models.config import FAMILY_CONFIGS
 from loan_default.lib.models import registry
 from loan_default_tests.conftest import (
     project_assets,
@@ -21,6 +17,10 @@ from loan_default_tests.conftest import (
     range_tags,
     require_real_data,
 )
+
+LogisticRegressionConfig = FAMILY_CONFIGS["logistic_regression"]
+GradientBoostingConfig = FAMILY_CONFIGS["gradient_boosting"]
+TabTransformerConfig = FAMILY_CONFIGS["tab_transformer"]
 
 REFERENCE = {"window_mode": "absolute"}  # the config defaults are the reference windows
 LR, GB = (

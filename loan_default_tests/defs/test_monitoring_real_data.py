@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from loan_default.defs.models.config import GradientBoostingConfig
+from loan_default.defs.models.config import FAMILY_CONFIGS
 from loan_default_tests.conftest import (
     ALL_MONTHS,
     project_assets,
@@ -19,6 +19,8 @@ from loan_default_tests.conftest import (
     range_tags,
     require_real_data,
 )
+
+GradientBoostingConfig = FAMILY_CONFIGS["gradient_boosting"]
 
 LABEL_MONTHS = 25  # 2023-07 .. 2025-07
 MONITORING = dg.AssetSelection.assets(

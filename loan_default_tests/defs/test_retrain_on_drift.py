@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from loan_default.defs.models.config import GradientBoostingConfig
+from loan_default.defs.models.config import FAMILY_CONFIGS
 from loan_default.defs.monitoring.automation import retrain, retrain_on_alert
 from loan_default.lib.models import registry
 from loan_default.lib.synthetic import generate
@@ -20,6 +20,8 @@ from loan_default_tests.conftest import (
     project_resources,
     range_tags,
 )
+
+GradientBoostingConfig = FAMILY_CONFIGS["gradient_boosting"]
 
 DRIFT_FROM = date(2024, 8, 1)  # after the reference windows (train 2023 .. OOT 2024-05)
 

@@ -9,10 +9,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from loan_default.defs.models.config import GradientBoostingConfig, LogisticRegressionConfig
+from loan_default.defs.models.config import FAMILY_CONFIGS
 from loan_default.lib.models import registry
 from loan_default_tests.defs.test_models import CHAMPION, GB, LR, PREDICTIONS, REFERENCE, run
 from loan_default_tests.serving.server import Server, start_server
+
+LogisticRegressionConfig = FAMILY_CONFIGS["logistic_regression"]
+GradientBoostingConfig = FAMILY_CONFIGS["gradient_boosting"]
 
 # Months the predictions asset scores for the comparison: with clickstream, and after the gap.
 COMPARED_MONTHS = ("2024-05-01", "2025-01-01")

@@ -22,8 +22,9 @@ from loan_default.defs.models.config import FAMILY_CONFIGS, ChampionConfig, Trai
 from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
+from loan_default.lib.models.families import FAMILIES
 from loan_default.lib.models.model_data import TARGET, labeled_applications, newest_labeled_month
-from loan_default.lib.models.promotion import Comparison, comparison_months, decide
+from loan_default.lib.models.promotion import Comparison, candidates, comparison_months, decide
 from loan_default.lib.models.training import train
 from loan_default.lib.models.training_report import (
     importance_markdown,
@@ -37,11 +38,6 @@ from loan_default.lib.storage.warehouse_tables import fingerprint
 CHAMPION = dg.AssetKey(["models", "champion"])
 PREDICTIONS = dg.AssetKey(["models", "predictions"])
 PREDICTIONS_TABLE = "models.predictions"
-FAMILY_KINDS = {
-    "logistic_regression": {"scikitlearn"},
-    "gradient_boosting": {"scikitlearn"},
-    "tab_transformer": {"pytorch", "plotly"},
-}
 
 
 def _all_rows(connection, table: str) -> pl.DataFrame:
@@ -127,7 +123,7 @@ def _model_asset(family: str, config_type: type) -> dg.AssetsDefinition:
         key=dg.AssetKey(["models", family]),
         deps=[FEATURE_STORE, LABEL_STORE],
         group_name="models",
-        kinds=FAMILY_KINDS[family],
+        kinds=set(FAMILIES[family].kinds),
         owners=settings.OWNERS,
         pool="duckdb",
         description=f"Trains and registers a new {family.replace('_', ' ')} version.",
@@ -200,18 +196,12 @@ def champion(
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as connection:
         judged = set(registry.decisions(connection)["candidate_version"].to_list())
-        candidates = [
-            r
-            for r in registry.latest_versions(connection).values()
-            if r.version_id not in judged and r.status == "challenger"
-        ]
-        # The order only decides which first version becomes champion unopposed.
-        candidates.sort(key=lambda r: -(r.metrics["validation"]["roc_auc"] or 0))
+        to_judge = candidates(registry.latest_versions(connection), judged)
         labels = _all_rows(connection, LABEL_TABLE)
         data = labeled_applications(_all_rows(connection, FEATURE_TABLE), labels, settings.LABEL)
         newest_application = add_months(newest_labeled_month(labels), -settings.LABEL.mob)
         lines = []
-        for candidate in candidates:
+        for candidate in to_judge:
             current = registry.champion(connection)
             comparison = (
                 None if current is None else _compare(candidate, current, data, newest_application)
@@ -301,13 +291,13 @@ def predictions(
 
 
 def _scored_versions(connection) -> dict[str, registry.RegistryRecord]:
-    """The champion and the newest version of each family, in a stable order: a refused
-    challenger of the champion's family is scored beside it, never instead of it."""
+    """The champion and the newest version of each declared family, in a stable order: a
+    refused challenger of the champion's family is scored beside it, never instead of it."""
     latest = registry.latest_versions(connection)
-    if not latest:
+    chosen = {latest[name].version_id: latest[name] for name in FAMILIES if name in latest}
+    if not chosen:
         raise dg.Failure("no trained model in the registry: materialize group 'models' first")
     current = registry.champion(connection)
-    chosen = {r.version_id: r for r in latest.values()}
     if current is not None:
         chosen[current.version_id] = current
     return dict(sorted(chosen.items(), key=lambda item: (item[1].family, item[0])))

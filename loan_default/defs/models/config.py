@@ -1,12 +1,16 @@
-"""Run configuration of model training: windows, seed, gate margin and each family's knobs."""
+"""Run configuration of model training: windows, seed, gate margin, and each family's
+hyperparameters as declared by its params dataclass in lib/models/families.py."""
 
+import dataclasses
+import typing
 from datetime import date
+from typing import ClassVar
 
 import dagster as dg
 
 from loan_default import settings
+from loan_default.lib.models.families import BACKTESTED, FAMILIES, Family
 from loan_default.lib.models.model_windows import Windows
-from loan_default.lib.models.sklearn_families import BoostingParams, LogisticParams
 
 
 class TrainingConfig(dg.Config):
@@ -24,6 +28,8 @@ class TrainingConfig(dg.Config):
     decision_threshold: float | None = None  # F1-optimal on validation when None
     reason: str | None = None  # "initial" when the registry is empty, else "scheduled"
     reason_detail: str | None = None  # why a retrain was asked for, kept on the registry row
+    # The family whose hyperparameters the fields after these are (set per family below).
+    family: ClassVar[str]
 
     def windows(self, newest_label_month: date) -> tuple[Windows, date]:
         """The windows and the as-of label month they respect."""
@@ -52,43 +58,12 @@ class TrainingConfig(dg.Config):
             return newest_label_month
         return date.fromisoformat(self.as_of_label_month)
 
-
-class LogisticRegressionConfig(TrainingConfig):
-    C: float = LogisticParams.C
-    class_weight: str | None = LogisticParams.class_weight
-    max_iter: int = LogisticParams.max_iter
-
     def hyperparameters(self) -> dict:
-        return {"C": self.C, "class_weight": self.class_weight, "max_iter": self.max_iter}
-
-
-class GradientBoostingConfig(TrainingConfig):
-    learning_rate: float = BoostingParams.learning_rate
-    max_iter: int = BoostingParams.max_iter
-    max_leaf_nodes: int = BoostingParams.max_leaf_nodes
-    min_samples_leaf: int = BoostingParams.min_samples_leaf
-    l2_regularization: float = BoostingParams.l2_regularization
-
-    def hyperparameters(self) -> dict:
-        return {
-            "learning_rate": self.learning_rate,
-            "max_iter": self.max_iter,
-            "max_leaf_nodes": self.max_leaf_nodes,
-            "min_samples_leaf": self.min_samples_leaf,
-            "l2_regularization": self.l2_regularization,
-            "seed": self.seed,
-        }
-
-
-class TabTransformerConfig(TrainingConfig):
-    """Empty hyperparameters mean the module's defaults; pretraining is on by default."""
-
-    max_epochs: int | None = None
-    pretrain_epochs: int | None = None
-
-    def hyperparameters(self) -> dict:
-        chosen = {"max_epochs": self.max_epochs, "pretrain_epochs": self.pretrain_epochs}
-        return {"seed": self.seed, **{k: v for k, v in chosen.items() if v is not None}}
+        """Every hyperparameter of the family, as this run sets it."""
+        params = FAMILIES[self.family].params
+        return FAMILIES[self.family].hyperparameters(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(params)}
+        )
 
 
 class ChampionConfig(dg.Config):
@@ -99,18 +74,35 @@ class ChampionConfig(dg.Config):
     min_loans: int = 1000
 
 
-# The model families: one entry each, read by the model assets, the retrain job and the backtest.
+def _family_config(family: Family) -> type[TrainingConfig]:
+    """The family's run config: the training fields, then one field per hyperparameter of its
+    params dataclass, with the dataclass's default (the training `seed` seeds the family too)."""
+    types = typing.get_type_hints(family.params)
+    fields = [
+        f for f in dataclasses.fields(family.params) if f.name not in TrainingConfig.model_fields
+    ]
+    namespace = {
+        "__module__": __name__,
+        "__doc__": f"Training windows and hyperparameters of {family.name.replace('_', ' ')}.",
+        "__annotations__": {f.name: types[f.name] for f in fields},
+        **{f.name: f.default for f in fields},
+        "family": family.name,
+    }
+    name = "".join(part.title() for part in family.name.split("_")) + "Config"
+    return type(name, (TrainingConfig,), namespace)
+
+
+# One config class per family, built from the family registry: the model assets, the retrain
+# job and the backtest read these.
 FAMILY_CONFIGS: dict[str, type[TrainingConfig]] = {
-    "logistic_regression": LogisticRegressionConfig,
-    "gradient_boosting": GradientBoostingConfig,
-    "tab_transformer": TabTransformerConfig,
+    name: _family_config(family) for name, family in FAMILIES.items()
 }
 
 
 class BacktestConfig(dg.Config):
     """Families compared walk-forward, each with its default hyperparameters."""
 
-    families: list[str] = ["logistic_regression", "gradient_boosting"]
+    families: list[str] = BACKTESTED
     relative_months: list[int] = [12, 3, 2, 1]
     seed: int = 42
     clickstream_dropout: float = 0.3

@@ -10,13 +10,15 @@ difference with a 95% DeLong interval.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 
+from loan_default.lib.models.families import FAMILIES
 from loan_default.lib.models.metrics import paired_roc_auc_difference
+from loan_default.lib.models.registry import RegistryRecord
 from loan_default.lib.months import add_months, month_range
 
 
@@ -54,6 +56,23 @@ class Comparison:
 class Decision:
     promote: bool
     reason: str
+
+
+def candidates(
+    latest: Mapping[str, RegistryRecord], judged: Collection[str]
+) -> list[RegistryRecord]:
+    """The versions to judge: of each declared family, its newest version when it is a
+    challenger not judged yet. A family the code no longer declares is not judged. The best
+    validation ROC-AUC comes first: the order only decides which first version becomes
+    champion unopposed."""
+    found = [
+        record
+        for name in FAMILIES
+        if (record := latest.get(name)) is not None
+        and record.status == "challenger"
+        and record.version_id not in judged
+    ]
+    return sorted(found, key=lambda r: -(r.metrics["validation"]["roc_auc"] or 0))
 
 
 def last_fitted_month(windows: dict) -> date:

@@ -15,7 +15,6 @@ import copy
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -23,25 +22,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-
-@dataclass(frozen=True)
-class TabTransformerParams:
-    embedding_dim: int = 16
-    heads: int = 2
-    layers: int = 1
-    dropout: float = 0.1
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 256
-    max_epochs: int = 25
-    patience: int = 4
-    early_stopping_fraction: float = 0.15
-    seed: int = 42
-    pretrain_epochs: int = 3
-    corruption_rate: float = 0.3
-    temperature: float = 0.5
-    clip: float = 5.0
-    threads: int = 1  # see _torch_threads
+from loan_default.lib.models.families import TabTransformerParams
 
 
 @contextmanager

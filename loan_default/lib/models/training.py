@@ -18,18 +18,12 @@ import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from loan_default.lib.gold.features import CLICKSTREAM_COLUMNS, CLICKSTREAM_COUNTS
+from loan_default.lib.models import families
 from loan_default.lib.models.calibration import PlattCalibrator, best_f1_threshold
 from loan_default.lib.models.metrics import classification_metrics
 from loan_default.lib.models.model_data import TARGET, feature_columns
 from loan_default.lib.models.model_windows import WINDOW_NAMES, Windows
-from loan_default.lib.models.sklearn_families import (
-    BoostingParams,
-    LogisticParams,
-    gradient_boosting,
-    logistic_regression,
-)
 
-FAMILIES = ("logistic_regression", "gradient_boosting", "tab_transformer")
 CLICKSTREAM_FEATURES = tuple(
     f"{c}_mean{suffix}" for c in CLICKSTREAM_COLUMNS for suffix in ("", "_long")
 )
@@ -98,27 +92,6 @@ def mask_clickstream(frame: pl.DataFrame, fraction: float, seed: int) -> pl.Data
     )
 
 
-def build_estimator(family: str, categorical: list[str], numeric: list[str], params: dict):
-    if family == "logistic_regression":
-        return logistic_regression(categorical, numeric, LogisticParams(**params))
-    if family == "gradient_boosting":
-        return gradient_boosting(categorical, numeric, BoostingParams(**params))
-    if family == "tab_transformer":
-        from loan_default.lib.models.tab_transformer import (
-            TabTransformerClassifier,
-            TabTransformerParams,
-        )
-
-        groups = {
-            "clickstream": [f"{c}_mean" for c in CLICKSTREAM_COLUMNS],
-            "clickstream_long": [f"{c}_mean_long" for c in CLICKSTREAM_COLUMNS],
-        }
-        return TabTransformerClassifier(
-            categorical, numeric, TabTransformerParams(**params), groups=groups
-        )
-    raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
-
-
 def permutation_importance(
     model: TrainedModel, frame: pl.DataFrame, seed: int, top: int = 20
 ) -> list[tuple[str, float]]:
@@ -162,10 +135,10 @@ def train(
         raise ValueError(f"no labeled applications in the {empty} window(s) of {windows}")
     categorical, numeric = feature_columns(data)
     train_rows = mask_clickstream(parts["train"], clickstream_dropout, seed)
-    estimator = build_estimator(family, categorical, numeric, params)
+    estimator = families.family(family).estimator(categorical, numeric, params)
     started = time.perf_counter()
     y_train, y_valid = train_rows[TARGET].to_numpy(), parts["validation"][TARGET].to_numpy()
-    if family == "tab_transformer":
+    if families.family(family).pretrains:
         estimator.fit(train_rows, y_train, unlabeled=pretraining_rows(unlabeled, windows), log=log)
     else:
         estimator.fit(train_rows, y_train)

@@ -1,0 +1,109 @@
+"""The model families, declared once: training, the Dagster model assets and their config, the
+retrain job, the gate, the backtest and serving all enumerate `FAMILIES`.
+
+A family is a name, a frozen dataclass of hyperparameters (its fields and defaults are the
+family's Dagster config and what the registry records) and a function building its unfitted
+estimator. A new family is one entry here plus its module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from loan_default.lib.gold.features import CLICKSTREAM_COLUMNS
+from loan_default.lib.models.sklearn_families import (
+    BoostingParams,
+    LogisticParams,
+    gradient_boosting,
+    logistic_regression,
+)
+
+
+@dataclass(frozen=True)
+class TabTransformerParams:
+    """Declared here, not beside the network, so that reading the families never loads torch."""
+
+    embedding_dim: int = 16
+    heads: int = 2
+    layers: int = 1
+    dropout: float = 0.1
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    max_epochs: int = 25
+    patience: int = 4
+    early_stopping_fraction: float = 0.15
+    seed: int = 42
+    pretrain_epochs: int = 3
+    corruption_rate: float = 0.3
+    temperature: float = 0.5
+    clip: float = 5.0
+    threads: int = 1  # see tab_transformer._torch_threads
+
+
+def _tab_transformer(categorical: list[str], numeric: list[str], params: TabTransformerParams):
+    """Imported on first use: only this family needs torch."""
+    from loan_default.lib.models.tab_transformer import TabTransformerClassifier
+
+    groups = {
+        "clickstream": [f"{c}_mean" for c in CLICKSTREAM_COLUMNS],
+        "clickstream_long": [f"{c}_mean_long" for c in CLICKSTREAM_COLUMNS],
+    }
+    return TabTransformerClassifier(categorical, numeric, params, groups=groups)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family."""
+
+    name: str
+    # A frozen dataclass: one field per hyperparameter, with its default.
+    params: type
+    # The unfitted estimator for the feature columns (categorical, numeric) and the params.
+    build: Callable[[list[str], list[str], Any], Any]
+    # The libraries it is built with, shown as the model asset's kinds in the UI.
+    kinds: frozenset[str]
+    # Whether `fit` also pretrains on unlabeled applications (`unlabeled=`).
+    pretrains: bool = False
+    # Whether the walk-forward backtest compares it unless told otherwise (13 fits per run).
+    backtested: bool = True
+
+    def hyperparameters(self, **values: Any) -> dict:
+        """Every hyperparameter: the defaults, with `values` (unknown names are refused)."""
+        return dataclasses.asdict(self.params(**values))
+
+    def estimator(self, categorical: list[str], numeric: list[str], hyperparameters: dict):
+        return self.build(categorical, numeric, self.params(**hyperparameters))
+
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            "logistic_regression", LogisticParams, logistic_regression, frozenset({"scikitlearn"})
+        ),
+        Family("gradient_boosting", BoostingParams, gradient_boosting, frozenset({"scikitlearn"})),
+        Family(
+            "tab_transformer",
+            TabTransformerParams,
+            _tab_transformer,
+            frozenset({"pytorch", "plotly"}),
+            pretrains=True,
+            backtested=False,
+        ),
+    )
+}
+BACKTESTED = [name for name, family in FAMILIES.items() if family.backtested]
+
+
+def family(name: str) -> Family:
+    """The family called `name`; a name the code does not know is refused by name."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model family {name!r}; expected one of {list(FAMILIES)}"
+        ) from None
