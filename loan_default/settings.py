@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from loan_default.lib.gold.label_contract import LabelDefinition
+from loan_default.lib.gold.lookback import ClickstreamLookback
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,10 +37,13 @@ RAW_DATE_FORMAT = os.environ.get("LOAN_DEFAULT_DATE_FORMAT", "%Y-%m-%d")
 FIRST_MONTH = _env_month("LOAN_DEFAULT_FIRST_MONTH", "2023-01-01")
 LAST_MONTH = _env_month("LOAN_DEFAULT_LAST_MONTH", "2025-11-01")
 
-# Months of clickstream averaged into a feature row, ending at the application month.
-CLICKSTREAM_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_WINDOW", "6"))
-# A second, longer average of the same clickstream (all history it covers, up to T).
-CLICKSTREAM_LONG_WINDOW_MONTHS = int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_LONG_WINDOW", "24"))
+# The clickstream lookback, declared once: months of clickstream averaged into a feature row,
+# ending at the application month, and a second, longer average of the same clickstream (all
+# history it covers, up to T). The feature store, its partition mapping and the API read it.
+CLICKSTREAM_LOOKBACK = ClickstreamLookback(
+    months=int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_WINDOW", "6")),
+    long_months=int(os.environ.get("LOAN_DEFAULT_CLICKSTREAM_LONG_WINDOW", "24")),
+)
 
 # The label, declared once: default when days past due >= the threshold at this month on book.
 # The label store, training, the gate, monitoring's offset join (label month T against the

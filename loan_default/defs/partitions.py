@@ -16,11 +16,11 @@ monthly_partitions = dg.MonthlyPartitionsDefinition(
 single_run = dg.BackfillPolicy.single_run()
 
 
-def window_of(context: dg.AssetExecutionContext) -> tuple[date, date]:
+def month_span(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """The [start, end) months this run covers, for one partition or a range."""
-    window = context.partition_time_window
-    return window.start.date(), window.end.date()
+    span = context.partition_time_window
+    return span.start.date(), span.end.date()
 
 
 def months_of(context: dg.AssetExecutionContext) -> list[date]:
-    return month_range(*window_of(context))
+    return month_range(*month_span(context))

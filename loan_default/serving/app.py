@@ -23,8 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from loan_default import settings
-from loan_default.serving.champion import ChampionHolder, LoadedModel, RefreshLoop
 from loan_default.serving.guards import BodyLimit, StrictJSONRoute, key_name
+from loan_default.serving.model_holder import ChampionHolder, LoadedModel, RefreshLoop
 from loan_default.serving.schemas import (
     UNION_TAGS,
     Application,

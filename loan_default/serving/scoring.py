@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from loan_default import settings
-from loan_default.lib.gold.features import FeatureWindow, build_features
+from loan_default.lib.gold.features import build_features
 from loan_default.lib.gold.loan_delinquency import with_delinquency
 from loan_default.lib.ingest.cleaning import REASON_SEPARATOR, CleanResult, clean
 from loan_default.lib.ingest.raw_reader import ISO_DATE_FORMAT, raw_month
@@ -37,10 +37,6 @@ from loan_default.lib.models.training import TrainedModel
 from loan_default.lib.storage import query_plans
 from loan_default.serving.schemas import SHARED_KEY, Application
 
-FEATURE_WINDOW = FeatureWindow(
-    clickstream_months=settings.CLICKSTREAM_WINDOW_MONTHS,
-    long_clickstream_months=settings.CLICKSTREAM_LONG_WINDOW_MONTHS,
-)
 SECTIONS = {
     FEATURES_ATTRIBUTES.name: "attributes",
     FEATURES_FINANCIALS.name: "financials",
@@ -300,7 +296,7 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
         silver[FEATURES_ATTRIBUTES.name],
         silver[FEATURES_FINANCIALS.name],
         silver[FEATURE_CLICKSTREAM.name],
-        FEATURE_WINDOW,
+        settings.CLICKSTREAM_LOOKBACK,
     )
     return query_plans.sort(features, pl.col("loan_id").cast(pl.Int64))
 

@@ -11,9 +11,10 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from loan_default.lib.gold.features import FeatureWindow, build_features
+from loan_default.lib.gold.features import build_features
 from loan_default.lib.gold.labels import build_labels
 from loan_default.lib.gold.loan_delinquency import with_delinquency
+from loan_default.lib.gold.lookback import ClickstreamLookback
 from loan_default.lib.ingest.cleaning import clean
 from loan_default.lib.ingest.raw_reader import RawFile, read_bronze
 from loan_default.lib.ingest.sources import SOURCES
@@ -56,7 +57,7 @@ def labeled_real_data() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         silver["features_attributes"],
         silver["features_financials"],
         silver["feature_clickstream"],
-        FeatureWindow(),
+        ClickstreamLookback(),
     )
     labels = build_labels(loans, LABEL)
     return labeled_applications(features, labels, LABEL), features, labels

@@ -17,7 +17,7 @@ from loan_default.defs.monitoring.automation import retrain, retrain_request
 from loan_default.lib.models import registry
 from loan_default.lib.models.families import BACKTESTED, FAMILIES, family
 from loan_default.lib.models.promotion import candidates
-from loan_default.serving.champion import ChampionHolder as ModelHolder
+from loan_default.serving.model_holder import ChampionHolder
 
 
 def record(name: str, version: str, status: str = "challenger", auc: float = 0.8):
@@ -101,7 +101,7 @@ def test_serving_refuses_a_champion_of_an_undeclared_family(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     with duckdb.connect(str(warehouse)) as connection:
         registry.register(connection, record("retired_family", "rf-1", status="champion"))
-    holder = ModelHolder(warehouse)
+    holder = ChampionHolder(warehouse)
     assert not holder.refresh()
     assert holder.current is None
     assert "'retired_family', which this code does not declare" in holder.last_error

@@ -57,7 +57,7 @@ def applications_of_month(raw_dir: Path, month: date) -> list[dict]:
         )
         for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
     }
-    first = add_months(month, 1 - settings.CLICKSTREAM_LONG_WINDOW_MONTHS)
+    first = add_months(month, 1 - settings.CLICKSTREAM_LOOKBACK.long_months)
     clickstream = _rows_by_customer(
         _read(raw_dir, FEATURE_CLICKSTREAM).filter(
             pl.col(SHARED_KEY).is_in(customers) & pl.col("month").is_between(first, month)

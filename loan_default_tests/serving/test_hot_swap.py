@@ -10,7 +10,7 @@ import duckdb
 import httpx
 
 from loan_default.lib.models import registry
-from loan_default.serving.champion import ChampionHolder
+from loan_default.serving.model_holder import ChampionHolder
 from loan_default.serving.schemas import EXAMPLE_APPLICATION
 from loan_default_tests.serving.conftest import copy_warehouse, versions
 

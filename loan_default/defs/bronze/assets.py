@@ -14,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 from loan_default import settings
 from loan_default.defs.checks import WARN, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
-from loan_default.defs.partitions import monthly_partitions, single_run, window_of
+from loan_default.defs.partitions import month_span, monthly_partitions, single_run
 from loan_default.defs.raw.assets import raw_asset_key
 from loan_default.defs.resources import RawDataResource, layer_files
 from loan_default.lib import data_quality
@@ -60,7 +60,7 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
     def bronze(
         context: dg.AssetExecutionContext, raw_data: RawDataResource, warehouse: DuckDBResource
     ) -> dg.MaterializeResult:
-        raw, window = raw_data.locate(source), window_of(context)
+        raw, window = raw_data.locate(source), month_span(context)
         store = layer_files(warehouse, "bronze")
         # Streamed in batches: memory stays flat however large the file is.
         written = write_bronze(store, raw, source, window, datetime.now(UTC), raw_data.date_format)

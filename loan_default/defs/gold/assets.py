@@ -11,12 +11,11 @@ from loan_default import settings
 from loan_default.defs.checks import ERROR, WARN, check_result, check_spec
 from loan_default.defs.gold.upstream_months import require_upstream_months
 from loan_default.defs.metadata import table_metadata
-from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
+from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
 from loan_default.defs.resources import layer_files
 from loan_default.defs.silver.assets import silver_asset_key, silver_table
 from loan_default.lib import data_quality
 from loan_default.lib.gold.features import (
-    FeatureWindow,
     applications,
     assemble_features,
     clickstream_window,
@@ -38,10 +37,6 @@ from loan_default.lib.thresholds import load_thresholds
 LABEL_STORE = dg.AssetKey(["gold", "label_store"])
 FEATURE_STORE = dg.AssetKey(["gold", "feature_store"])
 LABEL_TABLE, FEATURE_TABLE = "gold.label_store", "gold.feature_store"
-FEATURE_WINDOW = FeatureWindow(
-    clickstream_months=settings.CLICKSTREAM_WINDOW_MONTHS,
-    long_clickstream_months=settings.CLICKSTREAM_LONG_WINDOW_MONTHS,
-)
 
 EVERY_MONTH_UP_TO_T = dg.TimeWindowPartitionMapping(
     start_offset=-len(month_range(settings.FIRST_MONTH, settings.LAST_MONTH)),
@@ -99,7 +94,7 @@ def _results(asset: dg.AssetKey, checks: dict, outcomes: dict) -> Iterator[dg.As
 def label_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> Iterator:
     definition = settings.LABEL
     band = load_thresholds()["data_quality"]["label_rate"]
-    window, months = window_of(context), months_of(context)
+    window, months = month_span(context), months_of(context)
     with warehouse.get_connection() as connection:
         # Only the label mob's rows: every month of the run in one read.
         loans = read_months(
@@ -154,7 +149,7 @@ def label_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) ->
         dg.AssetDep(
             silver_asset_key(FEATURE_CLICKSTREAM),
             partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-(FEATURE_WINDOW.long_clickstream_months - 1),
+                start_offset=-(settings.CLICKSTREAM_LOOKBACK.long_months - 1),
                 end_offset=0,
                 allow_nonexistent_upstream_partitions=True,
             ),
@@ -162,21 +157,21 @@ def label_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) ->
     ],
     description=(
         "Per application month T: one row per loan at mob 0 with features known at T; "
-        f"clickstream averaged over the {settings.CLICKSTREAM_WINDOW_MONTHS} and "
-        f"{settings.CLICKSTREAM_LONG_WINDOW_MONTHS} months up to T."
+        f"clickstream averaged over the {settings.CLICKSTREAM_LOOKBACK.months} and "
+        f"{settings.CLICKSTREAM_LOOKBACK.long_months} months up to T."
     ),
     check_specs=_specs(FEATURE_STORE, FEATURE_CHECKS),
     **gold_common,
 )
 def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> Iterator:
     require_upstream_months(context, silver_asset_key(LMS_LOAN_DAILY))
-    window = FEATURE_WINDOW
+    lookback = settings.CLICKSTREAM_LOOKBACK
     ranges = {
         **load_thresholds()["data_quality"]["feature_value_ranges"],
-        "clickstream_months_seen": [0, window.clickstream_months],
-        "clickstream_months_seen_long": [0, window.long_clickstream_months],
+        "clickstream_months_seen": [0, lookback.months],
+        "clickstream_months_seen_long": [0, lookback.long_months],
     }
-    span, months = window_of(context), months_of(context)
+    span, months = month_span(context), months_of(context)
     with warehouse.get_connection() as connection:
         # Every month of the run at once; the clickstream window streams over silver's files,
         # reading each clickstream row once instead of once per month that uses it.
@@ -193,11 +188,11 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
             )
             for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
         )
-        first = add_months(span[0], 1 - window.long_clickstream_months)
+        first = add_months(span[0], 1 - lookback.long_months)
         clickstream = layer_files(warehouse, "silver").scan(
             FEATURE_CLICKSTREAM.name, first, span[1]
         )
-        clicks = clickstream_window(applied, clickstream, window)
+        clicks = clickstream_window(applied, clickstream, lookback)
         features = assemble_features(applied, attributes, financials, clicks)
         replace_months(connection, FEATURE_TABLE, features, "application_month", *span)
         metadata = table_metadata(connection, FEATURE_TABLE, "application_month", span)
@@ -229,7 +224,7 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
     yield dg.MaterializeResult(
         metadata={
             **metadata,
-            "clickstream_window_months": window.clickstream_months,
+            "clickstream_window_months": lookback.months,
             "loans_without_clickstream": without_clickstream,
         }
     )

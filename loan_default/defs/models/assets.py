@@ -19,7 +19,7 @@ from loan_default.defs.gold.assets import (
 )
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.config import FAMILY_CONFIGS, ChampionConfig, TrainingConfig
-from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
+from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.models.families import FAMILIES
@@ -279,7 +279,7 @@ def predictions(
                 next_month,
             )
         metadata = table_metadata(
-            connection, PREDICTIONS_TABLE, "application_month", window_of(context)
+            connection, PREDICTIONS_TABLE, "application_month", month_span(context)
         )
     yield dg.MaterializeResult(
         metadata={

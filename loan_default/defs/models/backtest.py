@@ -13,7 +13,7 @@ from loan_default import settings
 from loan_default.defs.gold.assets import FEATURE_STORE, FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.config import FAMILY_CONFIGS, BacktestConfig
-from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
+from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models.backtest import (
     BACKTEST_SCHEMA,
@@ -50,7 +50,7 @@ def backtest(
     unknown = sorted(set(config.families) - set(FAMILY_CONFIGS))
     if unknown:
         raise dg.Failure(f"unknown families {unknown}; expected some of {list(FAMILY_CONFIGS)}")
-    start, end = window_of(context)
+    start, end = month_span(context)
     with warehouse.get_connection() as connection:
         features = connection.execute(f"select * from {FEATURE_TABLE}").pl()
         labels = connection.execute(f"select * from {LABEL_TABLE}").pl()

@@ -19,7 +19,7 @@ from loan_default.defs.gold.assets import (
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.assets import PREDICTIONS, PREDICTIONS_TABLE
 from loan_default.defs.monitoring.checks import finding_check, non_blocking_specs
-from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
+from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
 from loan_default.lib.models import registry
 from loan_default.lib.monitoring.alerts import drift_findings, judge_estimate, performance_findings
 from loan_default.lib.monitoring.drift import BinningRule
@@ -148,7 +148,7 @@ def _subject(rows: pl.DataFrame, month_column: str) -> dict:
 def drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
     rule = BinningRule.of(RULES["stability"])
     frames = [pl.DataFrame(schema=DRIFT_SCHEMA)]
-    start, end = window_of(context)
+    start, end = month_span(context)
     with warehouse.get_connection() as connection:
         records = _versions(connection)
         # One read for the whole run, split in memory: per-month queries would dominate.
@@ -218,7 +218,7 @@ def estimated_performance(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     frames = [pl.DataFrame(schema=ESTIMATE_SCHEMA)]
-    start, end = window_of(context)
+    start, end = month_span(context)
     with warehouse.get_connection() as connection:
         predictions = read_months(connection, PREDICTIONS_TABLE, "application_month", start, end)
         for (month,), rows in predictions.partition_by("application_month", as_dict=True).items():
@@ -284,7 +284,7 @@ def model_performance(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     frames = [pl.DataFrame(schema=PERFORMANCE_SCHEMA)]
-    start, end = window_of(context)
+    start, end = month_span(context)
     first_label = add_months(start, -(ROLLING_MONTHS - 1))
     with warehouse.get_connection() as connection:
         versions = {k: ScoredVersion.of(r) for k, r in _versions(connection).items()}

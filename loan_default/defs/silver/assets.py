@@ -17,7 +17,7 @@ from loan_default import settings
 from loan_default.defs.bronze.assets import bronze_asset_key
 from loan_default.defs.checks import ERROR, WARN, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
-from loan_default.defs.partitions import monthly_partitions, months_of, single_run, window_of
+from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
 from loan_default.defs.resources import RawDataResource, layer_files
 from loan_default.lib import data_quality
 from loan_default.lib.gold.loan_delinquency import with_delinquency
@@ -139,7 +139,7 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
     def silver(
         context: dg.AssetExecutionContext, raw_data: RawDataResource, warehouse: DuckDBResource
     ) -> Iterator:
-        window = window_of(context)
+        window = month_span(context)
         outcomes: dict[str, dict] = {name: {} for name in checks}
         nulled: dict[str, int] = {}
         bronze_files, silver_files = (

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from loan_default.lib.gold.lookback import ClickstreamLookback
 from loan_default.lib.ingest.sources import LOAN_TYPES
 from loan_default.lib.storage import query_plans
 
@@ -40,22 +41,6 @@ FINANCIAL_FEATURES = (
     "amount_invested_monthly",
     "monthly_balance",
 )
-
-
-@dataclass(frozen=True)
-class FeatureWindow:
-    """Clickstream windows in months, both ending at the application month.
-
-    The short window is the team's six-month average; the long one averages all history it
-    covers, which steadies these noisy monthly signals further.
-    """
-
-    clickstream_months: int = 6
-    long_clickstream_months: int = 24
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.clickstream_months <= self.long_clickstream_months:
-            raise ValueError(f"need 1 <= short <= long clickstream window, got {self}")
 
 
 def loan_type_column(loan_type: str) -> str:
@@ -155,7 +140,7 @@ class _WindowPlan:
 
 
 @functools.cache
-def _window_plan(window: FeatureWindow) -> _WindowPlan:
+def _window_plan(lookback: ClickstreamLookback) -> _WindowPlan:
     def start(months: int) -> pl.Expr:
         return pl.col("application_month").dt.offset_by(f"-{months - 1}mo")
 
@@ -166,11 +151,11 @@ def _window_plan(window: FeatureWindow) -> _WindowPlan:
     # evaluated group by group). A mean skips nulls, so it is the mean over the window.
     return _WindowPlan(
         in_window=pl.col("snapshot_date").is_between(
-            start(window.long_clickstream_months),
+            start(lookback.long_months),
             pl.col("application_month").dt.offset_by("1mo"),
             closed="left",
         ),
-        short=(pl.col("snapshot_date") >= start(window.clickstream_months)).alias("__short"),
+        short=(pl.col("snapshot_date") >= start(lookback.months)).alias("__short"),
         short_values=tuple(
             pl.when(pl.col("__short")).then(pl.col(c)).alias(f"__short_{c}")
             for c in CLICKSTREAM_COLUMNS
@@ -186,7 +171,9 @@ def _window_plan(window: FeatureWindow) -> _WindowPlan:
 
 
 def clickstream_window(
-    applications: pl.DataFrame, clickstream: pl.DataFrame | pl.LazyFrame, window: FeatureWindow
+    applications: pl.DataFrame,
+    clickstream: pl.DataFrame | pl.LazyFrame,
+    lookback: ClickstreamLookback,
 ) -> pl.DataFrame:
     """Per loan and application month: clickstream means over both windows, months seen and
     the last month used.
@@ -195,7 +182,7 @@ def clickstream_window(
     month-by-month run would. Given a lazy scan (the pipeline's silver files), polars streams
     it, so memory stays bounded and each clickstream row is read once for every month.
     """
-    plan = _window_plan(window)
+    plan = _window_plan(lookback)
     # Projections run in sequence, as in clean(): streaming splits a large input by rows.
     aggregated = (
         applications.lazy()
@@ -288,10 +275,10 @@ def build_features(
     attributes: pl.DataFrame,
     financials: pl.DataFrame,
     clickstream: pl.DataFrame,
-    window: FeatureWindow,
+    lookback: ClickstreamLookback,
 ) -> pl.DataFrame:
     """Feature rows for every loan whose mob-0 snapshot is in `loans`."""
     applied = applications(loans)
     return assemble_features(
-        applied, attributes, financials, clickstream_window(applied, clickstream, window)
+        applied, attributes, financials, clickstream_window(applied, clickstream, lookback)
     )

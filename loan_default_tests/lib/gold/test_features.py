@@ -9,12 +9,12 @@ import pytest
 from loan_default.lib.gold.features import (
     CLICKSTREAM_COLUMNS,
     FINANCIAL_FEATURES,
-    FeatureWindow,
     applications,
     assemble_features,
     build_features,
     clickstream_window,
 )
+from loan_default.lib.gold.lookback import ClickstreamLookback
 
 T = date(2024, 6, 1)
 
@@ -85,7 +85,7 @@ def test_only_rows_dated_on_or_before_application_are_used():
                 ("A", date(2024, 7, 1), 5000),  # after application: leakage if used
             ]
         ),
-        FeatureWindow(clickstream_months=6, long_clickstream_months=12),
+        ClickstreamLookback(months=6, long_months=12),
     )
     row = features.row(0, named=True)
     assert row["age"] == 31
@@ -106,14 +106,14 @@ def test_window_length_is_configurable():
         attributes([("A", T, 30)]),
         financials([("A", T, 40_000.0)]),
         click,
-        FeatureWindow(clickstream_months=1, long_clickstream_months=2),
+        ClickstreamLookback(months=1, long_months=2),
     )
     assert features["fe_1_mean"].to_list() == [20.0]
     assert features["clickstream_months_seen"].to_list() == [1]
     # 2024-04 lies three months back: outside a two-month long window as well.
     assert features["fe_1_mean_long"].to_list() == [20.0]
     with pytest.raises(ValueError):
-        FeatureWindow(clickstream_months=7, long_clickstream_months=6)
+        ClickstreamLookback(months=7, long_months=6)
 
 
 def test_missing_clickstream_is_null_with_indicator_not_zero():
@@ -122,7 +122,7 @@ def test_missing_clickstream_is_null_with_indicator_not_zero():
         attributes([("A", T, 30)]),
         financials([("A", T, 40_000.0)]),
         clickstream([("B", T, 7)]),
-        FeatureWindow(),
+        ClickstreamLookback(),
     )
     row = features.row(0, named=True)
     assert row["fe_1_mean"] is None
@@ -136,7 +136,7 @@ def test_engineered_features_by_hand():
         attributes([("A", T, 30)]),
         financials([("A", T, 40_000.0)]),
         clickstream([]).cast({"snapshot_date": pl.Date, "customer_id": pl.String}),
-        FeatureWindow(),
+        ClickstreamLookback(),
     )
     row = features.row(0, named=True)
     assert row["credit_history_months"] == 129
@@ -164,7 +164,7 @@ def test_only_mob_zero_rows_become_applications():
         attributes([("A", T, 30), ("B", date(2024, 1, 1), 40)]),
         financials([("A", T, 40_000.0), ("B", date(2024, 1, 1), 1.0)]),
         clickstream([("A", T, 1)]),
-        FeatureWindow(),
+        ClickstreamLookback(),
     )
     assert features["loan_id"].to_list() == ["A_L"]
 
@@ -194,7 +194,7 @@ def test_earlier_and_mid_month_rows_are_used_later_rows_are_not():
             ]
         ),
         clickstream([]).cast({"snapshot_date": pl.Date, "customer_id": pl.String}),
-        FeatureWindow(),
+        ClickstreamLookback(),
     )
     rows = {r["customer_id"]: r for r in features.iter_rows(named=True)}
     for customer, age, income in (("EARLIER", 41, 41_000.0), ("MID", 42, 42_000.0)):
@@ -225,7 +225,7 @@ def test_mid_month_clickstream_counts_in_its_own_month():
                 ("A", date(2024, 7, 1), 5000),  # after T
             ]
         ),
-        FeatureWindow(clickstream_months=6, long_clickstream_months=12),
+        ClickstreamLookback(months=6, long_months=12),
     )
     row = features.row(0, named=True)
     assert row["fe_1_mean"] == pytest.approx(15.0)
@@ -268,7 +268,7 @@ def test_bulk_path_equals_month_by_month_build_features():
         .with_columns(pl.col(f"fe_{i}") * i for i in range(1, 21))
         .with_columns(partition_month=in_month)
     )
-    window = FeatureWindow(clickstream_months=4, long_clickstream_months=9)
+    lookback = ClickstreamLookback(months=4, long_months=9)
 
     def up_to(frame: pl.DataFrame, month: date) -> pl.DataFrame:
         return frame.filter(pl.col("partition_month") <= month)
@@ -279,13 +279,13 @@ def test_bulk_path_equals_month_by_month_build_features():
             up_to(attributes_, month),
             up_to(financials_, month),
             up_to(clicks_, month),
-            window,
+            lookback,
         )
         for month in months
     )
     applied = applications(lms)
     # As the pipeline reads silver: a lazy scan, streamed; attributes of every month at once.
-    aggregate = clickstream_window(applied, clicks_.lazy(), window)
+    aggregate = clickstream_window(applied, clicks_.lazy(), lookback)
     bulk = assemble_features(applied, attributes_, financials_, aggregate)
     assert bulk.height == len(customers)
     assert bulk.equals(expected, null_equal=True)
