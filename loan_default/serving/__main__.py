@@ -31,7 +31,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # A request hands work between threads dozens of times (polars' pool, OpenMP). On one CPU
     # each hand-off is a switch on that CPU; across CPUs it wakes an idle one, which on a VM
-    # costs tens of microseconds each time. Scale out with one pinned server per CPU.
+    # is a slow wake-up every time. Scale out with one pinned server per CPU.
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, serving_cpus(settings.API_CPUS, os.sched_getaffinity(0)))
     else:  # macOS and Windows have no CPU affinity call: the server runs unpinned

@@ -103,8 +103,8 @@ def create_app(warehouse: Path | None = None, refresh_seconds: float | None = No
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(holder.refresh)
-        # Libraries and the model, loaded by now, leave the collector's generations: a full
-        # collection during a request would otherwise walk them all (measured: 72 ms).
+        # Libraries and the model, loaded by now, leave the collector's generations, so a full
+        # collection during a request never walks them all.
         gc.freeze()
         loop = RefreshLoop(holder, interval)
         loop.start()
@@ -144,9 +144,9 @@ def create_app(warehouse: Path | None = None, refresh_seconds: float | None = No
         batch = isinstance(body, Batch)
         applications: list[Application] = body.applications if batch else [body]
         try:
-            # One application is scored on the event loop: its few milliseconds cost less than
-            # the hand-off to a worker thread and back (measured, ~0.4 ms). A batch goes to a
-            # worker thread, so /health answers while it is scored.
+            # One application is scored on the event loop: its work is shorter than the
+            # hand-off to a worker thread and back. A batch goes to a worker thread, so /health
+            # answers while it is scored.
             if batch:
                 scored = await run_in_threadpool(score, loaded.model, applications)
             else:
@@ -172,8 +172,8 @@ def create_app(warehouse: Path | None = None, refresh_seconds: float | None = No
                 model_version=version, model_family=family, predictions=predictions
             )
         # Serialized by pydantic straight to JSON: FastAPI would first validate the model it is
-        # given against the response union (about 1 ms for one application). The response
-        # model above still documents it.
+        # given against the response union again, repeating what building it checked. The
+        # response model above still documents it.
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})

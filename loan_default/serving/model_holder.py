@@ -2,7 +2,7 @@
 
 The server never keeps a warehouse connection: a registry check opens the DuckDB file
 read-only for one query, and only when the file or its write-ahead log changed since the last
-good check (the open costs ~25 ms of the serving CPU, a stat a few microseconds). While a
+good check (opening the file takes the serving CPU far longer than a stat does). While a
 pipeline run holds the write lock that open fails; the server logs a warning and keeps scoring
 with the model it has. A new champion's artifact is loaded and its sha256 verified before one
 reference assignment swaps it in, so a request either uses the old model or the new one, never

@@ -27,8 +27,8 @@ from loan_default.lib.models.families import TabTransformerParams
 
 @contextmanager
 def _torch_threads(count: int) -> Iterator[None]:
-    """torch's OpenMP workers spin-wait when other processes share the cores: on 2 shared cores
-    one thread trained 6x faster than two, and idle cores gain at most ~1.5x from two."""
+    """torch's OpenMP workers spin-wait when other processes share the cores, so on a shared
+    machine one thread trains faster than several, and idle cores gain little from more."""
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
     try:

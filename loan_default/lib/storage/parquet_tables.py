@@ -1,11 +1,10 @@
 """Month-partitioned tables as Parquet files beside the warehouse, read through DuckDB views.
 
 Bronze and silver are rewritten in bulk by every backfill and read in bulk by the next layer.
-Storing them inside DuckDB cost most of a large backfill: at 100x the data DuckDB spends over a
-minute on the raw clickstream alone choosing encodings for half a billion strings, and about
-three times as long as Parquet on each silver chunk. Polars writes Parquet in a fraction of
-that, and each table stays visible in the warehouse as a view, `<layer>.<table>`, so SQL on it
-is unchanged.
+Storing them inside DuckDB would cost most of a large backfill: DuckDB chooses an encoding for
+every one of the raw clickstream's strings and writes each silver chunk slower than Parquet.
+Polars writes Parquet without that work, and each table stays visible in the warehouse as a
+view, `<layer>.<table>`, so SQL on it is unchanged.
 
 Layout: `<root>/<table>/partition_month=YYYY-MM-01/part-NNNNN.parquet` (LZ4), plus an empty
 `_schema.parquet` per table so its view keeps the columns when no month has rows. A
@@ -37,7 +36,7 @@ def _by_month(batch: pl.DataFrame) -> Iterator[tuple[date, pl.DataFrame]]:
     """The batch's rows per month, in their order within each month.
 
     A file sorted by date gives batches of one month, which pass through uncopied; others are
-    sorted once (stable) and sliced, about three times faster than `partition_by`.
+    sorted once (stable) and sliced, which is cheaper than `partition_by`.
     """
     if batch.is_empty():
         return
