@@ -29,12 +29,10 @@ from loan_default.lib.ingest.sources import (
     FEATURES_ATTRIBUTES,
     FEATURES_FINANCIALS,
     LMS_LOAN_DAILY,
-    Column,
     Kind,
     Source,
 )
 from loan_default.lib.models.training import TrainedModel
-from loan_default.lib.storage import query_plans
 from loan_default.serving.schemas import SHARED_KEY, Application
 
 SECTIONS = {
@@ -87,6 +85,16 @@ class RejectedApplications(ValueError):
         self.errors = errors
 
 
+def collect(query: pl.LazyFrame) -> pl.DataFrame:
+    """A request's query, run the way its few rows (usually one) run fastest.
+
+    On a frame of one application a query's fixed costs are most of its time: the streaming
+    engine's start-up (polars' default) and the optimizer's passes over hundreds of expressions
+    both cost more than evaluating them, and give the same result.
+    """
+    return query.collect(engine="in-memory", optimizations=pl.QueryOptFlags.none())
+
+
 @dataclass(frozen=True)
 class _Bronze:
     """Bronze-like frames per source, and where each source line came from in the request."""
@@ -113,8 +121,7 @@ def _text_frame(source: Source, rows: list[dict], owners: list[int]) -> pl.DataF
     The customer key is the owning application's position in the request.
     """
     columns, month, source_file = _bronze_columns(source)
-    return query_plans.with_columns(
-        pl.from_dicts(rows, schema=dict.fromkeys(columns, pl.String)),
+    return pl.from_dicts(rows, schema=dict.fromkeys(columns, pl.String)).with_columns(
         pl.Series(SHARED_KEY, [str(owner) for owner in owners], dtype=pl.String),
         month,
         source_file,
@@ -136,11 +143,11 @@ _CLEANED_MAX_ROW_BYTES = 4096
 def _clean(source: Source, bronze: pl.DataFrame) -> CleanResult:
     """clean() as the pipeline runs it, memoized for single applications' repeating rows."""
     if bronze.height > 1 or bronze.estimated_size() > _CLEANED_MAX_ROW_BYTES:
-        return clean(bronze, source, ISO_DATE_FORMAT)
+        return clean(bronze, source, ISO_DATE_FORMAT, collect)
     key = (source.name, bronze.row(0) if bronze.height else None)
     result = _CLEANED.get(key)
     if result is None:
-        result = clean(bronze, source, ISO_DATE_FORMAT)
+        result = clean(bronze, source, ISO_DATE_FORMAT, collect)
         if len(_CLEANED) >= _CLEANED_MAX:
             _CLEANED.clear()
         _CLEANED[key] = result
@@ -214,40 +221,19 @@ def _quarantine_errors(
     return errors
 
 
-def _nulled_out_of_range(
-    source: Source, bronze: pl.DataFrame, result: CleanResult
-) -> list[tuple[int, str]]:
+def _nulled_out_of_range(source: Source, result: CleanResult) -> list[tuple[int, str]]:
     """(source_line, column) of values cleaning set to null for lying outside their range.
 
-    Cleaning nulls such values in optional columns and counts them per column; the API refuses
-    them instead, so the caller learns which field is wrong. Only the counted columns are looked
-    at row by row, so a request without such values costs nothing here.
+    Cleaning nulls such values in optional columns; the API refuses them instead, so the
+    caller learns which field is wrong.
     """
-    silver = result.silver
-    ranged = [
-        c
-        for c in source.columns
-        if result.nulled_values.get(c.name)
-        and not c.required
-        and (c.valid_min is not None or c.valid_max is not None)
-    ]
-    if not ranged or silver.is_empty():
+    ranged = [c.name for c in source.columns if c.has_range and not c.required]
+    if not ranged or result.nulled.is_empty():
         return []
-
-    def given(column: Column) -> pl.Expr:
-        text = pl.col(column.name).str.strip_chars()
-        present = text.is_not_null() & (text != "")
-        if column.placeholders:
-            present = present & ~text.is_in(list(column.placeholders))
-        return present.alias(f"__given_{column.name}")
-
-    nulled = silver.select(
-        "source_line", *(pl.col(c.silver_name).is_null().alias(c.name) for c in ranged)
-    ).join(bronze.select("source_line", *(given(c) for c in ranged)), on="source_line")
-    flags = nulled.select(pl.col(c.name) & pl.col(f"__given_{c.name}") for c in ranged)
-    rows, columns = np.nonzero(flags.to_numpy())
-    lines = nulled["source_line"].to_numpy()[rows]
-    return [(int(line), ranged[c].name) for line, c in zip(lines, columns, strict=True)]
+    flags = result.nulled.select(ranged).to_numpy()
+    rows, columns = np.nonzero(flags)
+    lines = result.nulled["source_line"].to_numpy()[rows]
+    return [(int(line), ranged[c]) for line, c in zip(lines, columns, strict=True)]
 
 
 def _after_application(silver: pl.DataFrame, application_months: pl.DataFrame) -> list[int]:
@@ -277,11 +263,11 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
         errors += _quarantine_errors(source, result.quarantine, origins)
         errors += [
             _error(source, origins[line], column, "out_of_range")
-            for line, column in _nulled_out_of_range(source, bronze.frames[source.name], result)
+            for line, column in _nulled_out_of_range(source, result)
         ]
         silver[source.name] = result.silver
-    loans = with_delinquency(silver[LMS_LOAN_DAILY.name])
-    months = query_plans.select(loans, "customer_id", application_month=pl.col("partition_month"))
+    loans = silver[LMS_LOAN_DAILY.name]
+    months = loans.select("customer_id", application_month=pl.col("partition_month"))
     for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM):
         origins = bronze.origins[source.name]
         errors += [
@@ -292,13 +278,14 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
         unique = list(dict.fromkeys(errors))
         raise RejectedApplications(sorted(unique, key=lambda e: (e.application, str(e.loc))))
     features = build_features(
-        loans,
+        with_delinquency(loans.lazy()),
         silver[FEATURES_ATTRIBUTES.name],
         silver[FEATURES_FINANCIALS.name],
         silver[FEATURE_CLICKSTREAM.name],
         settings.CLICKSTREAM_LOOKBACK,
+        collect,
     )
-    return query_plans.sort(features, pl.col("loan_id").cast(pl.Int64))
+    return features.sort(pl.col("loan_id").cast(pl.Int64))
 
 
 def score(model: TrainedModel, applications: Sequence[Application]) -> pl.DataFrame:

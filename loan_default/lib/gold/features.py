@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import polars as pl
 
 from loan_default.lib.gold.lookback import ClickstreamLookback
 from loan_default.lib.ingest.sources import LOAN_TYPES
-from loan_default.lib.storage import query_plans
 
 CLICKSTREAM_COLUMNS = tuple(f"fe_{i}" for i in range(1, 21))
+# The steps below run eagerly on frames (the pipeline's months) or build one lazy query
+# (build_features), which its caller runs as it sees fit.
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 ATTRIBUTE_FEATURES = ("age", "occupation")
 FINANCIAL_FEATURES = (
     "annual_income",
@@ -91,25 +95,20 @@ def _count_listed(type_of_loan: pl.Expr) -> pl.Expr:
     return (items.list.len() - items.list.count_matches("")).cast(pl.Int32)
 
 
-def _point_in_time(left: pl.DataFrame, right: pl.DataFrame, prefix: str) -> pl.DataFrame:
+def _point_in_time(left: Frame, right: Frame, prefix: str) -> Frame:
     """Each loan's latest `right` row of its customer dated in its application month or before.
 
     The as-of key is the row's month (`<prefix>_month`); sorted by date, the last row of a
     month is its latest, and a backward as-of join takes the last row whose key matches.
     """
-    return _sorted(left, "application_month").join_asof(
-        _sorted(right, f"{prefix}_date"),
+    return left.sort("application_month").join_asof(
+        right.sort(f"{prefix}_date"),
         left_on="application_month",
         right_on=f"{prefix}_month",
         by="customer_id",
         strategy="backward",
         check_sortedness=False,
     )
-
-
-def _sorted(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """`frame` sorted by `column`; as it is when it already is (a request's single row)."""
-    return frame if frame[column].is_sorted() else frame.sort(column)
 
 
 _AT_APPLICATION = pl.col("mob") == 0
@@ -123,9 +122,9 @@ _APPLICATION_COLUMNS = (
 )
 
 
-def applications(loans: pl.DataFrame) -> pl.DataFrame:
+def applications(loans: Frame) -> Frame:
     """The loans at application (mob 0): what a feature row describes."""
-    return query_plans.select(loans.filter(_AT_APPLICATION), *_APPLICATION_COLUMNS)
+    return loans.filter(_AT_APPLICATION).select(*_APPLICATION_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -182,13 +181,18 @@ def clickstream_window(
     month-by-month run would. Given a lazy scan (the pipeline's silver files), polars streams
     it, so memory stays bounded and each clickstream row is read once for every month.
     """
+    return _clickstream_aggregates(applications.lazy(), clickstream.lazy(), lookback).collect()
+
+
+def _clickstream_aggregates(
+    applications: pl.LazyFrame, clickstream: pl.LazyFrame, lookback: ClickstreamLookback
+) -> pl.LazyFrame:
     plan = _window_plan(lookback)
     # Projections run in sequence, as in clean(): streaming splits a large input by rows.
-    aggregated = (
-        applications.lazy()
-        .select_seq("loan_id", "customer_id", "application_month")
+    return (
+        applications.select_seq("loan_id", "customer_id", "application_month")
         .join(
-            clickstream.lazy().select_seq("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
+            clickstream.select_seq("customer_id", "snapshot_date", *CLICKSTREAM_COLUMNS),
             on="customer_id",
         )
         .filter(plan.in_window)
@@ -197,9 +201,6 @@ def clickstream_window(
         .group_by("loan_id", "application_month")
         .agg(*plan.aggregates)
     )
-    if isinstance(clickstream, pl.LazyFrame):
-        return aggregated.collect(engine="streaming")
-    return query_plans.collect(aggregated, clickstream.height)
 
 
 # assemble_features' expressions, built once: on one application, building them in Python
@@ -244,11 +245,8 @@ _DERIVED = (
 
 
 def assemble_features(
-    applications: pl.DataFrame,
-    attributes: pl.DataFrame,
-    financials: pl.DataFrame,
-    clickstream: pl.DataFrame,
-) -> pl.DataFrame:
+    applications: Frame, attributes: Frame, financials: Frame, clickstream: Frame
+) -> Frame:
     """Feature rows from applications, source rows and the clickstream aggregate.
 
     `attributes` and `financials` may hold rows of any months, later ones included: each loan
@@ -256,29 +254,25 @@ def assemble_features(
     months gives exactly what a run per month gives, and the API (one application, its own
     rows) the same as the pipeline. The clickstream aggregate is joined on loan and month.
     """
-    attributes = query_plans.select(attributes, *_ATTRIBUTE_COLUMNS)
-    financials = query_plans.select(financials, *_FINANCIAL_COLUMNS)
+    attributes = attributes.select(*_ATTRIBUTE_COLUMNS)
+    financials = financials.select(*_FINANCIAL_COLUMNS)
     joined = _point_in_time(applications, attributes, "attributes")
     joined = _point_in_time(joined, financials, "financials")
-    joined = query_plans.with_columns(
-        joined.join(clickstream, on=["loan_id", "application_month"], how="left"),
-        _LISTED_LOAN_TYPES,
-    )
-    derived = query_plans.with_columns(joined, *_DERIVED)
-    # Picked by name: a lookup, where a select would plan an expression per column.
-    features = derived[list(FEATURE_STORE_COLUMNS)]
-    return query_plans.sort(features, "application_month", "loan_id")
+    joined = joined.join(clickstream, on=["loan_id", "application_month"], how="left")
+    derived = joined.with_columns(_LISTED_LOAN_TYPES).with_columns(*_DERIVED)
+    return derived.select(FEATURE_STORE_COLUMNS).sort("application_month", "loan_id")
 
 
 def build_features(
-    loans: pl.DataFrame,
-    attributes: pl.DataFrame,
-    financials: pl.DataFrame,
-    clickstream: pl.DataFrame,
+    loans: pl.DataFrame | pl.LazyFrame,
+    attributes: pl.DataFrame | pl.LazyFrame,
+    financials: pl.DataFrame | pl.LazyFrame,
+    clickstream: pl.DataFrame | pl.LazyFrame,
     lookback: ClickstreamLookback,
+    collect: Callable[[pl.LazyFrame], pl.DataFrame] = pl.LazyFrame.collect,
 ) -> pl.DataFrame:
-    """Feature rows for every loan whose mob-0 snapshot is in `loans`."""
-    applied = applications(loans)
-    return assemble_features(
-        applied, attributes, financials, clickstream_window(applied, clickstream, lookback)
-    )
+    """Feature rows for every loan whose mob-0 snapshot is in `loans`, as one query that
+    `collect` runs (the scoring API runs it its own way)."""
+    applied = applications(loans.lazy())
+    clicks = _clickstream_aggregates(applied, clickstream.lazy(), lookback)
+    return collect(assemble_features(applied, attributes.lazy(), financials.lazy(), clicks))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import polars as pl
 
-from loan_default.lib.storage.query_plans import with_columns
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
 def _delinquency_columns() -> dict[str, pl.Expr]:
@@ -40,6 +42,7 @@ def _delinquency_columns() -> dict[str, pl.Expr]:
 _DELINQUENCY_COLUMNS = _delinquency_columns()
 
 
-def with_delinquency(loans: pl.DataFrame) -> pl.DataFrame:
-    """Adds mob, installments_missed, first_missed_date and dpd to typed lms rows."""
-    return with_columns(loans, **_DELINQUENCY_COLUMNS)
+def with_delinquency(loans: Frame) -> Frame:
+    """Adds mob, installments_missed, first_missed_date and dpd to typed lms rows (a frame, or
+    a step of a lazy query)."""
+    return loans.with_columns(**_DELINQUENCY_COLUMNS)

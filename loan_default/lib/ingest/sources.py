@@ -37,20 +37,31 @@ APPLICATION_MONTHS = "application"
 
 @dataclass(frozen=True)
 class Column:
+    """One raw column and its cleaning rules: silver applies exactly what is declared here.
+
+    Each rule's outcome, as `cleaning` applies it (the quarantine reasons name the column):
+    - `kind`: how the stripped text parses; text that does not is `unreadable_<kind>:<name>`.
+    - `placeholders`: values that mean "unknown": null, counted as `<name> (placeholder)`.
+    - `valid_min` / `valid_max` (inclusive): a value outside is `out_of_range:<name>` when the
+      column is required, otherwise null, counted as `<name>`.
+    - `required`: a missing value (blank or a placeholder) is `missing_value:<name>`.
+    """
+
     name: str
     kind: Kind
     description: str
-    # Inclusive valid range; values outside become null with a note, not a quarantine.
     valid_min: float | None = None
     valid_max: float | None = None
-    # Placeholder values that mean "unknown" in the raw files.
     placeholders: tuple[str, ...] = ()
-    # A required value that is missing or unreadable sends the row to quarantine.
     required: bool = False
 
     @property
     def silver_name(self) -> str:
         return self.name.lower()
+
+    @property
+    def has_range(self) -> bool:
+        return self.valid_min is not None or self.valid_max is not None
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, RobustScaler
 
-from loan_default.lib.storage import query_plans
-
 
 @dataclass(frozen=True)
 class LogisticParams:
@@ -63,12 +61,10 @@ class FrameModel:
         return state
 
     def __setstate__(self, state: dict) -> None:
-        # Artifacts pickled before the estimator was stored as `estimator` still load, and
-        # those pickled before boosting dropped its identity encoder drop it now.
+        # Artifacts pickled before the estimator was stored as `estimator` still load.
         if "pipeline" in state:
             state["estimator"] = state.pop("pipeline")
         self.__dict__.update(state)
-        _drop_identity_encoder(self.estimator, len(self.categorical))
 
     @functools.cached_property
     def category_codes(self) -> tuple[pl.Expr, ...]:
@@ -85,7 +81,7 @@ class FrameModel:
         return [*self.categorical, *self.numeric]
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
-        codes = query_plans.select(frame, *self.category_codes)
+        codes = frame.select(*self.category_codes)
         # Numeric columns straight to float (null -> NaN): no per-column cast expression, which
         # on a one-row request costs more than the conversion. Row-major, as hstack returns it
         # anyway: polars converts mixed types column by column then, not in its thread pool.
@@ -98,34 +94,10 @@ class FrameModel:
         }
         self.__dict__.pop("category_codes", None)  # built from the categories of a former fit
         self.estimator.fit(self.matrix(frame), y)
-        _drop_identity_encoder(self.estimator, len(self.categorical))
         return self
 
     def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
         return self.estimator.predict_proba(self.matrix(frame))[:, 1]
-
-
-def _drop_identity_encoder(model: BaseEstimator, n_categorical: int) -> None:
-    """Lets fitted boosting take our category codes as they are.
-
-    HistGradientBoosting fits its own OrdinalEncoder on the categorical columns. Ours already
-    hold codes 0..k-1 of the categories seen at fit (NaN for missing or unseen), so that encoder
-    maps every value onto itself, yet on a one-application request it costs about 1 ms, more
-    than twice the trees. When it provably is the identity (the categorical columns first,
-    each with exactly the categories 0..k-1), the model checks its input as it does when it has
-    no categorical columns, and predicts the same (tested against the stock model).
-    """
-    preprocessor = getattr(model, "_preprocessor", None)
-    if not isinstance(model, HistGradientBoostingClassifier) or preprocessor is None:
-        return
-    categorical = model.is_categorical_
-    seen = [c[~np.isnan(c)] for c in preprocessor.named_transformers_["encoder"].categories_]
-    if (
-        categorical[:n_categorical].all()
-        and not categorical[n_categorical:].any()
-        and all(np.array_equal(codes, np.arange(codes.size)) for codes in seen)
-    ):
-        model._preprocessor = None
 
 
 def _indices(categorical: list[str], numeric: list[str]) -> tuple[list[int], list[int]]:

@@ -13,7 +13,7 @@ from loan_default.lib.ingest.sources import FEATURE_CLICKSTREAM as CLICKS
 from loan_default.lib.ingest.sources import FEATURES_ATTRIBUTES as ATTRS
 from loan_default.lib.ingest.sources import FEATURES_FINANCIALS as FIN
 from loan_default.lib.ingest.sources import LMS_LOAN_DAILY as LMS
-from loan_default.lib.ingest.sources import SOURCES, Kind
+from loan_default.lib.ingest.sources import SOURCES, Column, Kind, Source
 
 SENTINEL = "__-333333333333333333333333333__"
 
@@ -313,3 +313,37 @@ def test_a_placeholder_that_parses_as_a_number_is_still_a_placeholder(bronze_fra
         result = cleaned(bronze_frame(source, *rows), source)
         assert result.silver["num_bank_accounts"].to_list()[0] is None
         assert result.nulled_values == {"Num_Bank_Accounts (placeholder)": 1}
+
+
+# --- rules are declarations ------------------------------------------------------------------
+
+
+def with_declaration(source: Source, column: Column) -> Source:
+    """A copy of `source` with one column's declaration replaced."""
+    columns = tuple(column if c.name == column.name else c for c in source.columns)
+    return replace(source, columns=columns)
+
+
+def test_a_range_declared_on_an_optional_column_nulls_and_counts(bronze_frame):
+    """A new rule is one declaration: a valid_max on a column without a range."""
+    bronze = bronze_frame(
+        FIN,
+        {"Credit_History_Age": "10 Years and 1 Month"},
+        {"Credit_History_Age": "10 Years and 0 Months"},
+    )
+    assert cleaned(bronze, FIN).silver["credit_history_age"].to_list() == [121, 120]
+    ruled = with_declaration(FIN, replace(FIN.column("Credit_History_Age"), valid_max=120))
+    result = cleaned(bronze, ruled)
+    assert result.quarantine.height == 0
+    assert result.silver["credit_history_age"].to_list() == [None, 120]
+    assert result.nulled_values == {"Credit_History_Age": 1}
+
+
+def test_a_range_declared_on_a_required_column_quarantines(bronze_frame):
+    bronze = bronze_frame(CLICKS, {"fe_5": "101"}, {"fe_5": "100"})
+    assert cleaned(bronze, CLICKS).quarantine.height == 0
+    ruled = with_declaration(CLICKS, replace(CLICKS.column("fe_5"), valid_max=100))
+    result = cleaned(bronze, ruled)
+    assert reasons(result) == [(2, "out_of_range:fe_5")]
+    assert result.silver.select("source_line", "fe_5").rows() == [(3, 100)]
+    assert result.nulled_values == {}

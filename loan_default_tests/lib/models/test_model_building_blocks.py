@@ -246,26 +246,3 @@ def test_artifacts_pickled_with_a_pipeline_attribute_still_predict():
     del old.__dict__["estimator"]
     loaded = pickle.loads(pickle.dumps(old))
     np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
-
-
-def test_boosting_predicts_as_the_stock_model_without_its_category_encoder():
-    rng = np.random.default_rng(11)
-    grade = rng.choice(["A", "B", "C", None], 3000)
-    ratio = np.where(rng.random(3000) < 0.1, np.nan, rng.normal(size=3000))
-    frame = pl.DataFrame({"grade": grade, "ratio": ratio}, nan_to_null=True)
-    y = ((np.nan_to_num(ratio) > 0.3) | (grade == "C")).astype(int) ^ (rng.random(3000) < 0.1)
-    params = BoostingParams(max_iter=30)
-    model = gradient_boosting(["grade"], ["ratio"], params).fit(frame, y)
-    stock = gradient_boosting(["grade"], ["ratio"], params).estimator
-    stock.fit(model.matrix(frame), y)
-    assert model.estimator._preprocessor is None  # the encoder is gone ...
-    assert stock._preprocessor is not None
-    scored = pl.DataFrame(  # ... and unseen or missing categories and values score as before
-        {"grade": ["A", "B", "C", None, "Z"], "ratio": [0.5, None, -1.0, 2.0, 0.0]}
-    )
-    np.testing.assert_array_equal(
-        model.predict_proba(scored), stock.predict_proba(model.matrix(scored))[:, 1]
-    )
-    np.testing.assert_array_equal(
-        model.predict_proba(frame), stock.predict_proba(model.matrix(frame))[:, 1]
-    )
