@@ -2,6 +2,7 @@
 
 import dagster as dg
 import duckdb
+import polars as pl
 
 from loan_default.lib.column_docs import COLUMN_DESCRIPTIONS
 from loan_default.lib.storage.warehouse import table_columns
@@ -33,3 +34,19 @@ def table_metadata(
             "| month | rows |\n|---|---|\n" + "\n".join(f"| {m} | {n:,} |" for m, n in per_month)
         ),
     }
+
+
+def frame_table(frame: pl.DataFrame) -> dg.MetadataValue:
+    """A small polars frame as a UI table, its columns typed."""
+    kinds = {pl.String: "string", pl.Boolean: "bool"}
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=name,
+                type=kinds.get(dtype, "int" if dtype.is_integer() else "float"),
+            )
+            for name, dtype in frame.schema.items()
+        ]
+    )
+    records = [dg.TableRecord(row) for row in frame.iter_rows(named=True)]
+    return dg.MetadataValue.table(records=records, schema=schema)

@@ -17,7 +17,7 @@ from loan_default.defs.gold.assets import (
     LABEL_TABLE,
     monthly_freshness,
 )
-from loan_default.defs.metadata import table_metadata
+from loan_default.defs.metadata import frame_table, table_metadata
 from loan_default.defs.models.config import FAMILY_CONFIGS, ChampionConfig, TrainingConfig
 from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
 from loan_default.defs.resources import ModelStoreResource
@@ -110,6 +110,13 @@ def _train_family(
         "artifact": dg.MetadataValue.path(str(path)),
         "artifact_sha256": sha,
     }
+    # The family's own tables (the scorecard's points per bin, its IV per feature): in the UI,
+    # and as CSV beside the artifact.
+    for name, table in FAMILIES[family].report_tables(result.model.estimator).items():
+        csv = path.with_name(f"{version_id}.{name}.csv")
+        table.write_csv(csv)
+        metadata[name] = frame_table(table)
+        metadata[f"{name}_csv"] = dg.MetadataValue.path(str(csv))
     if result.history:
         curves = write_training_curves(
             result.history, Path(model_store.report_dir) / f"{version_id}.html"

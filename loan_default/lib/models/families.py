@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from loan_default.lib.gold.features import CLICKSTREAM_COLUMNS
+from loan_default.lib.models.scorecard import ScorecardParams, scorecard
 from loan_default.lib.models.sklearn_families import (
     BoostingParams,
     LogisticParams,
@@ -70,10 +73,16 @@ class Family:
     pretrains: bool = False
     # Whether the walk-forward backtest compares it unless told otherwise (13 fits per run).
     backtested: bool = True
+    # Tables describing a fitted estimator (name -> frame): shown in the UI and written as CSV
+    # beside its artifact, e.g. the scorecard's points per bin.
+    tables: Callable[[Any], dict[str, pl.DataFrame]] | None = None
 
     def hyperparameters(self, **values: Any) -> dict:
         """Every hyperparameter: the defaults, with `values` (unknown names are refused)."""
         return dataclasses.asdict(self.params(**values))
+
+    def report_tables(self, estimator: Any) -> dict[str, pl.DataFrame]:
+        return self.tables(estimator) if self.tables else {}
 
     def estimator(self, categorical: list[str], numeric: list[str], hyperparameters: dict):
         return self.build(categorical, numeric, self.params(**hyperparameters))
@@ -93,6 +102,16 @@ FAMILIES: dict[str, Family] = {
             frozenset({"pytorch", "plotly"}),
             pretrains=True,
             backtested=False,
+        ),
+        Family(
+            "scorecard",
+            ScorecardParams,
+            scorecard,
+            frozenset({"scikitlearn"}),
+            tables=lambda model: {
+                "scorecard": model.points_table(),
+                "information_value": model.information_values(),
+            },
         ),
     )
 }
