@@ -21,12 +21,14 @@ Usage (the Makefile runs the first before every run):
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,26 @@ class Recovered:
 
     failed_runs: list[str]
     freed_runs: list[str]
+
+
+@contextmanager
+def instance_creation_lock(home: str) -> Iterator[None]:
+    """Held while the instance is opened: processes started together on a new DAGSTER_HOME
+    would otherwise each create the SQLite schema, and all but one crash (a broken instance
+    can even be left behind, with two schema versions)."""
+    Path(home).mkdir(parents=True, exist_ok=True)
+    with (Path(home) / ".instance.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def open_instance() -> dg.DagsterInstance:
+    """The instance of DAGSTER_HOME, its storage created by one process at a time."""
+    with instance_creation_lock(settings.DAGSTER_HOME):
+        return dg.DagsterInstance.get()
 
 
 def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
@@ -192,7 +214,7 @@ def run_interruptibly(command: list[str], grace_seconds: float = 10.0) -> int:
     except KeyboardInterrupt:
         stop_process(child.pid, grace_seconds)
         child.wait()
-        with dg.DagsterInstance.get() as instance:
+        with open_instance() as instance:
             for run_id in recover(instance).failed_runs:
                 print(f"run {run_id}: stopped; marked failed, pool slots freed")
         return 130
@@ -216,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.DAGSTER_HOME:
         raise SystemExit("DAGSTER_HOME is not set: point it at the instance folder")
     # Opening the instance creates and migrates its SQLite storage, once, before any run does.
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         if args.command == "stop":
             print(stop(instance, args.run_id))
             return 0

@@ -109,3 +109,24 @@ def test_a_run_blocked_on_the_pool_stops_on_ctrl_c(tmp_path):
     holder.send_signal(signal.SIGCONT)
     assert holder.wait(timeout=NEW_RUN_TIMEOUT) == 0, holder_log.read_text()[-3000:]
     assert instance_state(env) == ([dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE], 0)
+
+
+def test_processes_started_together_on_a_new_instance_all_open_it(tmp_path):
+    """Without the creation lock, most of them crash in the SQLite schema's creation."""
+    for attempt in range(3):
+        (tmp_path / f"attempt{attempt}").mkdir()
+        env = project_env(tmp_path / f"attempt{attempt}", Path("unused"))
+        together = [
+            subprocess.Popen(
+                [str(BIN / "python"), "-m", "loan_default.recovery"],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [process.communicate(timeout=120)[0] for process in together]
+        assert [process.returncode for process in together] == [0] * 4, outputs
+        assert instance_state(env) == ([], 0)
