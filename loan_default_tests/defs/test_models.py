@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
@@ -21,6 +22,7 @@ from loan_default_tests.conftest import (
 LogisticRegressionConfig = FAMILY_CONFIGS["logistic_regression"]
 GradientBoostingConfig = FAMILY_CONFIGS["gradient_boosting"]
 TabTransformerConfig = FAMILY_CONFIGS["tab_transformer"]
+ScorecardConfig = FAMILY_CONFIGS["scorecard"]
 
 REFERENCE = {"window_mode": "absolute"}  # the config defaults are the reference windows
 LR, GB = (
@@ -28,6 +30,7 @@ LR, GB = (
     dg.AssetKey(["models", "gradient_boosting"]),
 )
 TT = dg.AssetKey(["models", "tab_transformer"])
+SC = dg.AssetKey(["models", "scorecard"])
 CHAMPION, PREDICTIONS = dg.AssetKey(["models", "champion"]), dg.AssetKey(["models", "predictions"])
 
 
@@ -84,6 +87,57 @@ def test_reference_windows_reach_the_floors(warehouse):
         for m in (e.materialization for e in result.get_asset_materialization_events())
     }[TT]
     assert "plotly" in Path(curves.value).read_text()
+
+
+def test_the_scorecard_is_within_0_02_of_the_logistic_regression(warehouse):
+    """The committee's model on the reference windows: OOT ROC-AUC at most 0.02 below the
+    logistic regression's, bins monotonic as configured, points rising as risk falls, missing
+    clickstream a bin of its own, the points table in the UI and as CSV beside the artifact."""
+    trends = {"delay_from_due_date": "ascending", "interest_rate": "ascending"}
+    result = run(
+        warehouse,
+        [LR, SC],
+        {
+            "models__logistic_regression": LogisticRegressionConfig(**REFERENCE),
+            "models__scorecard": ScorecardConfig(**REFERENCE, monotonic_trends=trends),
+        },
+    )
+    by_family = {r.family: r for r in versions(warehouse)}
+    scorecard, logistic = by_family["scorecard"], by_family["logistic_regression"]
+    assert scorecard.windows == logistic.windows and scorecard.windows["oot"][0] == "2024-05-01"
+    gap = logistic.metrics["oot"]["roc_auc"] - scorecard.metrics["oot"]["roc_auc"]
+    assert gap <= 0.02, (scorecard.metrics["oot"], logistic.metrics["oot"])
+    assert scorecard.hyperparameters["monotonic_trends"] == trends
+
+    metadata = {
+        m.asset_key: m.metadata
+        for m in (e.materialization for e in result.get_asset_materialization_events())
+    }[SC]
+    csv = Path(metadata["scorecard_csv"].value)
+    assert csv.parent == Path(scorecard.artifact_path).parent
+    table = pl.read_csv(csv)
+    shown = pl.DataFrame([r.data for r in metadata["scorecard"].value.records])
+    assert shown.equals(table.select(shown.columns).cast(shown.schema))
+    assert table.columns[:3] == ["feature", "bin_id", "bin"]
+    assert {"count", "event_rate", "woe", "iv", "points"} <= set(table.columns)
+    values = pl.DataFrame([r.data for r in metadata["information_value"].value.records])
+    assert values["iv"].is_sorted(descending=True) and values.height == len(scorecard.features)
+    assert Path(metadata["information_value_csv"].value).exists()
+
+    regular = table.filter(~pl.col("bin").is_in(["Missing", "Special"])).sort("feature", "bin_id")
+    for (feature,), bins in regular.group_by("feature"):
+        trend = values.filter(pl.col("feature") == feature)["monotonic_trend"][0]
+        steps = np.diff(bins["event_rate"].to_numpy())
+        if trend == "ascending":
+            assert np.all(steps >= 0), feature
+        elif trend == "auto_asc_desc":
+            assert np.all(steps >= 0) or np.all(steps <= 0), feature
+        assert (bins["coefficient"] < 0).all(), feature  # a safer bin earns more points
+    assert set(trends) <= set(regular["feature"])
+    clickstream = table.filter(
+        pl.col("feature").str.starts_with("fe_") & (pl.col("bin") == "Missing")
+    )
+    assert clickstream.height >= 1 and (clickstream["count"] > 0).all()
 
 
 def test_same_seed_same_metrics(warehouse):

@@ -11,11 +11,12 @@ import pytest
 
 from loan_default.defs.models.config import FAMILY_CONFIGS
 from loan_default.lib.models import registry
-from loan_default_tests.defs.test_models import CHAMPION, GB, LR, PREDICTIONS, REFERENCE, run
+from loan_default_tests.defs.test_models import CHAMPION, GB, LR, PREDICTIONS, REFERENCE, SC, run
 from loan_default_tests.serving.server import Server, start_server
 
 LogisticRegressionConfig = FAMILY_CONFIGS["logistic_regression"]
 GradientBoostingConfig = FAMILY_CONFIGS["gradient_boosting"]
+ScorecardConfig = FAMILY_CONFIGS["scorecard"]
 
 # Months the predictions asset scores for the comparison: with clickstream, and after the gap.
 COMPARED_MONTHS = ("2024-05-01", "2025-01-01")
@@ -23,8 +24,9 @@ COMPARED_MONTHS = ("2024-05-01", "2025-01-01")
 
 @pytest.fixture(scope="session")
 def trained_warehouse(real_warehouse, tmp_path_factory) -> Path:
-    """The real-data warehouse with boosting (champion) and logistic (refused) registered and
-    the predictions asset run over the compared months. Never mutated: copy it to change it."""
+    """The real-data warehouse with boosting (champion) and logistic (refused) registered, a
+    scorecard challenger not yet judged (the hot-swap tests promote it), and the predictions
+    asset run over the compared months. Never mutated: copy it to change it."""
     database = tmp_path_factory.mktemp("serving") / "warehouse.duckdb"
     shutil.copy(real_warehouse[0], database)
     run(
@@ -35,6 +37,7 @@ def trained_warehouse(real_warehouse, tmp_path_factory) -> Path:
             "models__gradient_boosting": GradientBoostingConfig(**REFERENCE),
         },
     )
+    run(database, [SC], {"models__scorecard": ScorecardConfig(**REFERENCE)})
     run(database, [PREDICTIONS], months=COMPARED_MONTHS)
     return database
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import httpx
+import pytest
 
 from loan_default.lib.models import registry
 from loan_default.serving.model_holder import ChampionHolder
@@ -66,9 +67,12 @@ def served_version(server) -> str:
     return httpx.get(f"{server.url}/health").json()["model_version"]
 
 
-def test_promotion_is_served_without_a_failed_request(trained_warehouse, tmp_path, server_factory):
+@pytest.mark.parametrize("promoted", ["logistic_regression", "scorecard"])
+def test_promotion_is_served_without_a_failed_request(
+    trained_warehouse, tmp_path, server_factory, promoted
+):
     database = copy_warehouse(trained_warehouse, tmp_path / "swap")
-    old, new = (versions(database)[f] for f in ("gradient_boosting", "logistic_regression"))
+    old, new = (versions(database)[f] for f in ("gradient_boosting", promoted))
     server = server_factory(database, refresh_seconds=0.2)
     assert served_version(server) == old.version_id
 
@@ -119,9 +123,11 @@ def test_promotion_is_served_without_a_failed_request(trained_warehouse, tmp_pat
         first_new = versions_in_order.index(new.version_id)
         assert set(versions_in_order[first_new:]) == {new.version_id}
     model = httpx.get(f"{server.url}/model").json()
-    assert model["version_id"] == new.version_id and model["family"] == "logistic_regression"
+    assert model["version_id"] == new.version_id and model["family"] == promoted
     assert model["promotion"]["reason"] == "manual promotion (test)"
-    assert f"champion {new.version_id} (logistic_regression) loaded" in server.log()
+    assert f"champion {new.version_id} ({promoted}) loaded" in server.log()
+    scored = httpx.post(f"{server.url}/predict", json=EXAMPLE_APPLICATION).json()
+    assert scored["model_family"] == promoted and 0 < scored["calibrated_probability"] < 1
 
 
 def test_the_registry_is_read_again_only_after_a_commit(trained_warehouse, tmp_path):
