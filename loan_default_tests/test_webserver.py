@@ -92,5 +92,11 @@ def test_asset_graph_through_graphql(webserver):
     assert {"champion_score_psi", "champion_feature_csi", "champion_input_missing"} <= {
         c["name"] for c in drift_checks
     }
+    fairness = nodes["monitoring/fairness"]
+    assert fairness["isPartitioned"] and fairness["groupName"] == "monitoring"
+    assert {c["name"]: c["blocking"] for c in fairness["assetChecksOrError"]["checks"]} == {
+        "champion_adverse_impact_ratio": False,
+        "freshness_check": False,
+    }
     backtest = nodes["models/backtest"]
     assert backtest["isPartitioned"]

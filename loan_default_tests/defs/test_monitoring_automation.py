@@ -123,7 +123,7 @@ def test_monthly_refresh_job_and_schedule_cover_every_monthly_asset():
     job = definitions.resolve_job_def("monthly_refresh")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     assert {"bronze/lms_loan_daily", "gold/feature_store", "models/predictions"} <= keys
-    assert {"monitoring/drift", "monitoring/model_performance"} <= keys
+    assert {"monitoring/drift", "monitoring/model_performance", "monitoring/fairness"} <= keys
     assert not any(k.startswith("models/") and k != "models/predictions" for k in keys)
     schedule = definitions.resolve_schedule_def("monthly_refresh_schedule")
     assert schedule.cron_schedule == "0 6 2 * *"

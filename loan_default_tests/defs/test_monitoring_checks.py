@@ -7,15 +7,19 @@ import polars as pl
 import pytest
 
 from loan_default.defs.monitoring.assets import (
+    FAIRNESS_RULES,
     RULES,
+    adverse_impact_check_results,
     estimate_check_results,
     performance_check_results,
     stability_check_results,
 )
+from loan_default.lib.monitoring.fairness import age_band, fairness_rows
 from loan_default.lib.monitoring.monitoring_tables import (
     DRIFT_SCHEMA,
     ESTIMATE_SCHEMA,
     PERFORMANCE_SCHEMA,
+    ScoredVersion,
 )
 
 STEP = 1e-6
@@ -167,3 +171,69 @@ def test_estimated_roc_auc_check_retrains_below_business_before_labels_arrive():
     [nothing] = estimate_check_results(pl.DataFrame(schema=ESTIMATE_SCHEMA))
     assert nothing.passed
     assert "no held-out champion month without labels" in nothing.description
+
+
+FAIRNESS_MONTH = date(2024, 12, 1)
+CHAMPION = ScoredVersion(
+    family="gradient_boosting",
+    version_id="gb-1",
+    threshold=0.5,
+    train_months=(date(2023, 8, 1), date(2024, 7, 1)),
+    last_fitted_month=date(2024, 10, 1),
+    oot_roc_auc=0.8,
+    features=("age",),
+)
+
+
+def fairness_table(bands: dict[int, tuple[int, int]]) -> pl.DataFrame:
+    """The application-clock rows of one month built from applications: {age: (n, approved)}."""
+    ages, decisions = [], []
+    for age, (n, approved) in bands.items():
+        ages += [age] * n
+        decisions += [0] * approved + [1] * (n - approved)
+    rows = pl.DataFrame({"age": ages, "decision": decisions}).with_columns(
+        age_band(pl.col("age"), FAIRNESS_RULES.bands),
+        application_month=pl.lit(FAIRNESS_MONTH),
+        model_family=pl.lit(CHAMPION.family),
+        model_version=pl.lit(CHAMPION.version_id),
+        is_champion=pl.lit(True),
+    )
+    months = RULES["rolling_months"]
+    args = (FAIRNESS_MONTH, "application", FAIRNESS_MONTH, rows, rows, {"gb-1": CHAMPION})
+    return fairness_rows(*args, FAIRNESS_RULES, months)
+
+
+@pytest.mark.parametrize(
+    ("approved", "expected"),
+    # 25-34 approves 800 of 1,000; 35-44 approves k of 1,000: a ratio of k / 800.
+    [(640, (True, None)), (639, (False, WARN)), (641, (True, None))],  # at 0.8 it holds
+)
+def test_adverse_impact_check_warns_strictly_below_four_fifths(approved, expected):
+    assert FAIRNESS_RULES.min_adverse_impact_ratio == 0.8
+    [result] = adverse_impact_check_results(fairness_table({30: (1000, 800), 40: (1000, approved)}))
+    assert (result.passed, result.severity if not result.passed else None) == expected
+    assert result.metadata["min_adverse_impact_ratio"].value == pytest.approx(approved / 800)
+    if not result.passed:
+        assert result.description.startswith("adverse_impact_ratio:35-44 0.799 below")
+
+
+@pytest.mark.parametrize(("n", "judged"), [(100, True), (99, False), (101, True)])
+def test_adverse_impact_check_judges_only_bands_with_the_minimum_count(n, judged):
+    assert FAIRNESS_RULES.min_band_loans == 100
+    # 45+ approves none of its n loans: a ratio of 0, flagged only when the band is judged.
+    [result] = adverse_impact_check_results(
+        fairness_table({30: (1000, 800), 40: (1000, 700), 50: (n, 0)})
+    )
+    assert result.passed is not judged
+    assert result.metadata["judged_bands"].value == (3 if judged else 2)
+    if not judged:
+        assert "45+ (n=99 < 100)" in result.description.split("not judged: ")[1]
+        assert "14-24 (n=0 < 100)" in result.description  # an empty band is named too
+
+
+def test_adverse_impact_check_without_two_judged_bands_or_any_approval():
+    [alone] = adverse_impact_check_results(fairness_table({30: (1000, 800), 40: (99, 0)}))
+    assert alone.passed and alone.description.startswith("nothing to judge: fewer than two")
+    [declined] = adverse_impact_check_results(fairness_table({30: (500, 0), 40: (500, 0)}))
+    assert (declined.passed, declined.severity) == (False, WARN)
+    assert "no judged age band had an approved application" in declined.description

@@ -23,6 +23,14 @@ from loan_default.defs.partitions import month_span, monthly_partitions, months_
 from loan_default.lib.models import registry
 from loan_default.lib.monitoring.alerts import drift_findings, judge_estimate, performance_findings
 from loan_default.lib.monitoring.drift import BinningRule
+from loan_default.lib.monitoring.fairness import (
+    FAIRNESS_SCHEMA,
+    FairnessRules,
+    adverse_impact_findings,
+    age_band,
+    fairness_rows,
+    not_judged_bands,
+)
 from loan_default.lib.monitoring.monitoring_tables import (
     DRIFT_SCHEMA,
     ESTIMATE_SCHEMA,
@@ -43,13 +51,16 @@ from loan_default.lib.thresholds import load_thresholds
 DRIFT = dg.AssetKey(["monitoring", "drift"])
 ESTIMATED = dg.AssetKey(["monitoring", "estimated_performance"])
 PERFORMANCE = dg.AssetKey(["monitoring", "model_performance"])
+FAIRNESS = dg.AssetKey(["monitoring", "fairness"])
 DRIFT_TABLE = "monitoring.drift"
 ESTIMATE_TABLE = "monitoring.estimated_performance"
 PERFORMANCE_TABLE = "monitoring.model_performance"
+FAIRNESS_TABLE = "monitoring.fairness"
 
 RULES = load_thresholds()["monitoring"]
 MOB = settings.LABEL.mob
 ROLLING_MONTHS = RULES["rolling_months"]
+FAIRNESS_RULES = FairnessRules.of(RULES["fairness"])
 
 monitoring_common = dict(
     group_name="monitoring",
@@ -341,3 +352,128 @@ def performance_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
         )
         for metric in RULES["performance"]
     ]
+
+
+FAIRNESS_CHECKS = {
+    "champion_adverse_impact_ratio": "Four-fifths rule: each age band's approval rate at the "
+    "champion's threshold against the most-approved band's, on the newest application month "
+    f"pooled over {FAIRNESS_RULES.evaluate_on}; only bands with at least "
+    f"{FAIRNESS_RULES.min_band_loans} loans are judged"
+}
+
+
+@dg.asset(
+    key=FAIRNESS,
+    deps=[
+        # Application clock: month T and the months pooled before it. Label clock: the labels
+        # of T (and the pooled months) joined with the scores made at T - mob.
+        dg.AssetDep(PREDICTIONS, partition_mapping=_offset(-(MOB + ROLLING_MONTHS - 1), 0)),
+        dg.AssetDep(FEATURE_STORE, partition_mapping=_offset(-(MOB + ROLLING_MONTHS - 1), 0)),
+        dg.AssetDep(LABEL_STORE, partition_mapping=_offset(-(ROLLING_MONTHS - 1), 0)),
+    ],
+    check_specs=non_blocking_specs(FAIRNESS, FAIRNESS_CHECKS),
+    description=(
+        "Per version and age band, on two clocks: the approval rate at the version's threshold "
+        "and the adverse impact ratio against the most-approved band for application month T "
+        f"(clock 'application'), and for label month T the loans scored at T - {MOB} with "
+        "their labels: approval, default, true- and false-positive rates and ROC-AUC (clock "
+        f"'label'); each month alone and pooled over {FAIRNESS_RULES.evaluate_on}."
+    ),
+    **monitoring_common,
+)
+def fairness(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    start, end = month_span(context)
+    first_pooled = add_months(start, -(ROLLING_MONTHS - 1))
+    first_scored = add_months(first_pooled, -MOB)
+    with warehouse.get_connection() as connection:
+        versions = {k: ScoredVersion.of(r) for k, r in _versions(connection).items()}
+        # Only the age leaves the feature store: no other applicant attribute is read.
+        ages = read_months(connection, FEATURE_TABLE, "application_month", first_scored, end)
+        scored = (
+            read_months(connection, PREDICTIONS_TABLE, "application_month", first_scored, end)
+            .join(ages.select("loan_id", "age"), on="loan_id", how="left")
+            .with_columns(age_band(pl.col("age"), FAIRNESS_RULES.bands))
+        )
+        labels = read_months(connection, LABEL_TABLE, "label_month", first_pooled, end)
+        labelled = scores_with_labels(scored, labels, settings.LABEL)
+        frames = [pl.DataFrame(schema=FAIRNESS_SCHEMA)]
+        for month in months_of(context):
+            pooled_from = add_months(month, -(ROLLING_MONTHS - 1))
+            for clock, rows, month_column, application_month in (
+                ("application", scored, "application_month", month),
+                ("label", labelled, "label_month", add_months(month, -MOB)),
+            ):
+                pooled = rows.filter(pl.col(month_column).is_between(pooled_from, month))
+                this_month = pooled.filter(pl.col(month_column) == month)
+                frames.append(
+                    fairness_rows(
+                        month,
+                        clock,
+                        application_month,
+                        this_month,
+                        pooled,
+                        versions,
+                        FAIRNESS_RULES,
+                        ROLLING_MONTHS,
+                    )
+                )
+        table = pl.concat(frames).sort("month", "clock", "model_family", maintain_order=True)
+        replace_months(connection, FAIRNESS_TABLE, table, "month", start, end)
+        metadata = table_metadata(connection, FAIRNESS_TABLE, "month", (start, end))
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=adverse_impact_check_results(table)
+    )
+
+
+def adverse_impact_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    """The four-fifths rule on the champion's newest application month, pooled window; every
+    month is judged, fitted or not: approval gaps of in-sample months are decisions too."""
+    name = "champion_adverse_impact_ratio"
+    window = table.filter(
+        (pl.col("clock") == "application") & (pl.col("window") == FAIRNESS_RULES.evaluate_on)
+    )
+    rows = _newest_champion_rows(window, "month")
+    if rows is None:
+        return [finding_check(FAIRNESS, name, [], None)]
+    left_out = not_judged_bands(rows, FAIRNESS_RULES)
+    bands = rows.select(
+        "age_band", "n", "judged", "approval_rate", "adverse_impact_ratio", "reference_band"
+    )
+    details = {
+        "bands": dg.MetadataValue.md(_markdown(bands)),
+        "not_judged": dg.MetadataValue.json(left_out),
+    }
+    if rows["judged"].sum() < 2:
+        not_judged = (
+            f"fewer than two age bands with at least {FAIRNESS_RULES.min_band_loans} loans "
+            f"in the newest month's window: {', '.join(left_out)}"
+        )
+        return [finding_check(FAIRNESS, name, [], None, not_judged=not_judged, details=details)]
+    judged = rows.filter(pl.col("judged"))
+    note = f"judged bands with at least {FAIRNESS_RULES.min_band_loans} loans only" + (
+        f"; not judged: {', '.join(left_out)}" if left_out else ""
+    )
+    return [
+        finding_check(
+            FAIRNESS,
+            name,
+            adverse_impact_findings(rows, FAIRNESS_RULES),
+            _subject(rows, "month"),
+            {
+                "min_adverse_impact_ratio": judged["adverse_impact_ratio"].min(),
+                "judged_bands": judged.height,
+                "n": rows["n"].sum(),
+            },
+            note=note,
+            details=details,
+        )
+    ]
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width
+    lines = [
+        "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
+        for row in frame.iter_rows()
+    ]
+    return "\n".join([head, *lines])

@@ -14,6 +14,7 @@ from loan_default.defs.monitoring.assets import (
     DRIFT,
     ESTIMATE_CHECKS,
     ESTIMATED,
+    FAIRNESS,
     PERFORMANCE,
     PERFORMANCE_CHECKS,
     STABILITY_CHECKS,
@@ -26,7 +27,7 @@ from loan_default.lib.ingest.sources import SOURCES
 from loan_default.lib.models import registry
 
 RUNNING = dg.DefaultSensorStatus.RUNNING
-MONITORED = [PREDICTIONS, DRIFT, ESTIMATED, PERFORMANCE]
+MONITORED = [PREDICTIONS, DRIFT, ESTIMATED, PERFORMANCE, FAIRNESS]
 ALARM_CHECKS = [
     *(dg.AssetCheckKey(DRIFT, name) for name in STABILITY_CHECKS),
     *(dg.AssetCheckKey(ESTIMATED, name) for name in ESTIMATE_CHECKS),

@@ -22,17 +22,23 @@ def finding_check(
     subject: Mapping[str, object] | None,
     figures: Mapping[str, float | None] | None = None,
     not_judged: str = "no champion rows in the months of this run",
+    note: str = "",
+    details: Mapping[str, dg.MetadataValue] | None = None,
 ) -> dg.AssetCheckResult:
-    """One check result; `subject` (month, family, version) is None when nothing was judged."""
+    """One check result; `subject` (month, family, version) is None when nothing was judged.
+    `note` is appended to the description (e.g. what the check left out), `details` to the
+    metadata (tables, lists)."""
     if subject is None:
         return dg.AssetCheckResult(
             asset_key=asset,
             check_name=name,
             passed=True,
             description=f"nothing to judge: {not_judged}",
+            metadata=dict(details or {}),
         )
     action = action_of(findings)
     month = subject["month"]
+    description = "; ".join(f.reason for f in findings) or f"{action}: within thresholds"
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=name,
@@ -40,7 +46,7 @@ def finding_check(
         severity=dg.AssetCheckSeverity.ERROR
         if action in ERROR_ACTIONS
         else dg.AssetCheckSeverity.WARN,
-        description="; ".join(f.reason for f in findings) or f"{action}: within thresholds",
+        description=f"{description}; {note}" if note else description,
         metadata={
             "month": month.isoformat() if isinstance(month, date) else str(month),
             "model_family": str(subject["model_family"]),
@@ -48,6 +54,7 @@ def finding_check(
             "action": action,
             "reasons": dg.MetadataValue.json([f.reason for f in findings]),
             **{k: float(v) for k, v in (figures or {}).items() if v is not None},
+            **(details or {}),
         },
     )
 

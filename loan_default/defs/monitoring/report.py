@@ -16,6 +16,8 @@ from loan_default.defs.monitoring.assets import (
     DRIFT_TABLE,
     ESTIMATE_TABLE,
     ESTIMATED,
+    FAIRNESS,
+    FAIRNESS_TABLE,
     PERFORMANCE,
     PERFORMANCE_TABLE,
     RULES,
@@ -24,6 +26,7 @@ from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.monitoring.alerts import actions_table
 from loan_default.lib.monitoring.dashboard import DashboardInputs, write_dashboard
+from loan_default.lib.monitoring.fairness import FAIRNESS_SCHEMA
 from loan_default.lib.monitoring.monitoring_tables import (
     DRIFT_SCHEMA,
     ESTIMATE_SCHEMA,
@@ -65,7 +68,7 @@ def _newest_actions_markdown(actions: pl.DataFrame) -> str:
 
 @dg.asset(
     key=REPORT,
-    deps=[PERFORMANCE, ESTIMATED, DRIFT],
+    deps=[PERFORMANCE, ESTIMATED, DRIFT, FAIRNESS],
     group_name="monitoring",
     kinds={"duckdb", "plotly"},
     owners=settings.OWNERS,
@@ -84,6 +87,7 @@ def monitoring_report(
         performance = _table(connection, PERFORMANCE_TABLE, PERFORMANCE_SCHEMA)
         estimates = _table(connection, ESTIMATE_TABLE, ESTIMATE_SCHEMA)
         drift = _table(connection, DRIFT_TABLE, DRIFT_SCHEMA)
+        fairness = _table(connection, FAIRNESS_TABLE, FAIRNESS_SCHEMA)
         predictions = connection.execute(
             f"select {PREDICTION_COLUMNS} from {PREDICTIONS_TABLE}"
         ).pl()
@@ -104,6 +108,7 @@ def monitoring_report(
             "model_family", "is_champion", "application_month", "calibrated_probability"
         ),
         actions=actions,
+        fairness=fairness,
     )
     folder = Path(model_store.report_dir) / "monitoring"
     folder.mkdir(parents=True, exist_ok=True)

@@ -6,11 +6,13 @@ keeps only labels observed on or before the as-of month, so no model can use a f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 import polars as pl
 
 from loan_default.lib.gold.label_contract import LabelDefinition
+from loan_default.lib.thresholds import load_thresholds
 
 KEY_COLUMNS = ("loan_id", "customer_id", "application_month", "max_source_date")
 CATEGORICAL_FEATURES = (
@@ -28,17 +30,25 @@ TARGET = "label"
 NOT_MODEL_INPUTS = ("clickstream_months_seen_long",)
 
 
-def feature_columns(features: pl.DataFrame) -> tuple[list[str], list[str]]:
+def protected_non_inputs(rules: Mapping | None = None) -> tuple[str, ...]:
+    """Protected characteristics (age) stay in the feature store for fairness monitoring; one
+    is a model input only while `model_inputs.protected_inputs_allowed` of the thresholds file
+    lists it (it lists age, as today's models use it: README, Fairness)."""
+    rules = rules if rules is not None else load_thresholds()["model_inputs"]
+    allowed = set(rules["protected_inputs_allowed"])
+    return tuple(c for c in rules["protected_attributes"] if c not in allowed)
+
+
+def feature_columns(
+    features: pl.DataFrame, model_input_rules: Mapping | None = None
+) -> tuple[list[str], list[str]]:
     """(categorical, numeric) model inputs of a feature-store frame, in a stable order."""
-    categorical = [c for c in CATEGORICAL_FEATURES if c in features.columns]
+    excluded = {*KEY_COLUMNS, *NOT_MODEL_INPUTS, *protected_non_inputs(model_input_rules), TARGET}
+    categorical = [c for c in CATEGORICAL_FEATURES if c in features.columns and c not in excluded]
     numeric = [
         c
         for c in features.columns
-        if c not in KEY_COLUMNS
-        and c not in NOT_MODEL_INPUTS
-        and c not in categorical
-        and c != TARGET
-        and features.schema[c].is_numeric()
+        if c not in excluded and c not in categorical and features.schema[c].is_numeric()
     ]
     return categorical, numeric
 

@@ -35,6 +35,7 @@ class DashboardInputs:
     scored_labels: pl.DataFrame  # labelled predictions with decision, label, held_out
     scores: pl.DataFrame  # every prediction, labelled or not
     actions: pl.DataFrame  # month, model_family, model_version, is_champion, action, reasons
+    fairness: pl.DataFrame  # FAIRNESS_SCHEMA: per age band, clocks "application" and "label"
 
 
 def _one_version(frame: pl.DataFrame, month: str) -> pl.DataFrame:
@@ -347,6 +348,63 @@ def comparison_figure(performance: pl.DataFrame) -> go.Figure | None:
     return figure.update_layout(height=650)
 
 
+FAIRNESS_PANELS = (  # (row, col, clock, window key, column, axis title)
+    (1, 1, "application", "month", "approval_rate", "approval rate"),
+    (1, 2, "application", "evaluate_on", "adverse_impact_ratio", "adverse impact ratio"),
+    (2, 1, "label", "evaluate_on", "false_positive_rate", "repayers declined (FPR)"),
+    (2, 2, "label", "evaluate_on", "true_positive_rate", "defaulters declined (TPR)"),
+)
+
+
+def fairness_figure(fairness: pl.DataFrame, rules: Mapping) -> go.Figure | None:
+    """The champion's approval rate and adverse impact ratio by age band and application month,
+    and its error rates by band once labels arrive; hollow markers: bands too small to judge."""
+    rows = fairness.filter(pl.col("is_champion") & (pl.col("n") > 0))
+    if not rows.height:
+        return None
+    evaluate_on, limit = rules["fairness"]["evaluate_on"], rules["fairness"]["adverse_impact_ratio"]
+    figure = make_subplots(
+        rows=2,
+        cols=2,
+        subplot_titles=[
+            f"{title}, {evaluate_on if window == 'evaluate_on' else 'one month'}, by {clock} month"
+            for _, _, clock, window, _, title in FAIRNESS_PANELS
+        ],
+    )
+    bands = rows["age_band"].unique(maintain_order=True).to_list()
+    for i, band in enumerate(bands):
+        for row, col, clock, window, column, _ in FAIRNESS_PANELS:
+            one = rows.filter(
+                (pl.col("age_band") == band)
+                & (pl.col("clock") == clock)
+                & (pl.col("window") == (evaluate_on if window == "evaluate_on" else window))
+            ).sort("month")
+            figure.add_scatter(
+                x=one["month"].to_list(),
+                y=one[column].to_list(),
+                customdata=one["n"].to_list(),
+                name=band,
+                legendgroup=band,
+                showlegend=row == col == 1,
+                mode="lines+markers",
+                line={"color": COLORS[i % len(COLORS)]},
+                marker={"symbol": ["circle" if j else "circle-open" for j in one["judged"]]},
+                hovertemplate=f"{band}, %{{x|%Y-%m}}: %{{y:.3f}}, n=%{{customdata}}<extra></extra>",
+                row=row,
+                col=col,
+            )
+    figure.add_hline(
+        y=limit["min"],
+        line={"color": "#d62728", "dash": "dot"},
+        annotation_text=f"four-fifths rule {limit['min']}",
+        row=1,
+        col=2,
+    )
+    for row, col, *_, title in FAIRNESS_PANELS:
+        figure.update_yaxes(title_text=title, row=row, col=col)
+    return figure.update_layout(height=650)
+
+
 def confusion_counts(rows: pl.DataFrame) -> list[list[int]]:
     """[[TN, FP], [FN, TP]]: rows are the actual label, columns the decision."""
     return [
@@ -501,6 +559,14 @@ SECTIONS = {  # key: (title, caption); captions may name thresholds from the rul
         "Confusion matrices at each family's decision threshold",
         "Rows: what happened; columns: what the model decided; off-diagonal cells are errors.",
     ),
+    "fairness": (
+        "Fair lending: the champion by age band",
+        "Approval rate (decision 0) per application month; the adverse impact ratio against the "
+        "most-approved band, pooled over {fairness_window}, with the four-fifths line "
+        "({air_min}); once labels arrive, the share of repayers and of defaulters declined. "
+        "Hollow markers: bands under {min_band_loans} loans in the pooled window or without a "
+        "valid age, shown but not judged.",
+    ),
 }
 
 
@@ -519,11 +585,15 @@ def build_dashboard(
         "scores": score_figure(inputs.scores),
         "comparison": comparison_figure(inputs.performance),
         "confusion": confusion_figure(inputs.scored_labels),
+        "fairness": fairness_figure(inputs.fairness, rules),
     }
     values = {
         **rules["performance"]["roc_auc"],
         **rules["stability"]["score_psi"],
         "missing_watch": rules["stability"]["missing_share"]["watch"],
+        "fairness_window": rules["fairness"]["evaluate_on"],
+        "air_min": rules["fairness"]["adverse_impact_ratio"]["min"],
+        "min_band_loans": rules["fairness"]["min_band_loans"],
     }
     sections = "".join(
         _section(key, heading, caption.format(**values), contents[key])

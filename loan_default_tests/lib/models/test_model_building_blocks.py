@@ -132,6 +132,14 @@ def test_the_long_windows_month_count_is_no_model_input():
     )
 
 
+def test_age_is_a_model_input_only_while_the_thresholds_file_allows_it():
+    frame = pl.DataFrame({"loan_id": ["a"], "age": [34], "annual_income": [52_000.0]})
+    # The shipped file allows age: today's models keep it.
+    assert feature_columns(frame) == ([], ["age", "annual_income"])
+    forbidden = {"protected_attributes": ["age"], "protected_inputs_allowed": []}
+    assert feature_columns(frame, forbidden) == ([], ["annual_income"])
+
+
 def test_pretraining_rows_end_with_the_training_window():
     windows = Windows.relative(date(2025, 7, 1), mob=6)  # train 2023-08..2024-07
     months = [date(2023, 7, 1), date(2024, 7, 1), date(2024, 8, 1), date(2025, 1, 1)]

@@ -21,6 +21,7 @@ from loan_default.lib.monitoring.dashboard import (
     confusion_counts,
     write_dashboard,
 )
+from loan_default.lib.monitoring.fairness import FAIRNESS_SCHEMA
 from loan_default.lib.monitoring.monitoring_tables import (
     DRIFT_SCHEMA,
     ESTIMATE_SCHEMA,
@@ -63,6 +64,33 @@ LABELLED = {
     ],
     "logreg": [(0, 0, 0), (1, 1, 0), (1, 0, 0), (0, 0, 0), (0, 0, 0)],
 }
+
+
+# The champion's bands: (band, n per month, approval rate by month, judged); the pooled window
+# repeats the monthly figures with three times the loans.
+FAIRNESS_BANDS = [
+    ("25-34", 150, (0.8, 0.8, 0.8), True),
+    ("35-44", 140, (0.7, 0.6, 0.76), True),
+    ("45+", 20, (0.9, 0.9, 0.9), False),
+]
+
+
+def _fairness() -> list[dict]:
+    rows = []
+    for month in MONTHS:
+        i = MONTHS.index(month)
+        for clock in ("application", "label"):
+            for window, scale in (("month", 1), ("rolling_3m", 3)):
+                for band, n, approval, judged in FAIRNESS_BANDS:
+                    rows.append(
+                        {**_keys("lgbm"), "month": month, "clock": clock, "window": window}
+                        | {"age_band": band, "n": n * scale, "judged": judged}
+                        | {"approval_rate": approval[i], "adverse_impact_ratio": approval[i] / 0.8}
+                        | {"false_positive_rate": 0.1, "true_positive_rate": 0.6}
+                    )
+    # A non-champion's bands are not drawn.
+    rows.append({**_keys("logreg"), "month": MONTHS[0], "clock": "application", "n": 9})
+    return rows
 
 
 def _keys(family: str) -> dict:
@@ -127,6 +155,7 @@ def _inputs() -> DashboardInputs:
         scored_labels=pl.DataFrame(labelled, schema=SCORED_LABELS_SCHEMA),
         scores=pl.DataFrame(scores, schema=SCORES_SCHEMA),
         actions=pl.DataFrame(actions, schema=ACTIONS_SCHEMA),
+        fairness=pl.DataFrame(_fairness(), schema=FAIRNESS_SCHEMA),
     )
 
 
@@ -138,6 +167,7 @@ def _empty() -> DashboardInputs:
         SCORED_LABELS_SCHEMA,
         SCORES_SCHEMA,
         ACTIONS_SCHEMA,
+        FAIRNESS_SCHEMA,
     )
     return DashboardInputs(*(pl.DataFrame(schema=schema) for schema in schemas))
 
@@ -233,3 +263,24 @@ def test_missingness_heatmap_shows_the_clickstream_as_one_group(page: str) -> No
     (heatmap,) = figure["data"]
     assert heatmap["y"] == ["clickstream"]  # age and income never changed: not drawn
     assert heatmap["z"] == [[-0.09, -0.09, 0.91]]
+
+
+def test_fairness_panel_draws_the_champions_bands_and_the_four_fifths_line(
+    page: str, rules: dict
+) -> None:
+    (figure,) = _figures(_section(page, "fairness"))
+    limit = rules["fairness"]["adverse_impact_ratio"]["min"]
+    assert [shape["y0"] for shape in figure["layout"]["shapes"]] == [limit]
+    titles = [a["text"] for a in figure["layout"]["annotations"]]
+    assert "approval rate, one month, by application month" in titles
+    assert "adverse impact ratio, rolling_3m, by application month" in titles
+    assert "repayers declined (FPR), rolling_3m, by label month" in titles
+    assert f"four-fifths rule {limit}" in titles
+    # Four panels a band, the champion's three bands only; legend entries once a band.
+    assert len(figure["data"]) == 4 * len(FAIRNESS_BANDS)
+    assert [t["name"] for t in figure["data"] if t["showlegend"]] == ["25-34", "35-44", "45+"]
+    ratio = {t["name"]: t for t in figure["data"] if t["yaxis"] == "y2"}
+    assert ratio["35-44"]["y"] == pytest.approx([0.875, 0.75, 0.95])
+    assert ratio["45+"]["marker"]["symbol"] == ["circle-open"] * 3  # too small: not judged
+    assert ratio["25-34"]["marker"]["symbol"] == ["circle"] * 3
+    assert ratio["45+"]["customdata"] == [60, 60, 60]  # n of the pooled window
