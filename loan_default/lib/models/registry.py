@@ -50,6 +50,10 @@ class RegistryRecord:
     train_seconds: float
     reason_detail: str | None = None  # e.g. the failed check that asked for this retrain
     label_def: str | None = None  # the label it learned, e.g. 30dpd_6mob
+    # Its model document (HTML) and when it was written: rewritten after every gate decision
+    # about the version (lib/models/model_document.py).
+    document_path: str | None = None
+    document_written_at: datetime | None = None
 
 
 def save_artifact(model: object, directory: Path, version_id: str) -> tuple[Path, str]:
@@ -91,6 +95,12 @@ def code_version() -> str:
 
 
 _JSON_FIELDS = ("windows", "hyperparameters", "features", "metrics")
+REGISTRY_ADDED_COLUMNS = {
+    "reason_detail": "varchar",
+    "label_def": "varchar",
+    "document_path": "varchar",
+    "document_written_at": "timestamp",
+}
 DECISION_EVIDENCE = {
     "window_months": "varchar",
     "n": "integer",
@@ -110,13 +120,11 @@ def _ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
             threshold double, artifact_path varchar, artifact_sha256 varchar,
             input_data_version varchar, code_version varchar, status varchar,
             reason_trained varchar, train_seconds double, reason_detail varchar,
-            label_def varchar)"""
+            label_def varchar, document_path varchar, document_written_at timestamp)"""
     )
     # Registries written before these columns existed gain them in place.
-    for column in ("reason_detail", "label_def"):
-        connection.execute(
-            f"alter table {REGISTRY_TABLE} add column if not exists {column} varchar"
-        )
+    for column, kind in REGISTRY_ADDED_COLUMNS.items():
+        connection.execute(f"alter table {REGISTRY_TABLE} add column if not exists {column} {kind}")
     connection.execute(
         f"""create table if not exists {DECISIONS_TABLE} (
             decided_at timestamp, candidate_version varchar, champion_version varchar,
@@ -174,6 +182,18 @@ def set_status(connection: duckdb.DuckDBPyConnection, version_id: str, status: s
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     connection.execute(
         f"update {REGISTRY_TABLE} set status = ? where version_id = ?", [status, version_id]
+    )
+
+
+def set_document(
+    connection: duckdb.DuckDBPyConnection, version_id: str, path: str, written_at: datetime
+) -> None:
+    """Links a version's row to its model document."""
+    _ensure_tables(connection)
+    connection.execute(
+        f"update {REGISTRY_TABLE} set document_path = ?, document_written_at = ? "
+        "where version_id = ?",
+        [path, written_at, version_id],
     )
 
 

@@ -1,0 +1,274 @@
+"""The model document on a hand-built registry row and frames: every section, the figures as
+given, no personal data, and which documents are stale."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from html.parser import HTMLParser
+
+import numpy as np
+import polars as pl
+import pytest
+
+from loan_default.lib.models.model_document import (
+    SECTIONS,
+    ModelDocument,
+    PersonalDataError,
+    calibration_table,
+    fairness_at_training,
+    information_values,
+    render_markdown,
+    stale_versions,
+    training_stability,
+    window_table,
+    write_document,
+)
+from loan_default.lib.models.registry import RegistryRecord
+from loan_default.lib.monitoring.drift import BinningRule
+
+SSN, NAME = "000-12-3456", "Jane Example"
+WINDOWS = {
+    "train": ["2023-01-01", "2023-12-01"],
+    "validation": ["2024-01-01", "2024-02-01"],
+    "test": ["2024-03-01", "2024-04-01"],
+    "oot": ["2024-05-01", "2024-05-01"],
+}
+
+
+def window_metrics(n: int, defaults: int, auc: float) -> dict:
+    return {
+        "n": n,
+        "defaults": defaults,
+        "default_rate": defaults / n,
+        "roc_auc": auc,
+        "gini": 2 * auc - 1,
+        "ks": 0.5,
+        "pr_auc": 0.6,
+        "brier": 0.12,
+        "log_loss": 0.4,
+        "precision": 0.7,
+        "recall": 0.6,
+        "f1": 0.65,
+    }
+
+
+def record(**changes) -> RegistryRecord:
+    values = {
+        "family": "logistic_regression",
+        "version_id": "logistic_regression-20261201T000000000000",
+        "trained_at": datetime(2026, 12, 1),
+        "as_of_month": date(2024, 11, 1),
+        "windows": WINDOWS,
+        "hyperparameters": {"C": 0.5, "class_weight": "balanced"},
+        "features": ["occupation", "income", "fe_1_mean", "has_clickstream"],
+        "metrics": {
+            "train": window_metrics(6000, 1700, 0.85),
+            "validation": window_metrics(1000, 290, 0.83),
+            "test": window_metrics(1000, 300, 0.82),
+            "oot": window_metrics(500, 145, 0.8),
+        },
+        "threshold": 0.4242,
+        "artifact_path": "/nowhere/model.pkl",
+        "artifact_sha256": "ab" * 32,
+        "input_data_version": "cd" * 32,
+        "code_version": "abc1234",
+        "status": "champion",
+        "reason_trained": "initial",
+        "train_seconds": 1.5,
+        "label_def": "30dpd_6mob",
+    }
+    return RegistryRecord(**{**values, **changes})
+
+
+def applications(month: str, n: int, seed: int, clickstream: bool = True) -> pl.DataFrame:
+    """Scored applications of one month, personal data included, as a careless caller might
+    pass them: the document must show summaries only."""
+    rng = np.random.default_rng(seed)
+    income = rng.normal(50, 10, n)
+    label = (rng.random(n) < 1 / (1 + np.exp((income - 45) / 5))).astype(int)
+    return pl.DataFrame(
+        {
+            "application_month": [date.fromisoformat(month)] * n,
+            "ssn": [SSN] * n,
+            "name": [NAME] * n,
+            "occupation": rng.choice(["Engineer", "Teacher", "Lawyer"], n),
+            "income": income,
+            "fe_1_mean": rng.normal(3, 1, n) if clickstream else [None] * n,
+            "has_clickstream": [int(clickstream)] * n,
+            "label": label,
+            "score": 1 / (1 + np.exp((income - 45) / 5)),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def windows() -> dict[str, pl.DataFrame]:
+    return {
+        "train": applications("2023-06-01", 600, 1),
+        "validation": applications("2024-01-01", 200, 2),
+        "test": applications("2024-03-01", 200, 3),
+        "oot": applications("2024-05-01", 100, 4, clickstream=False),
+    }
+
+
+def decisions() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "decided_at": [datetime(2026, 12, 1, 1), datetime(2026, 12, 2, 1)],
+            "candidate_version": [record().version_id, "scorecard-20261202T000000000000"],
+            "champion_version": [None, record().version_id],
+            "window_months": [None, "2024-06-01,2024-07-01"],
+            "n": [0, 1204],
+            "candidate_auc": [None, 0.8312],
+            "champion_auc": [None, 0.8251],
+            "auc_difference": [None, 0.0061],
+            "difference_low": [None, -0.0042],
+            "difference_high": [None, 0.0164],
+            "margin": [0.005, 0.005],
+            "min_loans": [1000, 1000],
+            "promoted": [True, False],
+            "reason": ["no champion yet: the first model becomes champion", "below the margin"],
+        }
+    )
+
+
+def document(windows, fairness: pl.DataFrame | None = None, **changes) -> ModelDocument:
+    version = record(**changes)
+    scores = {n: rows["score"] for n, rows in windows.items()}
+    train = windows["train"]
+    share = {n: rows["has_clickstream"].mean() for n, rows in windows.items()}
+    return ModelDocument(
+        record=version,
+        label_text="30 or more days past due at month on book 6",
+        generated_at=datetime(2026, 12, 3),
+        windows=window_table(version, share),
+        information_value=information_values(
+            train, train["label"].to_numpy(), ["occupation"], ["income", "fe_1_mean"]
+        ),
+        information_value_source="optbinning on the training window",
+        calibration=pl.concat(
+            calibration_table(n, rows["label"].to_numpy(), rows["score"].to_numpy())
+            for n, rows in windows.items()
+        ),
+        stability=training_stability(version, windows, scores, BinningRule()),
+        decisions=decisions(),
+        fairness=None if fairness is None else fairness_at_training(fairness, version),
+    )
+
+
+class Page(HTMLParser):
+    """What a browser would find: section ids, headings, and any script or external asset."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections, self.headings, self.external, self._in_h2 = [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self.sections.append(attrs["id"])
+        if tag == "h2":
+            self._in_h2 = True
+        if tag in ("script", "link", "img", "iframe") or "src" in attrs:
+            self.external.append(tag)
+
+    def handle_endtag(self, tag):
+        self._in_h2 = self._in_h2 and tag != "h2"
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.headings.append(data)
+
+
+def test_every_section_with_the_figures_as_given(windows, tmp_path):
+    doc = document(windows)
+    path = write_document(doc, tmp_path / "documents")
+    assert path == tmp_path / "documents" / f"{doc.record.version_id}.html"
+    page_text = path.read_text()
+    page = Page()
+    page.feed(page_text)
+    assert page.headings == list(SECTIONS)
+    assert len(page.sections) == len(SECTIONS)
+    assert page.external == []  # self-contained: opens offline
+    markdown = render_markdown(doc)
+    assert [line[3:] for line in markdown.splitlines() if line.startswith("## ")] == list(SECTIONS)
+
+    for text in (page_text, markdown):
+        # OOT: ROC-AUC 0.8 on 145 defaults of 500; Hanley-McNeil by hand: SE 0.0238.
+        assert "0.800" in text and "[0.753, 0.847]" in text
+        assert f"artifact_sha256: {'ab' * 32}" in text
+        assert "abc1234" in text and "30dpd_6mob" in text
+        assert "0.4242" in text  # the threshold
+        assert "2023-01-01" in text and "2024-05-01" in text  # windows
+        assert "6,000" in text and "1,700" in text  # the registry's counts
+        assert "balanced" in text  # a hyperparameter
+        assert "[0.753, 0.847]: one month moves" in text  # limitations: sample size
+        assert "oot 0.000" in text  # the OOT window has no clickstream
+        assert "0.0061" not in text and "0.006" in text  # the gate's paired difference
+        assert "below the margin" in text
+        assert "monitoring.fairness did not exist" in text
+        assert "No walk-forward backtest" in text
+    # The calibration table: deciles of the hand-built scores of each window.
+    calibration = doc.calibration.filter(pl.col("window") == "train")
+    assert calibration["n"].sum() == 600 and calibration.height == 10
+    assert calibration["mean_predicted"].is_sorted()
+    # Stability: the OOT window without clickstream is a missingness shift of fe_1_mean.
+    fe_oot = doc.stability.filter((pl.col("window") == "oot") & (pl.col("feature") == "fe_1_mean"))
+    assert fe_oot["missing_share"][0] == 1.0 and fe_oot["psi"][0] is None
+    stability = page_text.split(f'id="s{SECTIONS.index("Stability")}"')[1].split("</section>")[0]
+    assert "fe_1_mean" in stability
+
+
+def test_no_personal_data_anywhere(windows, tmp_path):
+    doc = document(windows)
+    for text in (render_markdown(doc), write_document(doc, tmp_path).read_text()):
+        assert SSN not in text and NAME not in text
+        assert "ssn" not in text.lower()
+    with pytest.raises(PersonalDataError, match="ssn"):
+        document(windows, features=["income", "ssn"])
+
+
+def test_fairness_rows_of_the_versions_held_out_months_when_the_table_exists(windows):
+    version = record().version_id
+    fairness = pl.DataFrame(
+        {
+            "month": [date(2024, 5, 1), date(2024, 5, 1), date(2024, 1, 1), date(2024, 5, 1)],
+            "application_month": [date(2024, 5, 1)] * 2 + [date(2024, 1, 1), date(2024, 5, 1)],
+            "clock": ["application"] * 4,
+            "model_version": [version, version, version, "other"],
+            "age_band": ["18-24", "25-34", "18-24", "18-24"],
+            "n": [40, 60, 30, 40],
+            "approval_rate": [0.55, 0.75, 0.5, 0.1],
+            "adverse_impact_ratio": [0.7333, 1.0, 1.0, 1.0],
+        }
+    )
+    doc = document(windows, fairness=fairness)
+    # Only this version, only its test and OOT months (2024-03..05): not validation's 2024-01.
+    assert doc.fairness["age_band"].to_list() == ["18-24", "25-34"]
+    markdown = render_markdown(doc)
+    assert "| application | 2024-05-01 | 18-24 | 40 | 0.550 | 0.733 |" in markdown
+    assert "did not exist" not in markdown
+
+
+def test_stale_documents(tmp_path):
+    written = tmp_path / "doc.html"
+    written.write_text("<html></html>")
+    at = datetime(2026, 12, 1, 12)
+    missing = record(version_id="a")
+    fresh = record(document_path=str(written), document_written_at=at)
+    judged_since = record(
+        version_id="scorecard-20261202T000000000000",
+        document_path=str(written),
+        document_written_at=at,
+    )
+    gone = record(version_id="b", document_path=str(tmp_path / "gone.html"), document_written_at=at)
+    # The first decision (before `at`) judged `fresh`; the second (after) judged the scorecard
+    # against it: both documents are stale then.
+    assert stale_versions([missing, judged_since, gone], decisions()) == [
+        "a",
+        "scorecard-20261202T000000000000",
+        "b",
+    ]
+    early = decisions().filter(pl.col("decided_at") < at)
+    assert stale_versions([fresh], early) == []
+    assert stale_versions([fresh], decisions()) == [fresh.version_id]
