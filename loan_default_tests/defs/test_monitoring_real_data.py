@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from loan_default.defs.models.config import FAMILY_CONFIGS
+from loan_default.defs.monitoring.assets import FAIRNESS_RULES
 from loan_default_tests.conftest import (
     ALL_MONTHS,
     project_assets,
@@ -27,6 +28,7 @@ MONITORING = dg.AssetSelection.assets(
     ["monitoring", "drift"],
     ["monitoring", "estimated_performance"],
     ["monitoring", "model_performance"],
+    ["monitoring", "fairness"],
 )
 
 
@@ -121,6 +123,44 @@ def test_report_json_and_dashboard_exist(monitored):
     assert {a["model_family"] for a in actions} == {"gradient_boosting"}
     dashboard = Path(materialization.metadata["dashboard"].value)
     assert dashboard.stat().st_size > 100_000 and "plotly" in dashboard.read_text()
+    assert 'id="fairness-figure"' in dashboard.read_text()
+
+
+def test_fairness_has_every_band_of_every_month_on_both_clocks(monitored):
+    database, result, _ = monitored
+    fairness = table(database, "monitoring.fairness")
+    bands = {*FAIRNESS_RULES.band_names}
+    estimates = table(database, "monitoring.estimated_performance")
+    performance = table(database, "monitoring.model_performance")
+    application = fairness.filter(pl.col("clock") == "application")
+    label = fairness.filter(pl.col("clock") == "label")
+    assert set(application["month"]) == set(estimates["application_month"])
+    assert set(label["month"]) == set(performance["label_month"])
+    # Every month, version and window holds every band, the empty ones included.
+    per_cell = fairness.group_by("month", "clock", "model_version", "window").agg("age_band")
+    assert all(set(b) == bands and len(b) == len(bands) for b in per_cell["age_band"])
+    months = application.filter(pl.col("window") == "month")
+    assert months["n"].sum() == label.filter(pl.col("window") == "month")["n"].sum() == 12_500
+    # Ages come from the feature store; a loan without a valid one is 'unknown', never judged.
+    assert not fairness.filter(pl.col("age_band") == "unknown")["judged"].any()
+    assert label["roc_auc"].is_not_null().any() and application["roc_auc"].is_null().all()
+    assert not {"ssn", "name", "customer_id"} & {c.lower() for c in fairness.columns}
+    [check] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "champion_adverse_impact_ratio"
+    ]
+    judged = application.filter(
+        pl.col("is_champion")
+        & (pl.col("window") == FAIRNESS_RULES.evaluate_on)
+        & (pl.col("month") == application["month"].max())
+        & pl.col("judged")
+    )
+    below = judged.filter(pl.col("adverse_impact_ratio") < FAIRNESS_RULES.min_adverse_impact_ratio)
+    assert check.passed is below.is_empty()
+    assert check.metadata["judged_bands"].value == judged.height >= 2
+    if not check.passed:
+        assert check.severity == dg.AssetCheckSeverity.WARN
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ NOT_MODEL_INPUTS = ("clickstream_months_seen_long",)
 def protected_non_inputs(rules: Mapping | None = None) -> tuple[str, ...]:
     """Protected characteristics (age) stay in the feature store for fairness monitoring; one
     is a model input only while `model_inputs.protected_inputs_allowed` of the thresholds file
-    lists it (it lists age, as today's models use it: README, Fairness)."""
+    lists it (it lists age, as today's models use it: README, "Age as a model input")."""
     rules = rules if rules is not None else load_thresholds()["model_inputs"]
     allowed = set(rules["protected_inputs_allowed"])
     return tuple(c for c in rules["protected_attributes"] if c not in allowed)
