@@ -50,13 +50,14 @@ run: install data-ready $(DAGSTER_HOME)/dagster.yaml
 	$(MAKE) --no-print-directory backfill train predict monitor
 	@$(BIN)/python -c 'from loan_default import settings as s; \
 		print(f"Warehouse: {s.WAREHOUSE_PATH}\nModel artifacts: {s.ARTIFACT_DIR}\nReports: {s.REPORT_DIR}"); \
-		print(f"Monitoring dashboard: {s.REPORT_DIR}/monitoring/monitoring_dashboard.html")'
+		print(f"Monitoring dashboard: {s.REPORT_DIR}/monitoring/monitoring_dashboard.html"); \
+		print(f"Model documents: {s.REPORT_DIR}/model_documents/<version>.html")'
 	@echo "Runs and asset history: $(DAGSTER_HOME) (see them with 'make ui')"
 
 backfill: install $(DAGSTER_HOME)/dagster.yaml
 	$(DAGSTER_CLI) --select '$(DATA_ASSETS)' --partition-range '$(MONTHS)'
 
-# One new version of each model family, then the champion/challenger gate.
+# One new version of each model family, the champion/challenger gate, then the model documents.
 train: install $(DAGSTER_HOME)/dagster.yaml
 	$(DAGSTER_CLI) --select '$(MODEL_ASSETS)'
 

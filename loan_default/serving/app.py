@@ -1,7 +1,8 @@
 """The real-time scoring API: the registry's champion behind POST /predict.
 
 Start it with `make serve` (or `python -m loan_default.serving`). Endpoints: POST /predict
-(one application or {"applications": [...]}), GET /health, GET /model, and FastAPI's /docs.
+(one application or {"applications": [...]}), GET /health, GET /model, GET /model/document (the
+champion's model document, HTML), and FastAPI's /docs.
 Errors never echo request values, nor keys the schema does not declare unless they look like
 field names, so personal data sent in a request cannot come back out. Bodies over
 settings.API_MAX_BODY_BYTES are a 413, and undecodable text (invalid UTF-8, a lone surrogate)
@@ -20,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import Body, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from loan_default import settings
 from loan_default.serving.guards import BodyLimit, StrictJSONRoute, key_name
@@ -39,6 +40,8 @@ from loan_default.serving.scoring import RejectedApplications, score
 
 log = logging.getLogger("loan_default.serving")
 UNAVAILABLE = {"description": "No champion model is loaded yet."}
+NO_DOCUMENT = {"description": "The champion has no model document (yet)."}
+DOCUMENT_URL = "/model/document"
 INVALID = {"description": "Invalid request: each entry of `detail` names the field (`loc`)."}
 
 
@@ -89,6 +92,12 @@ def _rejected(rejected: RejectedApplications, batch: bool) -> JSONResponse:
 
 async def _no_model(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": str(error)})
+
+
+def _document(loaded: LoadedModel) -> Path | None:
+    """The champion's model document, when its registry row links one that exists."""
+    path = loaded.record.document_path
+    return Path(path) if path and Path(path).is_file() else None
 
 
 def _iso(value: Any) -> str | None:
@@ -216,7 +225,23 @@ def create_app(warehouse: Path | None = None, refresh_seconds: float | None = No
             artifact_sha256=record.artifact_sha256,
             loaded_at=_iso(loaded.loaded_at),
             promotion=promotion,
+            document_path=record.document_path,
+            document_url=DOCUMENT_URL if _document(loaded) else None,
         )
+
+    @app.get(
+        DOCUMENT_URL,
+        response_class=HTMLResponse,
+        responses={404: NO_DOCUMENT, 503: UNAVAILABLE},
+        summary="The champion's model document (self-contained HTML)",
+    )
+    def model_document() -> Any:
+        loaded = champion()
+        path = _document(loaded)
+        if path is None:
+            detail = f"no model document for {loaded.record.version_id} yet"
+            return JSONResponse(status_code=404, content={"detail": detail})
+        return HTMLResponse(path.read_text(encoding="utf-8"))
 
     return app
 

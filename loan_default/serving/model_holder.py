@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,6 +116,8 @@ class ChampionHolder:
                 )
                 return False
             if self._current and record.version_id == self._current.record.version_id:
+                if record != self._current.record:  # its row changed, e.g. a new document link
+                    self._current = replace(self._current, record=record, promotion=promotion)
                 self.last_error, self._checked_stamp = None, stamp
                 return False
             try:

@@ -220,3 +220,11 @@ class ModelInfo(BaseModel):
     artifact_sha256: str
     loaded_at: str
     promotion: dict | None = Field(description="The gate decision that made it champion.")
+    document_path: str | None = Field(
+        default=None,
+        description="Its model document (HTML) where the pipeline wrote it, from its registry "
+        "row; null until `models/model_document` has run after the gate.",
+    )
+    document_url: str | None = Field(
+        default=None, description="Where this API serves that document (GET), when it exists."
+    )

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from loan_default.defs.models.config import FAMILY_CONFIGS
+from loan_default.defs.models.model_document import MODEL_DOCUMENT
 from loan_default.lib.models import registry
 from loan_default_tests.defs.test_models import CHAMPION, GB, LR, PREDICTIONS, REFERENCE, SC, run
 from loan_default_tests.serving.server import Server, start_server
@@ -25,8 +26,9 @@ COMPARED_MONTHS = ("2024-05-01", "2025-01-01")
 @pytest.fixture(scope="session")
 def trained_warehouse(real_warehouse, tmp_path_factory) -> Path:
     """The real-data warehouse with boosting (champion) and logistic (refused) registered, a
-    scorecard challenger not yet judged (the hot-swap tests promote it), and the predictions
-    asset run over the compared months. Never mutated: copy it to change it."""
+    scorecard challenger not yet judged (the hot-swap tests promote it), the model document of
+    each, and the predictions asset run over the compared months. Never mutated: copy it to
+    change it."""
     database = tmp_path_factory.mktemp("serving") / "warehouse.duckdb"
     shutil.copy(real_warehouse[0], database)
     run(
@@ -38,6 +40,7 @@ def trained_warehouse(real_warehouse, tmp_path_factory) -> Path:
         },
     )
     run(database, [SC], {"models__scorecard": ScorecardConfig(**REFERENCE)})
+    run(database, [MODEL_DOCUMENT])
     run(database, [PREDICTIONS], months=COMPARED_MONTHS)
     return database
 

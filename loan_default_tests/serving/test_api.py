@@ -59,10 +59,17 @@ def test_health_model_and_docs(api, trained_versions):
     assert model["threshold"] == champion.threshold
     assert model["promotion"]["promoted"] is True
     assert "first model becomes champion" in model["promotion"]["reason"]
+    # Its model document: linked from the registry row and served as HTML.
+    assert model["document_path"] == champion.document_path is not None
+    assert model["document_url"] == "/model/document"
+    document = httpx.get(f"{api.url}{model['document_url']}")
+    assert document.status_code == 200 and document.headers["content-type"].startswith("text/html")
+    assert f"artifact_sha256: {champion.artifact_sha256}" in document.text
+    assert document.text == Path(champion.document_path).read_text()
 
     assert httpx.get(f"{api.url}/docs").status_code == 200
     openapi = httpx.get(f"{api.url}/openapi.json").json()
-    assert {"/predict", "/health", "/model"} <= set(openapi["paths"])
+    assert {"/predict", "/health", "/model", "/model/document"} <= set(openapi["paths"])
     # The docs state the platform's one label definition.
     assert settings.LABEL.text in openapi["info"]["description"]
 
