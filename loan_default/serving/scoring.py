@@ -121,7 +121,7 @@ def _text_frame(source: Source, rows: list[dict], owners: list[int]) -> pl.DataF
     The customer key is the owning application's position in the request.
     """
     columns, month, source_file = _bronze_columns(source)
-    return pl.from_dicts(rows, schema=dict.fromkeys(columns, pl.String)).with_columns(
+    return pl.from_dicts(rows, schema=dict.fromkeys(columns, pl.String)).with_columns_seq(
         pl.Series(SHARED_KEY, [str(owner) for owner in owners], dtype=pl.String),
         month,
         source_file,
@@ -230,7 +230,7 @@ def _nulled_out_of_range(source: Source, result: CleanResult) -> list[tuple[int,
     ranged = [c.name for c in source.columns if c.has_range and not c.required]
     if not ranged or result.nulled.is_empty():
         return []
-    flags = result.nulled.select(ranged).to_numpy()
+    flags = result.nulled[ranged].to_numpy()
     rows, columns = np.nonzero(flags)
     lines = result.nulled["source_line"].to_numpy()[rows]
     return [(int(line), ranged[c]) for line, c in zip(lines, columns, strict=True)]
@@ -267,7 +267,7 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
         ]
         silver[source.name] = result.silver
     loans = silver[LMS_LOAN_DAILY.name]
-    months = loans.select("customer_id", application_month=pl.col("partition_month"))
+    months = loans.select_seq("customer_id", application_month=pl.col("partition_month"))
     for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM):
         origins = bronze.origins[source.name]
         errors += [

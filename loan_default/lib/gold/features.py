@@ -23,7 +23,9 @@ from loan_default.lib.ingest.sources import LOAN_TYPES
 
 CLICKSTREAM_COLUMNS = tuple(f"fe_{i}" for i in range(1, 21))
 # The steps below run eagerly on frames (the pipeline's months) or build one lazy query
-# (build_features), which its caller runs as it sees fit.
+# (build_features), which its caller runs as it sees fit. Their projections run in sequence
+# (`_seq`): polars' streaming engine splits a large input by rows anyway, and on a request's
+# one row, handing each projection to polars' thread pool costs more than evaluating it.
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 ATTRIBUTE_FEATURES = ("age", "occupation")
 FINANCIAL_FEATURES = (
@@ -124,7 +126,7 @@ _APPLICATION_COLUMNS = (
 
 def applications(loans: Frame) -> Frame:
     """The loans at application (mob 0): what a feature row describes."""
-    return loans.filter(_AT_APPLICATION).select(*_APPLICATION_COLUMNS)
+    return loans.filter(_AT_APPLICATION).select_seq(*_APPLICATION_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,6 @@ def _clickstream_aggregates(
     applications: pl.LazyFrame, clickstream: pl.LazyFrame, lookback: ClickstreamLookback
 ) -> pl.LazyFrame:
     plan = _window_plan(lookback)
-    # Projections run in sequence, as in clean(): streaming splits a large input by rows.
     return (
         applications.select_seq("loan_id", "customer_id", "application_month")
         .join(
@@ -254,13 +255,13 @@ def assemble_features(
     months gives exactly what a run per month gives, and the API (one application, its own
     rows) the same as the pipeline. The clickstream aggregate is joined on loan and month.
     """
-    attributes = attributes.select(*_ATTRIBUTE_COLUMNS)
-    financials = financials.select(*_FINANCIAL_COLUMNS)
+    attributes = attributes.select_seq(*_ATTRIBUTE_COLUMNS)
+    financials = financials.select_seq(*_FINANCIAL_COLUMNS)
     joined = _point_in_time(applications, attributes, "attributes")
     joined = _point_in_time(joined, financials, "financials")
     joined = joined.join(clickstream, on=["loan_id", "application_month"], how="left")
-    derived = joined.with_columns(_LISTED_LOAN_TYPES).with_columns(*_DERIVED)
-    return derived.select(FEATURE_STORE_COLUMNS).sort("application_month", "loan_id")
+    derived = joined.with_columns_seq(_LISTED_LOAN_TYPES).with_columns_seq(*_DERIVED)
+    return derived.select_seq(FEATURE_STORE_COLUMNS).sort("application_month", "loan_id")
 
 
 def build_features(

@@ -109,9 +109,8 @@ def _column_rules(column: Column, date_format: str) -> _ColumnRules:
                 .cast(pl.Float64, strict=False)
                 .alias(_step("number", column))
             )
-            readable = number.is_finite()
-            if column.kind is Kind.INT:
-                readable = readable & (number == number.round(0))
+            # Finite, and whole for an integer: NaN and infinities leave a NaN remainder.
+            readable = number % 1 == 0 if column.kind is Kind.INT else number.is_finite()
             parsed = pl.when(readable).then(number)
         case Kind.DATE:
             parsed = text.str.to_date(date_format, strict=False)
@@ -119,7 +118,7 @@ def _column_rules(column: Column, date_format: str) -> _ColumnRules:
             parsed = parse_credit_history_months(text)
         case _:
             parsed = pl.when(text != "").then(text)
-    blank_text = text.is_null() | (text == "")
+    blank_text = text.fill_null("") == ""
     if column.placeholders:
         parsed, blank_text = pl.when(~placeholder).then(parsed), blank_text | placeholder
     typing = (parsed.alias(_step("typed", column)), blank_text.alias(_step("blank", column)))
@@ -132,24 +131,31 @@ def _column_rules(column: Column, date_format: str) -> _ColumnRules:
 
     # 5. The valid range.
     ranging: tuple[pl.Expr, ...] = ()
+    value = typed
+    low, high = column.valid_min, column.valid_max
     if column.has_range:
-        low, high = column.valid_min, column.valid_max
         if low is not None and high is not None:
             inside = typed.is_between(float(low), float(high))
         else:
             inside = typed >= float(low) if low is not None else typed <= float(high)
-        ranging = ((typed.is_not_null() & ~inside).alias(_step("outside", column)),)
+        # A missing value is not outside.
+        ranging = ((~inside.fill_null(True)).alias(_step("outside", column)),)
         if column.required:
             reasons.append((outside, f"out_of_range:{column.name}"))
         else:
             nulled.append((outside, column.name))
+        value = pl.when(~outside).then(typed)
 
-    # 6. Integers must fit an Int64 (a value out of range is judged by the range alone).
-    value = pl.when(~outside).then(typed) if column.has_range else typed
+    # 6. Integers must fit an Int64, where the valid range does not already see to that.
     if column.kind is Kind.INT:
-        too_big = (value.abs() >= INT64_LIMIT).fill_null(False)
-        reasons.append((too_big, f"unreadable_int:{column.name}"))
-        value = pl.when(~too_big).then(value).cast(pl.Int64)
+        range_fits = (
+            low is not None and high is not None and -INT64_LIMIT < low <= high < INT64_LIMIT
+        )
+        if not range_fits:
+            too_big = value.abs() >= INT64_LIMIT
+            reasons.append((too_big, f"unreadable_int:{column.name}"))
+            value = pl.when(~too_big).then(value)
+        value = value.cast(pl.Int64)
 
     return _ColumnRules(
         steps=((stripped,), tuple(parsing), typing, ranging),
@@ -177,61 +183,57 @@ class _Plan:
 _BAD = "__bad"
 
 
+def _row_rules(source: Source, kept: list[Column]) -> list[tuple[pl.Expr, str]]:
+    """The rules of a whole row, judged after those of its values."""
+    # Judged on the stripped text: surrounding whitespace (a trailing line break) is no reason.
+    control = [
+        (pl.col(_step("text", c)).str.contains(CONTROL_CHARACTERS), f"control_character:{c.name}")
+        for c in kept
+    ]
+    # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
+    key = pl.struct(pl.col(_step("typed", source.column(k))) for k in source.key)
+    return [*control, (~key.is_first_distinct(), "duplicate_key")]
+
+
 # One plan per source and date format: building its hundreds of expressions costs as much as
 # running them on a request's one-row frame.
 @functools.cache
 def _plan(source: Source, date_format: str) -> _Plan:
     kept = [c for c in source.columns if c.kind is not Kind.PERSONAL]
     rules = [_column_rules(c, date_format) for c in kept]
-    reasons = [reason for r in rules for reason in r.reasons]
-    # Judged on the stripped text: surrounding whitespace (a trailing line break) is no reason.
-    reasons += [
-        (
-            pl.col(_step("text", c)).str.contains(CONTROL_CHARACTERS).fill_null(False),
-            f"control_character:{c.name}",
-        )
-        for c in kept
-    ]
-    # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
-    key = pl.struct(pl.col(_step("typed", source.column(k))) for k in source.key)
-    reasons.append((~key.is_first_distinct(), "duplicate_key"))
+    reasons = [reason for r in rules for reason in r.reasons] + _row_rules(source, kept)
     nulled = [flag for r in rules for flag in r.nulled]
-
-    flag_names = [f"__reason_{i}" for i in range(len(reasons))]
-    nulled_names = [f"__nulled_{i}" for i in range(len(nulled))]
-    final = [f"__value:{c.silver_name}" for c in kept]
-    steps = tuple(
-        tuple(expr for r in rules for expr in r.steps[i]) for i in range(len(rules[0].steps))
-    )
+    # Each value and flag is judged into a column of its own, named by position.
+    values = [f"__value:{c.silver_name}" for c in kept]
+    reason_flags = [f"__reason_{i}" for i in range(len(reasons))]
+    nulled_flags = [f"__nulled_{i}" for i in range(len(nulled))]
+    bronze_columns = (*LINEAGE, *(c.name for c in kept))
     return _Plan(
-        steps=tuple(step for step in steps if step),
+        steps=tuple(
+            tuple(expr for column_step in step for expr in column_step)
+            for step in zip(*(r.steps for r in rules), strict=True)
+        ),
         judged=(
-            *(r.value.alias(name) for r, name in zip(rules, final, strict=True)),
-            *LINEAGE,
-            *(c.name for c in kept),
-            *(
-                condition.alias(name)
-                for (condition, _), name in zip(reasons, flag_names, strict=True)
-            ),
-            *(
-                condition.alias(name)
-                for (condition, _), name in zip(nulled, nulled_names, strict=True)
-            ),
+            *(r.value.alias(name) for r, name in zip(rules, values, strict=True)),
+            *bronze_columns,
+            *(flag.alias(name) for (flag, _), name in zip(reasons, reason_flags, strict=True)),
+            *(flag.alias(name) for (flag, _), name in zip(nulled, nulled_flags, strict=True)),
         ),
-        # A sum rather than any_horizontal, whose cost grows with the square of its inputs.
-        bad=(pl.sum_horizontal(flag_names) > 0).alias(_BAD),
+        # A flag of a missing value may be null, which counts as false here (a sum skips it)
+        # and in the reason. A sum rather than any_horizontal, whose cost grows with the square
+        # of its inputs.
+        bad=(pl.sum_horizontal(reason_flags) > 0).alias(_BAD),
         silver=(
-            *(pl.col(name).alias(c.silver_name) for c, name in zip(kept, final, strict=True)),
+            *(pl.col(name).alias(c.silver_name) for c, name in zip(kept, values, strict=True)),
             *LINEAGE,
         ),
-        quarantine_kept=(*LINEAGE, *(c.name for c in kept)),
+        quarantine_kept=bronze_columns,
         quarantine=(
-            *LINEAGE,
-            *(c.name for c in kept),
+            *bronze_columns,
             pl.concat_str(
                 [
                     pl.when(name).then(pl.lit(label))
-                    for (_, label), name in zip(reasons, flag_names, strict=True)
+                    for (_, label), name in zip(reasons, reason_flags, strict=True)
                 ],
                 separator=REASON_SEPARATOR,
                 ignore_nulls=True,
@@ -241,7 +243,7 @@ def _plan(source: Source, date_format: str) -> _Plan:
             "source_line",
             *(
                 pl.col(name).alias(label)
-                for (_, label), name in zip(nulled, nulled_names, strict=True)
+                for (_, label), name in zip(nulled, nulled_flags, strict=True)
             ),
         ),
     )

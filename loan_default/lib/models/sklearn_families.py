@@ -81,7 +81,8 @@ class FrameModel:
         return [*self.categorical, *self.numeric]
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
-        codes = frame.select(*self.category_codes)
+        # In sequence: a few casts, cheaper in the calling thread than in polars' thread pool.
+        codes = frame.select_seq(*self.category_codes)
         # Numeric columns straight to float (null -> NaN): no per-column cast expression, which
         # on a one-row request costs more than the conversion. Row-major, as hstack returns it
         # anyway: polars converts mixed types column by column then, not in its thread pool.
