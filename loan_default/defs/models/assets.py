@@ -25,6 +25,7 @@ from loan_default.lib.models import registry
 from loan_default.lib.models.families import FAMILIES
 from loan_default.lib.models.model_data import TARGET, labeled_applications, newest_labeled_month
 from loan_default.lib.models.promotion import Comparison, candidates, comparison_months, decide
+from loan_default.lib.models.reason_codes import score_with_reasons, stored_reasons
 from loan_default.lib.models.training import train
 from loan_default.lib.models.training_report import (
     importance_markdown,
@@ -250,7 +251,9 @@ def champion(
     pool="duckdb",
     description=(
         "Scores every application of month T with the champion and the newest version of each "
-        "family; is_champion marks the champion's score (exactly one per application)."
+        "family; is_champion marks the champion's score (exactly one per application). "
+        "Every application decided as default (decision = 1) has its top four reason codes "
+        "(reason_codes, from the model that scored it; catalogue loan_default/reason_codes.json)."
     ),
 )
 def predictions(
@@ -268,7 +271,7 @@ def predictions(
             )
             scored = [
                 features.select("loan_id", "application_month")
-                .hstack(models[version_id].score(features))
+                .hstack(stored_reasons(score_with_reasons(models[version_id], features)))
                 .with_columns(
                     model_family=pl.lit(record.family),
                     model_version=pl.lit(version_id),

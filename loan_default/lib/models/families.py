@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from loan_default.lib.gold.features import CLICKSTREAM_COLUMNS
@@ -20,7 +21,9 @@ from loan_default.lib.models.scorecard import ScorecardParams, scorecard
 from loan_default.lib.models.sklearn_families import (
     BoostingParams,
     LogisticParams,
+    boosting_contributions,
     gradient_boosting,
+    logistic_contributions,
     logistic_regression,
 )
 
@@ -69,6 +72,10 @@ class Family:
     build: Callable[[list[str], list[str], Any], Any]
     # The libraries it is built with, shown as the model asset's kinds in the UI.
     kinds: frozenset[str]
+    # Reason codes: (fitted estimator, frame, inputs per reason code, its Reference) -> each
+    # code's push towards default per row (n x codes), the family's own method
+    # (lib/models/reason_codes.py).
+    explain: Callable[[Any, pl.DataFrame, dict[str, list[str]], Any], np.ndarray]
     # Whether `fit` also pretrains on unlabeled applications (`unlabeled=`).
     pretrains: bool = False
     # Whether the walk-forward backtest compares it unless told otherwise (13 fits per run).
@@ -92,14 +99,27 @@ FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
         Family(
-            "logistic_regression", LogisticParams, logistic_regression, frozenset({"scikitlearn"})
+            "logistic_regression",
+            LogisticParams,
+            logistic_regression,
+            frozenset({"scikitlearn"}),
+            explain=logistic_contributions,
         ),
-        Family("gradient_boosting", BoostingParams, gradient_boosting, frozenset({"scikitlearn"})),
+        Family(
+            "gradient_boosting",
+            BoostingParams,
+            gradient_boosting,
+            frozenset({"scikitlearn"}),
+            explain=boosting_contributions,
+        ),
         Family(
             "tab_transformer",
             TabTransformerParams,
             _tab_transformer,
             frozenset({"pytorch", "plotly"}),
+            explain=lambda model, frame, groups, reference: model.occlusion_contributions(
+                frame, groups, reference
+            ),
             pretrains=True,
             backtested=False,
         ),
@@ -108,6 +128,7 @@ FAMILIES: dict[str, Family] = {
             ScorecardParams,
             scorecard,
             frozenset({"scikitlearn"}),
+            explain=lambda model, frame, groups, reference: model.points_below_best(frame, groups),
             tables=lambda model: {
                 "scorecard": model.points_table(),
                 "information_value": model.information_values(),

@@ -152,6 +152,22 @@ class ScorecardModel:
         """Each applicant's score: the sum of the points of its bins (higher is safer)."""
         return self.scorecard.score(self._pandas(frame))
 
+    def points_below_best(
+        self, frame: pl.DataFrame, groups: dict[str, list[str]], reference: object = None
+    ) -> np.ndarray:
+        """Reason-code contributions (n rows x groups): per group, the points its features fall
+        below their best bin (the most points any bin with applicants gives), summed; a feature
+        the regression leaves out gives none. The scorecard is its own reference."""
+        table = self.scorecard.table(style="detailed")
+        table = table[table["Count"] > 0]
+        best = table.groupby("Variable")["Points"].max().to_dict()
+        points = self.scorecard.transform(self._pandas(frame))  # points per applicant and input
+        below = {f: best[f] - points[f].to_numpy(dtype=np.float64) for f in best}
+        zero = np.zeros(frame.height)
+        return np.column_stack(
+            [sum((below.get(f, zero) for f in cols), zero) for cols in groups.values()]
+        )
+
     def points_table(self) -> pl.DataFrame:
         """One row per feature and bin of the features in the regression, with its points.
         Special bins of features without special codes can hold no applicant: left out."""

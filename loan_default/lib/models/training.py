@@ -23,6 +23,7 @@ from loan_default.lib.models.calibration import PlattCalibrator, best_f1_thresho
 from loan_default.lib.models.metrics import classification_metrics
 from loan_default.lib.models.model_data import TARGET, feature_columns
 from loan_default.lib.models.model_windows import WINDOW_NAMES, Windows
+from loan_default.lib.models.reason_codes import Reference, reference_of
 
 CLICKSTREAM_FEATURES = tuple(
     f"{c}_mean{suffix}" for c in CLICKSTREAM_COLUMNS for suffix in ("", "_long")
@@ -39,6 +40,8 @@ class TrainedModel:
     threshold: float
     categorical: list[str]
     numeric: list[str]
+    # What reason codes compare an applicant with (None in versions trained before them).
+    reference: Reference | None = None
 
     @property
     def features(self) -> list[str]:
@@ -150,7 +153,9 @@ def train(
         if decision_threshold is not None
         else best_f1_threshold(y_valid, calibrator.transform(raw_valid))
     )
-    model = TrainedModel(family, estimator, calibrator, threshold, categorical, numeric)
+    # From the training rows as they are, before any clickstream is masked.
+    reference = reference_of(parts["train"], categorical, numeric, seed)
+    model = TrainedModel(family, estimator, calibrator, threshold, categorical, numeric, reference)
     metrics = {}
     for name, part in parts.items():
         if part.is_empty():
