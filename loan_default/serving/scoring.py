@@ -131,7 +131,8 @@ def _text_frame(source: Source, rows: list[dict], owners: list[int]) -> pl.DataF
 
 # clean() results of empty or one-row bronze frames, which repeat from request to request: the
 # empty clickstream of every applicant since the gap, the mob-0 loan row of a month. clean()
-# costs the same ~200 polars expressions whatever the row count, so a repeat is served from here.
+# runs the same few hundred polars expressions whatever the row count, so a repeat is served
+# from here.
 # Bounded in bytes: a row is kept only when its frame holds at most _CLEANED_MAX_ROW_BYTES
 # (real rows hold a tenth of that; a request's own text would otherwise decide what stays in
 # memory), and at most _CLEANED_MAX rows are.
