@@ -27,6 +27,7 @@ from loan_default.lib.models.model_windows import WINDOW_NAMES, Windows
 from loan_default.lib.models.registry import RegistryRecord
 from loan_default.lib.models.training import TrainedModel, split
 from loan_default.lib.monitoring.drift import BinningRule
+from loan_default.lib.monitoring.fairness import BAND_METRICS
 from loan_default.lib.monitoring.monitoring_tables import (
     DriftReference,
     ScoredVersion,
@@ -52,18 +53,7 @@ SECTIONS = (
 # scores without it.
 CLICKSTREAM_GAP = date(2024, 7, 1)
 IV_SCALE = ((0.02, "useless"), (0.1, "weak"), (0.3, "medium"), (float("inf"), "strong"))
-FAIRNESS_COLUMNS = (
-    "clock",
-    "month",
-    "age_band",
-    "n",
-    "approval_rate",
-    "adverse_impact_ratio",
-    "default_rate",
-    "true_positive_rate",
-    "false_positive_rate",
-    "roc_auc",
-)
+FAIRNESS_COLUMNS = ("clock", "month", "age_band", "n", *BAND_METRICS)
 
 
 class PersonalDataError(ValueError):
