@@ -172,6 +172,7 @@ def create_app(warehouse: Path | None = None, refresh_seconds: float | None = No
                 decision=row["decision"],
                 model_version=version,
                 model_family=family,
+                reasons=row["reasons"],
             )
             for application, row in zip(applications, scored.iter_rows(named=True), strict=True)
         ]

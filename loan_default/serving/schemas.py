@@ -175,6 +175,18 @@ PredictBody = Annotated[
 UNION_TAGS = ("single", "batch")
 
 
+class ReasonCode(BaseModel):
+    code: str = Field(description="The reason code (catalogue loan_default/reason_codes.json).")
+    text: str = Field(description="The reason in words a declined applicant can read.")
+    contribution: float = Field(
+        description=(
+            "How far this reason pushed the application towards default, in the model family's "
+            "units: scorecard points below the best bin, log-odds for logistic regression and "
+            "gradient boosting, probability for the TabTransformer."
+        )
+    )
+
+
 class Prediction(BaseModel):
     loan_id: str | None
     Customer_ID: str
@@ -187,6 +199,12 @@ class Prediction(BaseModel):
     decision: int = Field(description="1 when calibrated_probability >= the model's threshold.")
     model_version: str
     model_family: str
+    reasons: list[ReasonCode] = Field(
+        description=(
+            "When decision is 1: the top four reasons (at most), largest first, from the model "
+            "that decided; empty otherwise."
+        )
+    )
 
 
 class BatchPrediction(BaseModel):

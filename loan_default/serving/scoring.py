@@ -32,6 +32,7 @@ from loan_default.lib.ingest.sources import (
     Kind,
     Source,
 )
+from loan_default.lib.models.reason_codes import score_with_reasons
 from loan_default.lib.models.training import TrainedModel
 from loan_default.serving.schemas import SHARED_KEY, Application
 
@@ -290,5 +291,6 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
 
 
 def score(model: TrainedModel, applications: Sequence[Application]) -> pl.DataFrame:
-    """probability, calibrated_probability and decision per application, in request order."""
-    return model.score(features_of(applications))
+    """probability, calibrated_probability, decision and reasons (for decision 1) per
+    application, in request order: the predictions asset's own `score_with_reasons`."""
+    return score_with_reasons(model, features_of(applications))

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 CATALOGUE_PATH = Path(__file__).resolve().parents[2] / "reason_codes.json"
 # Regulation B practice: up to four principal reasons.
 MAX_REASONS = 4
-# Training applicants kept with a model as its fixed background sample (seeded).
-BACKGROUND_SIZE = 32
 REASON_TYPE = pl.List(pl.Struct({"code": pl.String, "text": pl.String, "contribution": pl.Float64}))
 
 
@@ -75,25 +73,20 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
 
 @dataclass(frozen=True)
 class Reference:
-    """What an applicant is compared with: the reference applicant (each numeric input's
-    median, each category's most frequent value, over the training window) and a fixed,
-    seeded background sample of training applicants. Stored with the model at training."""
+    """What an applicant is compared with: the reference applicant, each numeric input's
+    median and each category's most frequent value over the training window (one row).
+    Stored with the model at training, so every explanation of a version uses the same one."""
 
     applicant: pl.DataFrame
-    background: pl.DataFrame
 
 
-def reference_of(
-    train: pl.DataFrame, categorical: list[str], numeric: list[str], seed: int
-) -> Reference:
-    applicant = train.select(
-        *(pl.col(c).drop_nulls().mode().sort().first().alias(c) for c in categorical),
-        *(pl.col(c).median().cast(train.schema[c]).alias(c) for c in numeric),
+def reference_of(train: pl.DataFrame, categorical: list[str], numeric: list[str]) -> Reference:
+    return Reference(
+        train.select(
+            *(pl.col(c).drop_nulls().mode().sort().first().alias(c) for c in categorical),
+            *(pl.col(c).median().cast(train.schema[c]).alias(c) for c in numeric),
+        )
     )
-    background = train.select(*categorical, *numeric).sample(
-        min(BACKGROUND_SIZE, train.height), seed=seed
-    )
-    return Reference(applicant, background)
 
 
 @dataclass(frozen=True)

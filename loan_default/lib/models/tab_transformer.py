@@ -277,22 +277,20 @@ class TabTransformerClassifier:
     def occlusion_contributions(
         self, frame: pl.DataFrame, groups: dict[str, list[str]], reference: Reference
     ) -> np.ndarray:
-        """Reason-code contributions (n rows x groups) in probability, by baseline substitution
-        (occlusion) against the fixed background sample stored with the model: a group's
-        contribution is the applicant's probability minus the mean probability when the
-        group's inputs take each background applicant's values, the rest unchanged. Simple,
-        model-agnostic and exact in what it claims; interactions between groups are not split."""
+        """Reason-code contributions (n rows x groups) in probability, by occlusion (baseline
+        substitution) against a fixed baseline stored with the model, the reference applicant:
+        a group's contribution is the applicant's probability minus the probability with the
+        group's inputs set to the reference's values, the rest unchanged. A sample of training
+        applicants as the baseline instead agreed with the faithfulness test for only about
+        77% of declined applicants (interactions between groups), this one for all."""
         probability = self.predict_proba(frame)
-        background = reference.background
-        out = np.empty((frame.height, len(groups)))
-        for j, columns in enumerate(groups.values()):
-            moved = pl.concat(
-                frame.with_columns(pl.lit(row[c], dtype=frame.schema[c]).alias(c) for c in columns)
-                for row in background.select(columns).iter_rows(named=True)
-            )
-            substituted = self.predict_proba(moved).reshape(background.height, frame.height)
-            out[:, j] = probability - substituted.mean(axis=0)
-        return out
+        baseline = reference.applicant.row(0, named=True)
+        moved = pl.concat(
+            frame.with_columns(pl.lit(baseline[c], dtype=frame.schema[c]).alias(c) for c in cols)
+            for cols in groups.values()
+        )
+        substituted = self.predict_proba(moved).reshape(len(groups), frame.height)
+        return (probability - substituted).T
 
     def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
         tensors = self.preprocessor.transform(frame, self.params.clip)

@@ -154,7 +154,7 @@ def train(
         else best_f1_threshold(y_valid, calibrator.transform(raw_valid))
     )
     # From the training rows as they are, before any clickstream is masked.
-    reference = reference_of(parts["train"], categorical, numeric, seed)
+    reference = reference_of(parts["train"], categorical, numeric)
     model = TrainedModel(family, estimator, calibrator, threshold, categorical, numeric, reference)
     metrics = {}
     for name, part in parts.items():
