@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from loan_default.lib.models import registry
+from loan_default.lib.models import reason_codes, registry
 from loan_default.lib.models.families import FAMILIES
 from loan_default.lib.models.training import TrainedModel
 
@@ -130,6 +130,13 @@ class ChampionHolder:
                 return False
             if not isinstance(model, TrainedModel):
                 self._problem(f"artifact of {record.version_id} is not a TrainedModel")
+                return False
+            try:
+                reason_codes.prepare(model)
+            except ValueError as error:
+                self._problem(
+                    f"champion {record.version_id} not loaded, still serving {serving}: {error}"
+                )
                 return False
             self._current = LoadedModel(record, model, _now(), promotion)
             self.last_error, self._checked_stamp = None, stamp

@@ -127,6 +127,14 @@ def contributions(
     return list(groups), explain(model.estimator, frame, groups, reference)
 
 
+def prepare(model: TrainedModel) -> None:
+    """Explains the reference applicant once, so a server pays the explainer's set-up (shap's
+    import, the tree explainer) when it loads a model, not on the first declined applicant;
+    a version without a reference (trained before reason codes) is refused here."""
+    reference = getattr(model, "reference", None)
+    contributions(model, reference.applicant if reference is not None else pl.DataFrame())
+
+
 def reasons(
     model: TrainedModel,
     frame: pl.DataFrame,

@@ -8,7 +8,14 @@ import pytest
 from loan_default.lib.gold.features import FEATURE_STORE_COLUMNS
 from loan_default.lib.ingest.sources import PERSONAL_COLUMNS
 from loan_default.lib.models.model_data import KEY_COLUMNS, NOT_MODEL_INPUTS
-from loan_default.lib.models.reason_codes import Catalogue, ReasonCode, load_catalogue, top_reasons
+from loan_default.lib.models.reason_codes import (
+    Catalogue,
+    ReasonCode,
+    load_catalogue,
+    prepare,
+    top_reasons,
+)
+from loan_default.lib.models.training import TrainedModel
 from loan_default.lib.thresholds import load_thresholds
 
 PROTECTED = tuple(load_thresholds()["model_inputs"]["protected_attributes"])
@@ -55,3 +62,9 @@ def test_top_reasons_are_the_four_largest_positive_contributions():
     assert picked[0].text == catalogue.codes[codes[2]].text
     # none positive: still the one largest, so a declined applicant always gets a reason
     assert [r.code for r in top_reasons(np.array([-1.0, -0.5]), codes[:2], catalogue)] == [codes[1]]
+
+
+def test_a_version_trained_before_reason_codes_is_refused_by_name():
+    old = TrainedModel("gradient_boosting", None, None, 0.5, [], ["outstanding_debt"])
+    with pytest.raises(ValueError, match="retrain it"):
+        prepare(old)
