@@ -22,15 +22,15 @@ from loan_default.lib.models.model_document import (
     write_document,
 )
 from loan_default.lib.monitoring.drift import BinningRule
+from loan_default.lib.monitoring.fairness import FairnessRules
 from loan_default.lib.storage.warehouse import table_exists
 from loan_default.lib.thresholds import load_thresholds
 
 MODEL_DOCUMENT = dg.AssetKey(["models", "model_document"])
 DOCUMENT_DIR = "model_documents"
-# Monitoring's tables, read when present (written by the monitoring group, after this one in
+# Monitoring's drift table, read when present (written by the monitoring group, after this one in
 # `make run`): a document shows what exists when it is written.
 DRIFT_TABLE = "monitoring.drift"
-FAIRNESS_TABLE = "monitoring.fairness"
 
 
 def _table(connection, table: str, where: str = "", params: list | None = None):
@@ -65,7 +65,9 @@ def model_document(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource, model_store: ModelStoreResource
 ) -> dg.MaterializeResult:
     directory = Path(model_store.report_dir) / DOCUMENT_DIR
-    rule = BinningRule.of(load_thresholds()["monitoring"]["stability"])
+    monitoring = load_thresholds()["monitoring"]
+    rule = BinningRule.of(monitoring["stability"])
+    fairness_rules = FairnessRules.of(monitoring["fairness"])
     written: dict[str, str] = {}
     with warehouse.get_connection() as connection:
         records = {r.version_id: r for r in registry.all_versions(connection)}
@@ -75,7 +77,6 @@ def model_document(
             features = connection.execute(f"select * from {FEATURE_TABLE}").pl()
             labels = connection.execute(f"select * from {LABEL_TABLE}").pl()
             backtest = _table(connection, BACKTEST_TABLE)
-            fairness = _table(connection, FAIRNESS_TABLE)
         for version_id in stale:
             record = records[version_id]
             data = labeled_applications(features, labels, settings.LABEL, record.as_of_month)
@@ -94,7 +95,7 @@ def model_document(
                     "where model_version = ? and kind = 'score' order by month",
                     [version_id],
                 ),
-                fairness=fairness,
+                fairness_rules=fairness_rules,
                 backtest=None
                 if backtest is None
                 else backtest.filter(pl.col("model_family") == record.family),

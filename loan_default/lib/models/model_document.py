@@ -27,7 +27,7 @@ from loan_default.lib.models.model_windows import WINDOW_NAMES, Windows
 from loan_default.lib.models.registry import RegistryRecord
 from loan_default.lib.models.training import TrainedModel, split
 from loan_default.lib.monitoring.drift import BinningRule
-from loan_default.lib.monitoring.fairness import BAND_METRICS
+from loan_default.lib.monitoring.fairness import BAND_METRICS, FairnessRules, age_band, band_rates
 from loan_default.lib.monitoring.monitoring_tables import (
     DriftReference,
     ScoredVersion,
@@ -53,7 +53,7 @@ SECTIONS = (
 # scores without it.
 CLICKSTREAM_GAP = date(2024, 7, 1)
 IV_SCALE = ((0.02, "useless"), (0.1, "weak"), (0.3, "medium"), (float("inf"), "strong"))
-FAIRNESS_COLUMNS = ("clock", "month", "age_band", "n", *BAND_METRICS)
+FAIRNESS_COLUMNS = ("window", "age_band", "n", *BAND_METRICS)
 
 
 class PersonalDataError(ValueError):
@@ -74,7 +74,7 @@ class ModelDocument:
     stability: pl.DataFrame  # window, feature, kind, psi, missing shares (against train)
     decisions: pl.DataFrame  # the gate's decisions about this version
     monitoring_drift: pl.DataFrame | None = None  # monitoring.drift's score PSI by month
-    fairness: pl.DataFrame | None = None  # monitoring.fairness rows of its held-out windows
+    fairness: pl.DataFrame | None = None  # by age band on its test and OOT windows
     backtest: pl.DataFrame | None = None  # models.backtest rows of its family
 
     def __post_init__(self) -> None:
@@ -235,22 +235,28 @@ def information_values(
     ).sort("iv", descending=True)
 
 
-def fairness_at_training(fairness: pl.DataFrame, record: RegistryRecord) -> pl.DataFrame:
-    """monitoring.fairness rows of this version for the months of its test and out-of-time
-    windows (held out when it was trained), with the columns the document shows."""
-    months = _months_between(record.windows.get("test"), record.windows.get("oot"))
-    month_column = "application_month" if "application_month" in fairness.columns else "month"
-    rows = fairness.filter(
-        (pl.col("model_version") == record.version_id) & pl.col(month_column).is_in(months)
-    )
-    return rows.select([c for c in FAIRNESS_COLUMNS if c in rows.columns])
-
-
-def _months_between(first: list[str] | None, last: list[str] | None) -> list[date]:
-    if not first or not last:
-        return []
-    start, end = date.fromisoformat(first[0]), date.fromisoformat(last[1])
-    return pl.date_range(start, end, "1mo", eager=True).to_list()
+def fairness_at_training(
+    parts: dict[str, pl.DataFrame], scored: dict[str, pl.DataFrame], rules: FairnessRules
+) -> pl.DataFrame | None:
+    """By age band on the test and out-of-time windows (held out when it was trained): the
+    version's own decisions against the labels, the fairness it showed before any monitoring
+    ran, by the monitoring's own rules. None when the applications carry no age."""
+    frames = []
+    for window in ("test", "oot"):
+        rows = parts[window]
+        if "age" not in rows.columns:
+            return None
+        banded = pl.DataFrame(
+            {
+                "age_band": rows.select(age_band(pl.col("age"), rules.bands)).to_series(),
+                "decision": scored[window]["decision"],
+                "label": rows[TARGET],
+                "calibrated_probability": scored[window]["calibrated_probability"],
+            }
+        )
+        rates = band_rates(banded, rules, labelled=True)
+        frames.append(rates.with_columns(window=pl.lit(window)).select(FAIRNESS_COLUMNS))
+    return pl.concat(frames)
 
 
 def decisions_about(decisions: pl.DataFrame, version_id: str) -> pl.DataFrame:
@@ -292,14 +298,15 @@ def document_of(
     generated_at: datetime,
     information_value: pl.DataFrame | None = None,
     monitoring_drift: pl.DataFrame | None = None,
-    fairness: pl.DataFrame | None = None,
+    fairness_rules: FairnessRules | None = None,
     backtest: pl.DataFrame | None = None,
 ) -> ModelDocument:
     """The version's document from its verified model and its labeled applications `data`
     (observed by its as-of month). Without `information_value` (the scorecard records its
     own), each input's IV is computed on the training window."""
     parts = window_frames(record, data)
-    scores = {n: model.score(rows)["calibrated_probability"] for n, rows in parts.items()}
+    scored = {n: model.score(rows) for n, rows in parts.items()}
+    scores = {n: frame["calibrated_probability"] for n, frame in scored.items()}
     source = "the scorecard's own binning, recorded beside its artifact"
     if information_value is None:
         train = parts["train"]
@@ -328,7 +335,9 @@ def document_of(
         stability=training_stability(record, parts, scores, rule),
         decisions=decisions_about(decisions, record.version_id),
         monitoring_drift=monitoring_drift,
-        fairness=None if fairness is None else fairness_at_training(fairness, record),
+        fairness=None
+        if fairness_rules is None
+        else fairness_at_training(parts, scored, fairness_rules),
         backtest=backtest,
     )
 
@@ -454,20 +463,15 @@ def _moved_inputs(doc: ModelDocument, top: int = 15) -> Iterable[Block]:
 
 def _fairness(doc: ModelDocument) -> Iterable[Block]:
     if doc.fairness is None:
-        yield (
-            "monitoring.fairness did not exist when this document was generated: materialize "
-            "the monitoring group (make monitor), then the document is regenerated at the "
-            "next gate decision or on demand."
-        )
-    elif doc.fairness.is_empty():
-        yield "monitoring.fairness holds no rows of this version for its test and OOT months."
-    else:
-        yield (
-            "monitoring.fairness, this version, months of its test and out-of-time windows: "
-            "approval rate by age band and the adverse impact ratio (four-fifths rule: below "
-            "0.8 is flagged); error rates once labels arrive."
-        )
-        yield doc.fairness
+        yield "The applications carry no age: no fairness by age band at training time."
+        return
+    yield (
+        "By age band, this version's own decisions on its test and out-of-time windows (held "
+        "out when it was trained): approval rate, the adverse impact ratio against the "
+        "most-approved band with enough loans (four-fifths rule: below 0.8 is flagged), and "
+        "the error rates against the labels. monitoring.fairness follows them month by month."
+    )
+    yield doc.fairness
 
 
 def _backtest(doc: ModelDocument) -> Iterable[Block]:

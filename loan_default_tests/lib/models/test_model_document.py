@@ -25,6 +25,7 @@ from loan_default.lib.models.model_document import (
 )
 from loan_default.lib.models.registry import RegistryRecord
 from loan_default.lib.monitoring.drift import BinningRule
+from loan_default.lib.monitoring.fairness import AgeBand, FairnessRules
 
 SSN, NAME = "000-12-3456", "Jane Example"
 WINDOWS = {
@@ -133,6 +134,7 @@ def decisions() -> pl.DataFrame:
 
 
 def document(windows, fairness: pl.DataFrame | None = None, **changes) -> ModelDocument:
+    """`fairness`: the table fairness_at_training gives (None: applications without age)."""
     version = record(**changes)
     scores = {n: rows["score"] for n, rows in windows.items()}
     train = windows["train"]
@@ -152,7 +154,7 @@ def document(windows, fairness: pl.DataFrame | None = None, **changes) -> ModelD
         ),
         stability=training_stability(version, windows, scores, BinningRule()),
         decisions=decisions(),
-        fairness=None if fairness is None else fairness_at_training(fairness, version),
+        fairness=fairness,
     )
 
 
@@ -206,7 +208,7 @@ def test_every_section_with_the_figures_as_given(windows, tmp_path):
         assert "oot 0.000" in text  # the OOT window has no clickstream
         assert "0.0061" not in text and "0.006" in text  # the gate's paired difference
         assert "below the margin" in text
-        assert "monitoring.fairness did not exist" in text
+        assert "no fairness by age band" in text
         assert "No walk-forward backtest" in text
     # The calibration table: deciles of the hand-built scores of each window.
     calibration = doc.calibration.filter(pl.col("window") == "train")
@@ -228,26 +230,46 @@ def test_no_personal_data_anywhere(windows, tmp_path):
         document(windows, features=["income", "ssn"])
 
 
-def test_fairness_rows_of_the_versions_held_out_months_when_the_table_exists(windows):
-    version = record().version_id
-    fairness = pl.DataFrame(
+def test_fairness_at_training_by_age_band_on_the_held_out_windows(windows):
+    rules = FairnessRules(
+        bands=(AgeBand("14-24", 14, 24), AgeBand("25-34", 25, 34)),
+        min_band_loans=1,
+        min_adverse_impact_ratio=0.8,
+        action="MONITOR",
+        evaluate_on="rolling_3m",
+    )
+    held_out = pl.DataFrame({"age": [20, 20, 20, 20, 30, 30, 30, 30]}).with_columns(
+        label=pl.Series([1, 0, 0, 0, 0, 0, 1, 1])
+    )
+    decided = pl.DataFrame(
         {
-            "month": [date(2024, 5, 1), date(2024, 5, 1), date(2024, 1, 1), date(2024, 5, 1)],
-            "application_month": [date(2024, 5, 1)] * 2 + [date(2024, 1, 1), date(2024, 5, 1)],
-            "clock": ["application"] * 4,
-            "model_version": [version, version, version, "other"],
-            "age_band": ["18-24", "25-34", "18-24", "18-24"],
-            "n": [40, 60, 30, 40],
-            "approval_rate": [0.55, 0.75, 0.5, 0.1],
-            "adverse_impact_ratio": [0.7333, 1.0, 1.0, 1.0],
+            "decision": [1, 1, 0, 0, 0, 0, 0, 1],
+            "calibrated_probability": [0.9, 0.6, 0.2, 0.1, 0.1, 0.2, 0.3, 0.8],
         }
     )
-    doc = document(windows, fairness=fairness)
-    # Only this version, only its test and OOT months (2024-03..05): not validation's 2024-01.
-    assert doc.fairness["age_band"].to_list() == ["18-24", "25-34"]
-    markdown = render_markdown(doc)
-    assert "| application | 2024-05-01 | 18-24 | 40 | 0.550 | 0.733 |" in markdown
-    assert "did not exist" not in markdown
+    parts = {"test": held_out, "oot": held_out}
+    table = fairness_at_training(parts, {"test": decided, "oot": decided}, rules)
+    assert table is not None
+    test = table.filter(pl.col("window") == "test").drop("window")
+    by_band = {row["age_band"]: row for row in test.iter_rows(named=True)}
+    # 14-24: 2 of 4 approved (decision 0), 1 default of 4, the defaulter declined, 1 of 3
+    # repayers declined. 25-34: 3 of 4 approved, 2 defaults, 1 of them declined, no repayer
+    # declined. The adverse impact ratio is 0.5 / 0.75 against the most-approved band.
+    young, older = by_band["14-24"], by_band["25-34"]
+    assert (young["n"], young["approval_rate"], young["default_rate"]) == (4, 0.5, 0.25)
+    assert young["adverse_impact_ratio"] == pytest.approx(2 / 3)
+    assert young["true_positive_rate"] == 1.0
+    assert young["false_positive_rate"] == pytest.approx(1 / 3)
+    assert (older["n"], older["approval_rate"], older["adverse_impact_ratio"]) == (4, 0.75, 1.0)
+    assert (older["true_positive_rate"], older["false_positive_rate"]) == (0.5, 0.0)
+    assert by_band["unknown"]["n"] == 0
+    assert table.filter(pl.col("window") == "oot").height == 3
+
+    markdown = render_markdown(document(windows, fairness=table))
+    assert "| test | 14-24 | 4 | 0.500 | 0.667 |" in markdown
+    assert "no fairness by age band" not in markdown
+    # Applications without age: said so, no table.
+    assert fairness_at_training({"test": held_out.drop("age")}, {}, rules) is None
 
 
 def test_stale_documents(tmp_path):
