@@ -41,6 +41,31 @@ def wait_for_line(process: subprocess.Popen, log: Path, text: str, timeout: floa
         time.sleep(0.1)
 
 
+def holds_instance_lock(pid: int, home: Path) -> bool:
+    """Whether `pid` holds a lock on one of the instance's SQLite files (from /proc/locks)."""
+    inodes = {path.stat().st_ino for path in home.rglob("*.db")}
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = [f for f in line.split() if f != "->"]
+        if int(fields[4]) == pid and int(fields[5].split(":")[2]) in inodes:
+            return True
+    return False
+
+
+def pause_outside_instance_writes(process: subprocess.Popen, home: Path) -> None:
+    """SIGSTOP at a moment the process holds no SQLite lock of the instance: paused inside
+    one, it would block every other process's use of the instance, which no real holder of a
+    pool slot does."""
+    for _ in range(500):
+        process.send_signal(signal.SIGSTOP)
+        while Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+            time.sleep(0.001)
+        if not holds_instance_lock(process.pid, home):
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError("the holder kept an instance lock through 500 tries")
+
+
 def instance_state(env: dict[str, str]) -> tuple[list[dg.DagsterRunStatus], int]:
     """Run statuses, oldest first, and the number of duckdb slots held."""
     with pytest.MonkeyPatch.context() as patch:
@@ -92,22 +117,34 @@ def test_a_run_blocked_on_the_pool_stops_on_ctrl_c(tmp_path):
     env = fresh_env(tmp_path / "home", raw_dir)
     holder_log, blocked_log = tmp_path / "holder.log", tmp_path / "blocked.log"
     holder = start_cli(BACKFILL, env, holder_log)
-    wait_for_line(holder, holder_log, f"{KILLED_STEP} - STEP_START")
-    # Paused mid-step, the holder keeps the pool's only slot (a slot is held per step).
-    holder.send_signal(signal.SIGSTOP)
-    blocked = start_cli(
-        [*RECOVER, "run", "--", str(BIN / "dagster"), *BACKFILL[1:]], env, blocked_log
-    )
-    wait_for_line(blocked, blocked_log, "blocked by limit for pool duckdb")
+    blocked = None
+    try:
+        wait_for_line(holder, holder_log, f"{KILLED_STEP} - STEP_START")
+        # Paused mid-step, the holder keeps the pool's only slot (a slot is held per step).
+        pause_outside_instance_writes(holder, Path(env["DAGSTER_HOME"]))
+        blocked = start_cli(
+            [*RECOVER, "run", "--", str(BIN / "dagster"), *BACKFILL[1:]], env, blocked_log
+        )
+        wait_for_line(blocked, blocked_log, "blocked by limit for pool duckdb")
 
-    interrupted = time.monotonic()
-    blocked.send_signal(signal.SIGINT)
-    assert blocked.wait(timeout=60) == 130
-    assert time.monotonic() - interrupted < 30
-    assert "stopped; marked failed, pool slots freed" in blocked_log.read_text()
+        interrupted = time.monotonic()
+        blocked.send_signal(signal.SIGINT)
+        try:
+            code = blocked.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"running 60 s after SIGINT:\n{blocked_log.read_text()[-3000:]}")
+        assert code == 130, blocked_log.read_text()[-3000:]
+        assert time.monotonic() - interrupted < 30
+        assert "stopped; marked failed, pool slots freed" in blocked_log.read_text()
 
-    holder.send_signal(signal.SIGCONT)
-    assert holder.wait(timeout=NEW_RUN_TIMEOUT) == 0, holder_log.read_text()[-3000:]
+        holder.send_signal(signal.SIGCONT)
+        assert holder.wait(timeout=NEW_RUN_TIMEOUT) == 0, holder_log.read_text()[-3000:]
+    finally:
+        for process in (holder, blocked):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.kill()
+                process.wait()
     assert instance_state(env) == ([dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE], 0)
 
 

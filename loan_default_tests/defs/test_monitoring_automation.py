@@ -15,6 +15,7 @@ from loan_default.defs.monitoring.automation import (
     retrain_on_alert,
 )
 from loan_default.defs.resources import RawDataResource
+from loan_default.lib.models.families import FAMILIES
 from loan_default.lib.synthetic import generate
 
 
@@ -59,11 +60,7 @@ def test_retrain_sensor_requests_one_run_per_error_failure():
             "monitoring/model_performance:champion_roc_auc failed for 2025-01-01"
             in (config["reason_detail"])
         )
-        assert set(ops) == {
-            "models__logistic_regression",
-            "models__gradient_boosting",
-            "models__tab_transformer",
-        }
+        assert set(ops) == {f"models__{name}" for name in FAMILIES}
 
         assert tick(retrain_on_alert, instance, alarm.cursor).run_requests == []
         report_check(instance, DRIFT, "champion_score_psi", False, ERROR, month="2025-02-01")
