@@ -49,9 +49,6 @@ SECTIONS = (
     "Limitations",
     "Artifact and code",
 )
-# The month the clickstream stops covering new customers (domain notes): every later cohort
-# scores without it.
-CLICKSTREAM_GAP = date(2024, 7, 1)
 IV_SCALE = ((0.02, "useless"), (0.1, "weak"), (0.3, "medium"), (float("inf"), "strong"))
 FAIRNESS_COLUMNS = ("window", "age_band", "n", *BAND_METRICS)
 
@@ -76,6 +73,8 @@ class ModelDocument:
     monitoring_drift: pl.DataFrame | None = None  # monitoring.drift's score PSI by month
     fairness: pl.DataFrame | None = None  # by age band on its test and OOT windows
     backtest: pl.DataFrame | None = None  # models.backtest rows of its family
+    # The first application month from which no application has clickstream (None: no gap).
+    clickstream_gap: date | None = None
 
     def __post_init__(self) -> None:
         documented = {*self.record.features, *self.information_value["feature"].to_list()}
@@ -235,6 +234,21 @@ def information_values(
     ).sort("iv", descending=True)
 
 
+def clickstream_gap(data: pl.DataFrame) -> date | None:
+    """The first application month from which no application of `data` has clickstream: the
+    cohorts the model scores without it, measured rather than assumed."""
+    if data.is_empty() or "has_clickstream" not in data.columns:
+        return None
+    months = (
+        data.group_by("application_month")
+        .agg(pl.col("has_clickstream").cast(pl.Int8).max().alias("seen"))
+        .sort("application_month")
+    )
+    seen = months.filter(pl.col("seen") > 0)["application_month"]
+    after = months if seen.is_empty() else months.filter(pl.col("application_month") > seen.max())
+    return after["application_month"][0] if after.height else None
+
+
 def fairness_at_training(
     parts: dict[str, pl.DataFrame], scored: dict[str, pl.DataFrame], rules: FairnessRules
 ) -> pl.DataFrame | None:
@@ -339,6 +353,7 @@ def document_of(
         if fairness_rules is None
         else fairness_at_training(parts, scored, fairness_rules),
         backtest=backtest,
+        clickstream_gap=clickstream_gap(data),
     )
 
 
@@ -531,9 +546,14 @@ def _limitations(doc: ModelDocument) -> Iterable[Block]:
         )
     shares = dict(zip(doc.windows["window"], doc.windows["with_clickstream"], strict=True))
     share_text = ", ".join(f"{w} {_number(s)}" for w, s in shares.items())
+    gap = (
+        f"cohorts from {doc.clickstream_gap:%Y-%m} on have no clickstream at all"
+        if doc.clickstream_gap
+        else "every cohort of the labeled applications has some clickstream"
+    )
     yield (
-        f"Clickstream gap: cohorts from {CLICKSTREAM_GAP:%Y-%m} have no clickstream at all "
-        f"(share of loans with clickstream per window: {share_text}). Training masks the "
+        f"Clickstream gap: {gap} (share of loans with clickstream per window: "
+        f"{share_text}). Training masks the "
         "clickstream of a share of training rows so the model scores applicants without it, "
         "but windows before the gap do not measure performance after it: watch "
         "monitoring.model_performance for months without clickstream."

@@ -15,6 +15,7 @@ from loan_default.lib.models.model_document import (
     ModelDocument,
     PersonalDataError,
     calibration_table,
+    clickstream_gap,
     fairness_at_training,
     information_values,
     render_markdown,
@@ -294,3 +295,16 @@ def test_stale_documents(tmp_path):
     early = decisions().filter(pl.col("decided_at") < at)
     assert stale_versions([fresh], early) == []
     assert stale_versions([fresh], decisions()) == [fresh.version_id]
+
+
+def test_the_clickstream_gap_is_measured_from_the_applications(windows):
+    data = pl.concat(windows.values())
+    # The OOT month (2024-05) is the first, and only, month without clickstream.
+    assert clickstream_gap(data) == date(2024, 5, 1)
+    assert clickstream_gap(pl.concat([windows["train"], windows["test"]])) is None
+    doc = document(windows)
+    text = render_markdown(
+        ModelDocument(**{**doc.__dict__, "clickstream_gap": clickstream_gap(data)})
+    )
+    assert "cohorts from 2024-05 on have no clickstream at all" in text
+    assert "every cohort of the labeled applications has some clickstream" in render_markdown(doc)
