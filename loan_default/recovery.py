@@ -207,8 +207,11 @@ def run_interruptibly(command: list[str], grace_seconds: float = 10.0) -> int:
     marks its run failed and frees its claims. Killing is safe: the warehouse replaces months in
     one transaction, so a re-run gives a clean run's tables.
     """
-    child = subprocess.Popen(command)
+    # Handlers of its own, whatever this process inherited (a background job starts with
+    # SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+    child = subprocess.Popen(command)
     try:
         return child.wait()
     except KeyboardInterrupt:
@@ -216,7 +219,7 @@ def run_interruptibly(command: list[str], grace_seconds: float = 10.0) -> int:
         child.wait()
         with open_instance() as instance:
             for run_id in recover(instance).failed_runs:
-                print(f"run {run_id}: stopped; marked failed, pool slots freed")
+                print(f"run {run_id}: stopped; marked failed, pool slots freed", flush=True)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

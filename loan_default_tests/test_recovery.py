@@ -122,8 +122,11 @@ def test_a_run_blocked_on_the_pool_stops_on_ctrl_c(tmp_path):
         wait_for_line(holder, holder_log, f"{KILLED_STEP} - STEP_START")
         # Paused mid-step, the holder keeps the pool's only slot (a slot is held per step).
         pause_outside_instance_writes(holder, Path(env["DAGSTER_HOME"]))
+        # With the fault handler on, SIGABRT makes the wrapper print where it is stuck.
         blocked = start_cli(
-            [*RECOVER, "run", "--", str(BIN / "dagster"), *BACKFILL[1:]], env, blocked_log
+            [*RECOVER, "run", "--", str(BIN / "dagster"), *BACKFILL[1:]],
+            {**env, "PYTHONFAULTHANDLER": "1"},
+            blocked_log,
         )
         wait_for_line(blocked, blocked_log, "blocked by limit for pool duckdb")
 
@@ -132,7 +135,9 @@ def test_a_run_blocked_on_the_pool_stops_on_ctrl_c(tmp_path):
         try:
             code = blocked.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"running 60 s after SIGINT:\n{blocked_log.read_text()[-3000:]}")
+            blocked.send_signal(signal.SIGABRT)
+            blocked.wait(timeout=30)
+            pytest.fail(f"running 60 s after SIGINT:\n{blocked_log.read_text()[-6000:]}")
         assert code == 130, blocked_log.read_text()[-3000:]
         assert time.monotonic() - interrupted < 30
         assert "stopped; marked failed, pool slots freed" in blocked_log.read_text()
