@@ -72,24 +72,6 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
 
 
 @dataclass(frozen=True)
-class Reference:
-    """What an applicant is compared with: the reference applicant, each numeric input's
-    median and each category's most frequent value over the training window (one row).
-    Stored with the model at training, so every explanation of a version uses the same one."""
-
-    applicant: pl.DataFrame
-
-
-def reference_of(train: pl.DataFrame, categorical: list[str], numeric: list[str]) -> Reference:
-    return Reference(
-        train.select(
-            *(pl.col(c).drop_nulls().mode().sort().first().alias(c) for c in categorical),
-            *(pl.col(c).median().cast(train.schema[c]).alias(c) for c in numeric),
-        )
-    )
-
-
-@dataclass(frozen=True)
 class Reason:
     code: str
     text: str

@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, RobustScaler
 
 if TYPE_CHECKING:
-    from loan_default.lib.models.reason_codes import Reference
+    from loan_default.lib.models.reference_applicant import Reference
 
 
 @dataclass(frozen=True)

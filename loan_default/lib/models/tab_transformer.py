@@ -22,8 +22,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from loan_default.lib.models.families import TabTransformerParams
-from loan_default.lib.models.reason_codes import Reference
+from loan_default.lib.models.reference_applicant import Reference
+from loan_default.lib.models.tab_transformer_params import TabTransformerParams
 
 
 @contextmanager

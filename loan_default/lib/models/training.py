@@ -23,7 +23,7 @@ from loan_default.lib.models.calibration import PlattCalibrator, best_f1_thresho
 from loan_default.lib.models.metrics import classification_metrics
 from loan_default.lib.models.model_data import TARGET, feature_columns
 from loan_default.lib.models.model_windows import WINDOW_NAMES, Windows
-from loan_default.lib.models.reason_codes import Reference, reference_of
+from loan_default.lib.models.reference_applicant import Reference, reference_of
 
 CLICKSTREAM_FEATURES = tuple(
     f"{c}_mean{suffix}" for c in CLICKSTREAM_COLUMNS for suffix in ("", "_long")
