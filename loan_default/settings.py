@@ -100,3 +100,39 @@ def cap_scoring_threads() -> None:
     start inherits the cap, and a library imported earlier has already sized its pool."""
     for name in SCORING_THREAD_VARIABLES:
         os.environ.setdefault(name, str(API_SCORING_THREADS))
+
+# The deployment profile, chosen by configuration alone (README, Production profile):
+# "embedded" (the default: one DuckDB file with Parquet layers, a SQLite Dagster instance, every
+# warehouse step in a pool of one) or "production" (a DuckLake warehouse, catalog in PostgreSQL
+# and data files on S3-compatible object storage; Dagster's instance on PostgreSQL; months of a
+# backfill as separate runs side by side).
+PROFILE = os.environ.get("LOAN_DEFAULT_PROFILE", "embedded")
+if PROFILE not in ("embedded", "production"):
+    raise ValueError(f"LOAN_DEFAULT_PROFILE is {PROFILE!r}: use 'embedded' or 'production'")
+PRODUCTION = PROFILE == "production"
+
+# Months per run of a data-layer or prediction backfill: 0 is one run for the whole range (the
+# embedded default); N splits a backfill into runs of N months each.
+BACKFILL_MONTHS_PER_RUN = int(
+    os.environ.get("LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN", "1" if PRODUCTION else "0")
+)
+
+# The production profile's services. On one machine the project starts them itself on loopback
+# (`python -m loan_default.services up`): a throwaway PostgreSQL cluster initialised into
+# SERVICES_DIR, and an S3-compatible server (moto). A cluster points these at its own.
+SERVICES_DIR = _env_path("LOAN_DEFAULT_SERVICES_DIR", Path(".services"))
+POSTGRES_BIN_DIR = Path(os.environ.get("LOAN_DEFAULT_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+# The system user the throwaway cluster runs as when started by root (initdb refuses root).
+POSTGRES_OS_USER = os.environ.get("LOAN_DEFAULT_POSTGRES_OS_USER", "postgres")
+POSTGRES_HOST = os.environ.get("LOAN_DEFAULT_PG_HOST", "127.0.0.1")
+POSTGRES_PORT = int(os.environ.get("LOAN_DEFAULT_PG_PORT", "55432"))
+POSTGRES_USER = os.environ.get("LOAN_DEFAULT_PG_USER", "loan_default")
+POSTGRES_PASSWORD = os.environ.get("LOAN_DEFAULT_PG_PASSWORD", "loan_default")
+# Two databases: Dagster's instance (runs, events, schedules) and the warehouse's catalog.
+POSTGRES_DAGSTER_DB = os.environ.get("LOAN_DEFAULT_PG_DAGSTER_DB", "dagster")
+POSTGRES_CATALOG_DB = os.environ.get("LOAN_DEFAULT_PG_CATALOG_DB", "warehouse_catalog")
+S3_ENDPOINT = os.environ.get("LOAN_DEFAULT_S3_ENDPOINT", "http://127.0.0.1:55433")
+S3_BUCKET = os.environ.get("LOAN_DEFAULT_S3_BUCKET", "loan-default")
+S3_REGION = os.environ.get("LOAN_DEFAULT_S3_REGION", "us-east-1")
+S3_ACCESS_KEY_ID = os.environ.get("LOAN_DEFAULT_S3_ACCESS_KEY_ID", "loan-default")
+S3_SECRET_ACCESS_KEY = os.environ.get("LOAN_DEFAULT_S3_SECRET_ACCESS_KEY", "loan-default")
