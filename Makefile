@@ -21,7 +21,7 @@ SYNTHETIC_LOANS ?= 12500
 UI_PORT ?= 3000
 API_PORT ?= $(or $(LOAN_DEFAULT_API_PORT),8000)
 
-.PHONY: install data-ready run backfill train predict monitor backtest ui serve test lint bench synthetic clean
+.PHONY: install data-ready run backfill train predict monitor backtest ui serve run-production backfill-production ui-production serve-production services-up services-down test lint bench synthetic clean
 
 # Re-installs only when pyproject.toml changed since the last install.
 $(BIN)/.installed: pyproject.toml
@@ -80,6 +80,35 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 # The scoring API for the registry's champion on 127.0.0.1 (docs at /docs).
 serve: install
 	LOAN_DEFAULT_API_PORT=$(API_PORT) $(BIN)/python -m loan_default.serving
+
+# The production profile (README, Production profile): Dagster on PostgreSQL, a DuckLake
+# warehouse (catalog in PostgreSQL, files on the S3 server), each month of a backfill its own
+# run, MAX_CONCURRENT_RUNS at once. Its instance lives in .dagster_home_production/.
+PRODUCTION := DAGSTER_HOME=$(CURDIR)/.dagster_home_production LOAN_DEFAULT_PROFILE=production \
+	$(BIN)/python -m loan_default.production
+
+# Services up, then the whole pipeline as `make run` does it, on the production profile.
+run-production: install data-ready
+	$(PRODUCTION) run --months '$(MONTHS)'
+
+# One backfill on the production profile, e.g. `make backfill-production JOB=data_layers`.
+JOB ?= data_layers
+backfill-production: install services-up
+	$(PRODUCTION) backfill $(JOB) --months '$(MONTHS)'
+
+ui-production: install services-up
+	$(PRODUCTION) ui --port $(UI_PORT)
+
+serve-production: install services-up
+	LOAN_DEFAULT_API_PORT=$(API_PORT) $(PRODUCTION) serve
+
+# The production profile's PostgreSQL and S3 server on loopback, in .services/ (idempotent).
+services-up: install
+	$(BIN)/python -m loan_default.services up
+
+# Stops both; the S3 server's objects live in memory and are gone with it.
+services-down: install
+	$(BIN)/python -m loan_default.services down
 
 synthetic: install
 	$(BIN)/python -m loan_default.lib.synthetic --out $(RAW_DIR) --loans $(SYNTHETIC_LOANS)

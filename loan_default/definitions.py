@@ -4,11 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from loan_default.defs.resources import (
-    ModelStoreResource,
-    RawDataResource,
-    warehouse_resource,
-)
+from loan_default.defs.resources import profile_resources
 
 
 @dg.definitions
@@ -16,11 +12,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(
-            resources={
-                "warehouse": warehouse_resource(),
-                "raw_data": RawDataResource(),
-                "model_store": ModelStoreResource(),
-            },
+            resources=profile_resources(),
             executor=dg.in_process_executor,
         ),
     )

@@ -101,6 +101,7 @@ def cap_scoring_threads() -> None:
     for name in SCORING_THREAD_VARIABLES:
         os.environ.setdefault(name, str(API_SCORING_THREADS))
 
+
 # The deployment profile, chosen by configuration alone (README, Production profile):
 # "embedded" (the default: one DuckDB file with Parquet layers, a SQLite Dagster instance, every
 # warehouse step in a pool of one) or "production" (a DuckLake warehouse, catalog in PostgreSQL
@@ -116,6 +117,10 @@ PRODUCTION = PROFILE == "production"
 BACKFILL_MONTHS_PER_RUN = int(
     os.environ.get("LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN", "1" if PRODUCTION else "0")
 )
+
+# Most runs the production instance starts at once (its queued run coordinator): months of a
+# backfill run side by side up to this many.
+MAX_CONCURRENT_RUNS = int(os.environ.get("LOAN_DEFAULT_MAX_CONCURRENT_RUNS", "4"))
 
 # The production profile's services. On one machine the project starts them itself on loopback
 # (`python -m loan_default.services up`): a throwaway PostgreSQL cluster initialised into
@@ -136,3 +141,25 @@ S3_BUCKET = os.environ.get("LOAN_DEFAULT_S3_BUCKET", "loan-default")
 S3_REGION = os.environ.get("LOAN_DEFAULT_S3_REGION", "us-east-1")
 S3_ACCESS_KEY_ID = os.environ.get("LOAN_DEFAULT_S3_ACCESS_KEY_ID", "loan-default")
 S3_SECRET_ACCESS_KEY = os.environ.get("LOAN_DEFAULT_S3_SECRET_ACCESS_KEY", "loan-default")
+
+
+def production_environment() -> dict[str, str]:
+    """The variables the production instance (deploy/production/dagster.yaml) reads and every
+    process of the profile needs, with the defaults above (Dagster's `env:` has none)."""
+    return {
+        "LOAN_DEFAULT_PROFILE": "production",
+        "LOAN_DEFAULT_PG_HOST": POSTGRES_HOST,
+        "LOAN_DEFAULT_PG_PORT": str(POSTGRES_PORT),
+        "LOAN_DEFAULT_PG_USER": POSTGRES_USER,
+        "LOAN_DEFAULT_PG_PASSWORD": POSTGRES_PASSWORD,
+        "LOAN_DEFAULT_PG_DAGSTER_DB": POSTGRES_DAGSTER_DB,
+        "LOAN_DEFAULT_PG_CATALOG_DB": POSTGRES_CATALOG_DB,
+        "LOAN_DEFAULT_MAX_CONCURRENT_RUNS": str(MAX_CONCURRENT_RUNS),
+        "LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN": str(BACKFILL_MONTHS_PER_RUN),
+    }
+
+
+def export_production_environment() -> None:
+    """Puts production_environment() into this process's environment, so the Dagster instance
+    it opens and every process it starts (the daemon, CLI runs) read the same values."""
+    os.environ.update(production_environment())

@@ -1,32 +1,23 @@
 """Standard UI metadata for a warehouse table, read back after it was written."""
 
 import dagster as dg
-import duckdb
 import polars as pl
 
 from loan_default.lib.column_docs import COLUMN_DESCRIPTIONS
-from loan_default.lib.storage.warehouse import table_columns
+from loan_default.lib.storage.table_store import TableDescription
 
 
-def table_metadata(
-    connection: duckdb.DuckDBPyConnection, table: str, month_column: str, months: tuple
-) -> dict:
+def table_metadata(description: TableDescription) -> dict:
     """Row count of the months written, per-month counts and the column schema."""
-    columns = table_columns(connection, table)
-    per_month = connection.execute(
-        f"select {month_column}, count(*) from {table} "
-        f"where {month_column} >= ? and {month_column} < ? group by 1 order by 1",
-        list(months),
-    ).fetchall()
-    rows = sum(n for _, n in per_month)
+    per_month = description.rows_per_month
     return {
-        "dagster/row_count": dg.MetadataValue.int(rows),
-        "dagster/table_name": table,
+        "dagster/row_count": dg.MetadataValue.int(description.rows),
+        "dagster/table_name": description.table,
         "dagster/column_schema": dg.MetadataValue.table_schema(
             dg.TableSchema(
                 columns=[
                     dg.TableColumn(name=c, type=t, description=COLUMN_DESCRIPTIONS.get(c))
-                    for c, t in columns
+                    for c, t in description.columns
                 ]
             )
         ),

@@ -12,8 +12,14 @@ monthly_partitions = dg.MonthlyPartitionsDefinition(
     end_date=add_months(settings.LAST_MONTH, 1).isoformat(),
 )
 
-# Every data asset can fill any month range in one run.
-single_run = dg.BackfillPolicy.single_run()
+# Every data asset fills any month range in one run. How a backfill splits into runs is the
+# profile's: one run for the whole range (embedded), or runs of BACKFILL_MONTHS_PER_RUN months
+# (production), each failing and retrying alone, side by side on the run workers.
+backfill_policy = (
+    dg.BackfillPolicy.multi_run(settings.BACKFILL_MONTHS_PER_RUN)
+    if settings.BACKFILL_MONTHS_PER_RUN
+    else dg.BackfillPolicy.single_run()
+)
 
 
 def month_span(context: dg.AssetExecutionContext) -> tuple[date, date]:

@@ -1,14 +1,17 @@
-"""Resources: where raw files are read from and the DuckDB warehouse the tables live in."""
+"""Resources: where raw files are read from, the warehouse the tables live in, and where model
+artifacts and reports go. Their defaults are the configured profile's (`loan_default.profile`)."""
 
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from loan_default import settings
+from loan_default import profile, settings
 from loan_default.lib.ingest.raw_reader import RawFile
 from loan_default.lib.ingest.sources import Source
-from loan_default.lib.storage.parquet_tables import ParquetTables
+from loan_default.lib.storage.embedded_tables import EmbeddedTables
+from loan_default.lib.storage.lake_tables import LakeTables
+from loan_default.lib.storage.object_storage import S3Endpoint
+from loan_default.lib.storage.table_store import TableStore
 
 
 class RawDataResource(dg.ConfigurableResource):
@@ -21,24 +24,47 @@ class RawDataResource(dg.ConfigurableResource):
         return RawFile.locate(Path(self.raw_dir), source)
 
 
+class S3Resource(dg.ConfigurableResource):
+    """An S3-compatible object store: AWS, or a server on loopback."""
+
+    endpoint: str = settings.S3_ENDPOINT
+    region: str = settings.S3_REGION
+    access_key_id: str = settings.S3_ACCESS_KEY_ID
+    secret_access_key: str = settings.S3_SECRET_ACCESS_KEY
+
+    def endpoint_settings(self) -> S3Endpoint:
+        return S3Endpoint(self.endpoint, self.region, self.access_key_id, self.secret_access_key)
+
+
 class ModelStoreResource(dg.ConfigurableResource):
-    """Where model artifacts and training reports are written."""
+    """Where model artifacts are written (a folder, or an s3:// prefix on `s3`) and reports."""
 
-    artifact_dir: str = str(settings.ARTIFACT_DIR)
+    artifact_dir: str = profile.ARTIFACT_DIR
     report_dir: str = str(settings.REPORT_DIR)
+    s3: S3Resource | None = S3Resource() if settings.PRODUCTION else None
+
+    def object_storage(self) -> S3Endpoint | None:
+        return self.s3.endpoint_settings() if self.s3 else None
 
 
-def warehouse_resource(database: Path | None = None) -> DuckDBResource:
-    """The DuckDB warehouse file: one schema per layer, one table per asset."""
-    path = Path(database or settings.WAREHOUSE_PATH)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    threads = {"threads": settings.DUCKDB_THREADS} if settings.DUCKDB_THREADS else {}
-    return DuckDBResource(
-        database=str(path),
-        connection_config={"memory_limit": settings.DUCKDB_MEMORY, **threads},
-    )
+def warehouse_resource(database: Path | None = None) -> TableStore:
+    """The embedded warehouse: a DuckDB file with Parquet layers beside it.
+
+    The warehouse resource is the store itself (lib/storage/table_store): assets ask for it as
+    `warehouse: dg.ResourceParam[TableStore]`, whichever backend the profile chose.
+    """
+    return EmbeddedTables(Path(database or settings.WAREHOUSE_PATH), profile.duckdb_config())
 
 
-def layer_files(warehouse: DuckDBResource, layer: str) -> ParquetTables:
-    """The Parquet files of a layer (bronze, silver) live beside the warehouse file."""
-    return ParquetTables.beside(Path(warehouse.database), layer)
+def lake_warehouse_resource(catalog: str, data_path: str, s3: S3Endpoint | None) -> TableStore:
+    """A DuckLake warehouse: catalog `postgres:<libpq string>`, data files under `data_path`."""
+    return LakeTables(catalog, data_path, s3, profile.duckdb_config())
+
+
+def profile_resources() -> dict:
+    """The resources of the configured profile."""
+    return {
+        "warehouse": profile.warehouse(),
+        "raw_data": RawDataResource(),
+        "model_store": ModelStoreResource(),
+    }

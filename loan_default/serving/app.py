@@ -23,7 +23,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from loan_default import settings
+from loan_default import profile, settings
+from loan_default.lib.storage.object_storage import S3Endpoint
+from loan_default.lib.storage.table_store import TableStore
 from loan_default.serving.guards import BodyLimit, StrictJSONRoute, key_name
 from loan_default.serving.model_holder import ChampionHolder, LoadedModel, RefreshLoop
 from loan_default.serving.schemas import (
@@ -104,9 +106,16 @@ def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def create_app(warehouse: Path | None = None, refresh_seconds: float | None = None) -> FastAPI:
-    """The API over the warehouse's registry; the champion is re-read every `refresh_seconds`."""
-    holder = ChampionHolder(Path(warehouse or settings.WAREHOUSE_PATH))
+def create_app(
+    warehouse: TableStore | Path | None = None,
+    refresh_seconds: float | None = None,
+    s3: S3Endpoint | None = None,
+) -> FastAPI:
+    """The API over the warehouse's registry; the champion is re-read every `refresh_seconds`.
+    By default the configured profile's warehouse and object store (loan_default.profile)."""
+    if warehouse is None:
+        warehouse, s3 = profile.warehouse(), profile.object_storage()
+    holder = ChampionHolder(warehouse, s3)
     interval = refresh_seconds or settings.API_REGISTRY_REFRESH_SECONDS
 
     @asynccontextmanager

@@ -1,12 +1,13 @@
 """The champion the server scores with, and its hot swap when the registry promotes another.
 
-The server never keeps a warehouse connection: a registry check opens the DuckDB file
-read-only for one query, and only when the file or its write-ahead log changed since the last
-good check (opening the file takes the serving CPU far longer than a stat does). While a
-pipeline run holds the write lock that open fails; the server logs a warning and keeps scoring
-with the model it has. A new champion's artifact is loaded and its sha256 verified before one
-reference assignment swaps it in, so a request either uses the old model or the new one, never
-half of each, and none fails at the switch.
+The server never keeps a warehouse connection: a registry check opens the warehouse read-only
+for one query. On the embedded DuckDB file it does so only when the file or its write-ahead log
+changed since the last good check (opening the file takes the serving CPU far longer than a
+stat does); while a pipeline run holds the file's write lock that open fails, and the server
+logs a warning and keeps scoring with the model it has. On DuckLake every check reads the
+catalog, and the artifact comes from object storage. A new champion's artifact is loaded and
+its sha256 verified before one reference assignment swaps it in, so a request either uses the
+old model or the new one, never half of each, and none fails at the switch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import duckdb
 from loan_default.lib.models import reason_codes, registry
 from loan_default.lib.models.families import FAMILIES
 from loan_default.lib.models.training import TrainedModel
+from loan_default.lib.storage.embedded_tables import EmbeddedTables
+from loan_default.lib.storage.object_storage import S3Endpoint
+from loan_default.lib.storage.table_store import TableStore
 
 log = logging.getLogger("loan_default.serving")
 
@@ -60,8 +64,11 @@ def warehouse_stamp(warehouse: Path) -> tuple[FileStamp, FileStamp]:
 class ChampionHolder:
     """Holds the current champion; `refresh()` swaps in a newly promoted one."""
 
-    def __init__(self, warehouse: Path):
-        self.warehouse = Path(warehouse)
+    def __init__(self, warehouse: TableStore | Path, s3: S3Endpoint | None = None):
+        self.warehouse = (
+            warehouse if isinstance(warehouse, TableStore) else EmbeddedTables(warehouse)
+        )
+        self.s3 = s3
         self._current: LoadedModel | None = None
         self._refreshing = threading.Lock()
         self.last_check: datetime | None = None
@@ -80,11 +87,17 @@ class ChampionHolder:
             log.log(level, message)
         self.last_error = message
 
+    def _stamp(self) -> tuple[FileStamp, FileStamp] | None:
+        """The embedded file's change stamp; None (always read) for a catalog."""
+        if isinstance(self.warehouse, EmbeddedTables):
+            return warehouse_stamp(self.warehouse.database)
+        return None
+
     def _read_champion(self) -> tuple[registry.RegistryRecord | None, dict | None]:
-        if not self.warehouse.exists():
-            raise FileNotFoundError(f"no warehouse at {self.warehouse}")
+        if isinstance(self.warehouse, EmbeddedTables) and not self.warehouse.database.exists():
+            raise FileNotFoundError(f"no warehouse at {self.warehouse.database}")
         self.registry_reads += 1
-        with duckdb.connect(str(self.warehouse), read_only=True) as connection:
+        with self.warehouse.connect(read_only=True) as connection:
             record = registry.champion_read_only(connection)
             promotion = registry.promotion_of(connection, record.version_id) if record else None
         return record, promotion
@@ -95,8 +108,8 @@ class ChampionHolder:
             serving = self._current.record.version_id if self._current else "nothing"
             self.last_check = _now()
             # Taken before the read: a commit during it shows as a change at the next check.
-            stamp = warehouse_stamp(self.warehouse)
-            if self.last_error is None and stamp == self._checked_stamp:
+            stamp = self._stamp()
+            if stamp is not None and self.last_error is None and stamp == self._checked_stamp:
                 return False  # nothing committed since a good check: the champion is the same
             try:
                 record, promotion = self._read_champion()
@@ -121,7 +134,7 @@ class ChampionHolder:
                 self.last_error, self._checked_stamp = None, stamp
                 return False
             try:
-                model = registry.load_artifact(record)
+                model = registry.load_artifact(record, self.s3)
             except Exception as error:  # integrity, missing file or unpicklable: keep serving
                 self._problem(
                     f"champion {record.version_id} not loaded, still serving {serving}: {error}",

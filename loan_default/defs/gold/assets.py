@@ -5,14 +5,12 @@ from datetime import timedelta
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.checks import ERROR, WARN, check_result, check_spec
 from loan_default.defs.gold.upstream_months import require_upstream_months
 from loan_default.defs.metadata import table_metadata
-from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
-from loan_default.defs.resources import layer_files
+from loan_default.defs.partitions import backfill_policy, month_span, monthly_partitions, months_of
 from loan_default.defs.silver.assets import silver_asset_key, silver_table
 from loan_default.lib import data_quality
 from loan_default.lib.gold.features import (
@@ -21,6 +19,7 @@ from loan_default.lib.gold.features import (
     clickstream_window,
 )
 from loan_default.lib.gold.labels import LABEL_STORE_COLUMNS, build_labels
+from loan_default.lib.ingest.raw_reader import MONTH_COLUMN as MONTH
 from loan_default.lib.ingest.sources import (
     FEATURE_CLICKSTREAM,
     FEATURES_ATTRIBUTES,
@@ -28,10 +27,7 @@ from loan_default.lib.ingest.sources import (
     LMS_LOAN_DAILY,
 )
 from loan_default.lib.months import add_months, month_range
-from loan_default.lib.storage.warehouse import (
-    read_months,
-    replace_months,
-)
+from loan_default.lib.storage.table_store import TableStore
 from loan_default.lib.thresholds import load_thresholds
 
 LABEL_STORE = dg.AssetKey(["gold", "label_store"])
@@ -51,7 +47,7 @@ monthly_freshness = dg.FreshnessPolicy.cron(
 gold_common = dict(
     group_name="gold",
     partitions_def=monthly_partitions,
-    backfill_policy=single_run,
+    backfill_policy=backfill_policy,
     kinds={"duckdb", "polars"},
     owners=settings.OWNERS,
     pool="duckdb",
@@ -91,22 +87,19 @@ def _results(asset: dg.AssetKey, checks: dict, outcomes: dict) -> Iterator[dg.As
     check_specs=_specs(LABEL_STORE, LABEL_CHECKS),
     **gold_common,
 )
-def label_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> Iterator:
+def label_store(
+    context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[TableStore]
+) -> Iterator:
     definition = settings.LABEL
     band = load_thresholds()["data_quality"]["label_rate"]
     window, months = month_span(context), months_of(context)
-    with warehouse.get_connection() as connection:
-        # Only the label mob's rows: every month of the run in one read.
-        loans = read_months(
-            connection,
-            silver_table(LMS_LOAN_DAILY),
-            "partition_month",
-            *window,
-            where=f"mob = {int(definition.mob)}",
-        )
-        labels = build_labels(loans, definition)
-        replace_months(connection, LABEL_TABLE, labels, "label_month", *window)
-        metadata = table_metadata(connection, LABEL_TABLE, "label_month", window)
+    # Only the label mob's rows: every month of the run in one read.
+    loans = warehouse.read(
+        silver_table(LMS_LOAN_DAILY), MONTH, *window, where=f"mob = {int(definition.mob)}"
+    )
+    labels = build_labels(loans, definition)
+    warehouse.replace(LABEL_TABLE, labels, "label_month", *window)
+    metadata = table_metadata(warehouse.describe(LABEL_TABLE, "label_month", *window))
     defaults = int(labels["label"].sum() or 0)
     keys = labels.select("label_month", "loan_id", "label")
     outcomes = {
@@ -163,7 +156,9 @@ def label_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) ->
     check_specs=_specs(FEATURE_STORE, FEATURE_CHECKS),
     **gold_common,
 )
-def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> Iterator:
+def feature_store(
+    context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[TableStore]
+) -> Iterator:
     require_upstream_months(context, silver_asset_key(LMS_LOAN_DAILY))
     lookback = settings.CLICKSTREAM_LOOKBACK
     ranges = {
@@ -172,30 +167,23 @@ def feature_store(context: dg.AssetExecutionContext, warehouse: DuckDBResource) 
         "clickstream_months_seen_long": [0, lookback.long_months],
     }
     span, months = month_span(context), months_of(context)
-    with warehouse.get_connection() as connection:
-        # Every month of the run at once; the clickstream window streams over silver's files,
-        # reading each clickstream row once instead of once per month that uses it.
-        applied = applications(
-            read_months(
-                connection, silver_table(LMS_LOAN_DAILY), "partition_month", *span, where="mob = 0"
-            )
-        )
-        # Attributes and financials of every month up to the run's last, one read each: a
-        # loan takes its customer's latest row of its month or before (an as-of join).
-        attributes, financials = (
-            read_months(
-                connection, silver_table(source), "partition_month", settings.FIRST_MONTH, span[1]
-            )
-            for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
-        )
-        first = add_months(span[0], 1 - lookback.long_months)
-        clickstream = layer_files(warehouse, "silver").scan(
-            FEATURE_CLICKSTREAM.name, first, span[1]
-        )
-        clicks = clickstream_window(applied, clickstream, lookback)
-        features = assemble_features(applied, attributes, financials, clicks)
-        replace_months(connection, FEATURE_TABLE, features, "application_month", *span)
-        metadata = table_metadata(connection, FEATURE_TABLE, "application_month", span)
+    # Every month of the run at once; the clickstream window streams over silver,
+    # reading each clickstream row once instead of once per month that uses it.
+    applied = applications(
+        warehouse.read(silver_table(LMS_LOAN_DAILY), MONTH, *span, where="mob = 0")
+    )
+    # Attributes and financials of every month up to the run's last, one read each: a
+    # loan takes its customer's latest row of its month or before (an as-of join).
+    attributes, financials = (
+        warehouse.read(silver_table(source), MONTH, settings.FIRST_MONTH, span[1])
+        for source in (FEATURES_ATTRIBUTES, FEATURES_FINANCIALS)
+    )
+    first = add_months(span[0], 1 - lookback.long_months)
+    clickstream = warehouse.scan(silver_table(FEATURE_CLICKSTREAM), MONTH, first, span[1])
+    clicks = clickstream_window(applied, clickstream, lookback)
+    features = assemble_features(applied, attributes, financials, clicks)
+    warehouse.replace(FEATURE_TABLE, features, "application_month", *span)
+    metadata = table_metadata(warehouse.describe(FEATURE_TABLE, "application_month", *span))
     without_clickstream = int((features["has_clickstream"] == 0).sum())
     month = "application_month"
     # Sources compare by month: a row dated any day of month T is on or before T.

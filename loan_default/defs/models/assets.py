@@ -7,7 +7,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.gold.assets import (
@@ -19,7 +18,7 @@ from loan_default.defs.gold.assets import (
 )
 from loan_default.defs.metadata import frame_table, table_metadata
 from loan_default.defs.models.config import FAMILY_CONFIGS, ChampionConfig, TrainingConfig
-from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
+from loan_default.defs.partitions import backfill_policy, month_span, monthly_partitions, months_of
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.models.families import FAMILIES
@@ -33,7 +32,9 @@ from loan_default.lib.models.training_report import (
     write_training_curves,
 )
 from loan_default.lib.months import add_months
-from loan_default.lib.storage.warehouse import read_months, replace_months
+from loan_default.lib.storage import object_storage
+from loan_default.lib.storage.object_storage import S3Endpoint
+from loan_default.lib.storage.table_store import TableStore
 from loan_default.lib.storage.warehouse_tables import fingerprint
 
 CHAMPION = dg.AssetKey(["models", "champion"])
@@ -41,12 +42,8 @@ PREDICTIONS = dg.AssetKey(["models", "predictions"])
 PREDICTIONS_TABLE = "models.predictions"
 
 
-def _all_rows(connection, table: str) -> pl.DataFrame:
-    return connection.execute(f"select * from {table}").pl()
-
-
-def _training_data(connection, config: TrainingConfig):
-    features, labels = _all_rows(connection, FEATURE_TABLE), _all_rows(connection, LABEL_TABLE)
+def _training_data(warehouse: TableStore, config: TrainingConfig):
+    features, labels = warehouse.read(FEATURE_TABLE), warehouse.read(LABEL_TABLE)
     windows, as_of = config.windows(newest_labeled_month(labels))
     data = labeled_applications(features, labels, settings.LABEL, as_of)
     return data, features, windows, as_of
@@ -56,11 +53,11 @@ def _train_family(
     context: dg.AssetExecutionContext,
     family: str,
     config,
-    warehouse: DuckDBResource,
+    warehouse: TableStore,
     model_store: ModelStoreResource,
 ) -> dg.MaterializeResult:
-    with warehouse.get_connection() as connection:
-        data, unlabeled, windows, as_of = _training_data(connection, config)
+    data, unlabeled, windows, as_of = _training_data(warehouse, config)
+    with warehouse.connect() as connection:
         first_of_family = family not in registry.latest_versions(connection)
     context.log.info(f"{family}: windows {windows.as_dict()}, labels observed by {as_of}")
     result = train(
@@ -76,9 +73,9 @@ def _train_family(
     )
     trained_at = datetime.now(UTC).replace(tzinfo=None)
     version_id = f"{family}-{trained_at:%Y%m%dT%H%M%S%f}"
-    path, sha = registry.save_artifact(
-        result.model, Path(model_store.artifact_dir) / family, version_id
-    )
+    s3 = model_store.object_storage()
+    folder = object_storage.join(model_store.artifact_dir, family)
+    location, sha = registry.save_artifact(result.model, folder, version_id, s3)
     record = registry.RegistryRecord(
         family=family,
         version_id=version_id,
@@ -89,7 +86,7 @@ def _train_family(
         features=result.model.features,
         metrics=result.metrics,
         threshold=result.model.threshold,
-        artifact_path=str(path),
+        artifact_path=location,
         artifact_sha256=sha,
         input_data_version=fingerprint(data),
         code_version=registry.code_version(),
@@ -99,7 +96,7 @@ def _train_family(
         reason_detail=config.reason_detail,
         label_def=settings.LABEL.name,
     )
-    with warehouse.get_connection() as connection:
+    with warehouse.connect() as connection:
         registry.register(connection, record)
     metadata = {
         "version_id": version_id,
@@ -108,16 +105,16 @@ def _train_family(
         "oot_roc_auc": (result.metrics.get("oot") or {}).get("roc_auc"),
         "validation_roc_auc": result.metrics["validation"]["roc_auc"],
         "train_seconds": result.train_seconds,
-        "artifact": dg.MetadataValue.path(str(path)),
+        "artifact": dg.MetadataValue.path(location),
         "artifact_sha256": sha,
     }
     # The family's own tables (the scorecard's points per bin, its IV per feature): in the UI,
     # and as CSV beside the artifact.
     for name, table in FAMILIES[family].report_tables(result.model.estimator).items():
-        csv = path.with_name(f"{version_id}.{name}.csv")
-        table.write_csv(csv)
+        csv = object_storage.join(folder, f"{version_id}.{name}.csv")
+        object_storage.write_bytes(csv, table.write_csv().encode(), s3)
         metadata[name] = frame_table(table)
-        metadata[f"{name}_csv"] = dg.MetadataValue.path(str(csv))
+        metadata[f"{name}_csv"] = dg.MetadataValue.path(csv)
     if result.history:
         curves = write_training_curves(
             result.history, Path(model_store.report_dir) / f"{version_id}.html"
@@ -139,7 +136,7 @@ def _model_asset(family: str, config_type: type) -> dg.AssetsDefinition:
     def model(
         context: dg.AssetExecutionContext,
         config: config_type,
-        warehouse: DuckDBResource,
+        warehouse: dg.ResourceParam[TableStore],
         model_store: ModelStoreResource,
     ) -> dg.MaterializeResult:
         return _train_family(context, family, config, warehouse, model_store)
@@ -155,12 +152,13 @@ def _compare(
     current: registry.RegistryRecord,
     data: pl.DataFrame,
     newest_application: date,
+    s3: S3Endpoint | None,
 ) -> Comparison:
     """Both versions scored on the loans held out for both."""
     months = comparison_months(candidate.windows, current.windows, newest_application)
     rows = data.filter(pl.col("application_month").is_in(months))
     scores = [
-        registry.load_artifact(r).score(rows)["calibrated_probability"].to_numpy()
+        registry.load_artifact(r, s3).score(rows)["calibrated_probability"].to_numpy()
         for r in (candidate, current)
     ]
     return Comparison.of(months, rows[TARGET].to_numpy(), *scores)
@@ -200,19 +198,25 @@ def _decision_row(candidate, current, comparison, decision, config: ChampionConf
     ),
 )
 def champion(
-    context: dg.AssetExecutionContext, config: ChampionConfig, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext,
+    config: ChampionConfig,
+    warehouse: dg.ResourceParam[TableStore],
+    model_store: ModelStoreResource,
 ) -> dg.MaterializeResult:
-    with warehouse.get_connection() as connection:
+    labels = warehouse.read(LABEL_TABLE)
+    data = labeled_applications(warehouse.read(FEATURE_TABLE), labels, settings.LABEL)
+    newest_application = add_months(newest_labeled_month(labels), -settings.LABEL.mob)
+    s3 = model_store.object_storage()
+    with warehouse.connect() as connection:
         judged = set(registry.decisions(connection)["candidate_version"].to_list())
         to_judge = candidates(registry.latest_versions(connection), judged)
-        labels = _all_rows(connection, LABEL_TABLE)
-        data = labeled_applications(_all_rows(connection, FEATURE_TABLE), labels, settings.LABEL)
-        newest_application = add_months(newest_labeled_month(labels), -settings.LABEL.mob)
         lines = []
         for candidate in to_judge:
             current = registry.champion(connection)
             comparison = (
-                None if current is None else _compare(candidate, current, data, newest_application)
+                None
+                if current is None
+                else _compare(candidate, current, data, newest_application, s3)
             )
             decision = decide(comparison, config.margin, config.min_loans)
             registry.record_decision(
@@ -245,7 +249,7 @@ def champion(
     group_name="predictions",
     partitions_def=monthly_partitions,
     freshness_policy=monthly_freshness,
-    backfill_policy=single_run,
+    backfill_policy=backfill_policy,
     kinds={"duckdb", "polars"},
     owners=settings.OWNERS,
     pool="duckdb",
@@ -257,40 +261,36 @@ def champion(
     ),
 )
 def predictions(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext,
+    warehouse: dg.ResourceParam[TableStore],
+    model_store: ModelStoreResource,
 ) -> Iterator[dg.MaterializeResult]:
-    with warehouse.get_connection() as connection:
+    with warehouse.connect() as connection:
         versions = _scored_versions(connection)
         current = registry.champion(connection)
-        champion_id = current.version_id if current else None
-        models = {v: registry.load_artifact(r) for v, r in versions.items()}
-        for month in months_of(context):
-            next_month = add_months(month, 1)
-            features = read_months(
-                connection, FEATURE_TABLE, "application_month", month, next_month
+    champion_id = current.version_id if current else None
+    s3 = model_store.object_storage()
+    models = {v: registry.load_artifact(r, s3) for v, r in versions.items()}
+    for month in months_of(context):
+        next_month = add_months(month, 1)
+        features = warehouse.read(FEATURE_TABLE, "application_month", month, next_month)
+        scored = [
+            features.select("loan_id", "application_month")
+            .hstack(stored_reasons(score_with_reasons(models[version_id], features)))
+            .with_columns(
+                model_family=pl.lit(record.family),
+                model_version=pl.lit(version_id),
+                is_champion=pl.lit(version_id == champion_id),
+                scored_at=pl.lit(datetime.now(UTC)),
             )
-            scored = [
-                features.select("loan_id", "application_month")
-                .hstack(stored_reasons(score_with_reasons(models[version_id], features)))
-                .with_columns(
-                    model_family=pl.lit(record.family),
-                    model_version=pl.lit(version_id),
-                    is_champion=pl.lit(version_id == champion_id),
-                    scored_at=pl.lit(datetime.now(UTC)),
-                )
-                for version_id, record in versions.items()
-            ]
-            replace_months(
-                connection,
-                PREDICTIONS_TABLE,
-                pl.concat(scored),
-                "application_month",
-                month,
-                next_month,
-            )
-        metadata = table_metadata(
-            connection, PREDICTIONS_TABLE, "application_month", month_span(context)
+            for version_id, record in versions.items()
+        ]
+        warehouse.replace(
+            PREDICTIONS_TABLE, pl.concat(scored), "application_month", month, next_month
         )
+    metadata = table_metadata(
+        warehouse.describe(PREDICTIONS_TABLE, "application_month", *month_span(context))
+    )
     yield dg.MaterializeResult(
         metadata={
             **metadata,

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.gold.assets import FEATURE_STORE, FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.config import FAMILY_CONFIGS, BacktestConfig
-from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
+from loan_default.defs.partitions import backfill_policy, month_span, monthly_partitions, months_of
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models.backtest import (
     BACKTEST_SCHEMA,
@@ -23,7 +22,7 @@ from loan_default.lib.models.backtest import (
     summary_markdown,
     write_chart,
 )
-from loan_default.lib.storage.warehouse import replace_months, table_exists
+from loan_default.lib.storage.table_store import TableStore
 
 BACKTEST = dg.AssetKey(["models", "backtest"])
 BACKTEST_SUMMARY = dg.AssetKey(["models", "backtest_summary"])
@@ -35,7 +34,7 @@ BACKTEST_TABLE = "models.backtest"
     deps=[FEATURE_STORE, LABEL_STORE],
     group_name="backtest",
     partitions_def=monthly_partitions,
-    backfill_policy=single_run,
+    backfill_policy=backfill_policy,
     kinds={"scikitlearn", "duckdb"},
     owners=settings.OWNERS,
     pool="duckdb",
@@ -45,15 +44,15 @@ BACKTEST_TABLE = "models.backtest"
     ),
 )
 def backtest(
-    context: dg.AssetExecutionContext, config: BacktestConfig, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext,
+    config: BacktestConfig,
+    warehouse: dg.ResourceParam[TableStore],
 ) -> dg.MaterializeResult:
     unknown = sorted(set(config.families) - set(FAMILY_CONFIGS))
     if unknown:
         raise dg.Failure(f"unknown families {unknown}; expected some of {list(FAMILY_CONFIGS)}")
     start, end = month_span(context)
-    with warehouse.get_connection() as connection:
-        features = connection.execute(f"select * from {FEATURE_TABLE}").pl()
-        labels = connection.execute(f"select * from {LABEL_TABLE}").pl()
+    features, labels = warehouse.read(FEATURE_TABLE), warehouse.read(LABEL_TABLE)
     rows = [
         backtest_month(
             family,
@@ -71,9 +70,8 @@ def backtest(
         for family in config.families
     ]
     table = pl.DataFrame(rows, schema=BACKTEST_SCHEMA)
-    with warehouse.get_connection() as connection:
-        replace_months(connection, BACKTEST_TABLE, table, "as_of_month", start, end)
-        metadata = table_metadata(connection, BACKTEST_TABLE, "as_of_month", (start, end))
+    warehouse.replace(BACKTEST_TABLE, table, "as_of_month", start, end)
+    metadata = table_metadata(warehouse.describe(BACKTEST_TABLE, "as_of_month", start, end))
     return dg.MaterializeResult(
         metadata={**metadata, "oot_roc_auc": dg.MetadataValue.md(months_markdown(table))}
     )
@@ -90,11 +88,9 @@ def backtest(
     "95% interval, the per-month table and a plotly chart.",
 )
 def backtest_summary(
-    warehouse: DuckDBResource, model_store: ModelStoreResource
+    warehouse: dg.ResourceParam[TableStore], model_store: ModelStoreResource
 ) -> dg.MaterializeResult:
-    with warehouse.get_connection() as connection:
-        found = table_exists(connection, BACKTEST_TABLE)
-        rows = connection.execute(f"select * from {BACKTEST_TABLE}").pl() if found else None
+    rows = warehouse.read_if_exists(BACKTEST_TABLE)
     if rows is None or rows.is_empty():
         raise dg.Failure("models.backtest is empty: run `make backtest` (or backfill it) first")
     summary = summarize(rows)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.gold.assets import FEATURE_TABLE, LABEL_TABLE
@@ -23,7 +22,9 @@ from loan_default.lib.models.model_document import (
 )
 from loan_default.lib.monitoring.drift import BinningRule
 from loan_default.lib.monitoring.fairness import FairnessRules
-from loan_default.lib.storage.warehouse import table_exists
+from loan_default.lib.storage import object_storage
+from loan_default.lib.storage.object_storage import S3Endpoint
+from loan_default.lib.storage.table_store import TableStore
 from loan_default.lib.thresholds import load_thresholds
 
 MODEL_DOCUMENT = dg.AssetKey(["models", "model_document"])
@@ -33,16 +34,30 @@ DOCUMENT_DIR = "model_documents"
 DRIFT_TABLE = "monitoring.drift"
 
 
-def _table(connection, table: str, where: str = "", params: list | None = None):
-    if not table_exists(connection, table):
-        return None
-    return connection.execute(f"select * from {table} {where}", params or []).pl()
+def _beside(location: str, name: str) -> str:
+    """The location of file `name` in the folder of `location` (a path or an s3:// URI)."""
+    if object_storage.is_remote(location):
+        return location.rsplit("/", 1)[0] + "/" + name
+    return str(Path(location).with_name(name))
 
 
-def _information_value(record: registry.RegistryRecord) -> pl.DataFrame | None:
+def _information_value(
+    record: registry.RegistryRecord, s3: S3Endpoint | None
+) -> pl.DataFrame | None:
     """The scorecard's own IV table, written beside its artifact at training."""
-    csv = Path(record.artifact_path).with_name(f"{record.version_id}.information_value.csv")
-    return pl.read_csv(csv) if csv.exists() else None
+    csv = _beside(record.artifact_path, f"{record.version_id}.information_value.csv")
+    try:
+        return pl.read_csv(object_storage.read_bytes(csv, s3))
+    except FileNotFoundError:
+        return None
+
+
+def _score_drift(drift: pl.DataFrame | None, version_id: str) -> pl.DataFrame | None:
+    """Monitoring's score drift rows of one version, by month."""
+    if drift is None:
+        return None
+    rows = drift.filter((pl.col("model_version") == version_id) & (pl.col("kind") == "score"))
+    return rows.sort("month", maintain_order=True)
 
 
 @dg.asset(
@@ -62,48 +77,48 @@ def _information_value(record: registry.RegistryRecord) -> pl.DataFrame | None:
     ),
 )
 def model_document(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, model_store: ModelStoreResource
+    context: dg.AssetExecutionContext,
+    warehouse: dg.ResourceParam[TableStore],
+    model_store: ModelStoreResource,
 ) -> dg.MaterializeResult:
     directory = Path(model_store.report_dir) / DOCUMENT_DIR
     monitoring = load_thresholds()["monitoring"]
     rule = BinningRule.of(monitoring["stability"])
     fairness_rules = FairnessRules.of(monitoring["fairness"])
     written: dict[str, str] = {}
-    with warehouse.get_connection() as connection:
+    s3 = model_store.object_storage()
+    with warehouse.connect() as connection:
         records = {r.version_id: r for r in registry.all_versions(connection)}
         decisions = registry.decisions(connection)
-        stale = stale_versions(records.values(), decisions)
-        if stale:
-            features = connection.execute(f"select * from {FEATURE_TABLE}").pl()
-            labels = connection.execute(f"select * from {LABEL_TABLE}").pl()
-            backtest = _table(connection, BACKTEST_TABLE)
-        for version_id in stale:
-            record = records[version_id]
-            data = labeled_applications(features, labels, settings.LABEL, record.as_of_month)
-            document = document_of(
-                record,
-                registry.load_artifact(record),
-                data,
-                settings.LABEL.text,
-                rule,
-                decisions,
-                datetime.now(UTC).replace(tzinfo=None),
-                information_value=_information_value(record),
-                monitoring_drift=_table(
-                    connection,
-                    DRIFT_TABLE,
-                    "where model_version = ? and kind = 'score' order by month",
-                    [version_id],
-                ),
-                fairness_rules=fairness_rules,
-                backtest=None
-                if backtest is None
-                else backtest.filter(pl.col("model_family") == record.family),
-            )
-            path = write_document(document, directory)
+    stale = stale_versions(records.values(), decisions)
+    if stale:
+        features, labels = warehouse.read(FEATURE_TABLE), warehouse.read(LABEL_TABLE)
+        backtest = warehouse.read_if_exists(BACKTEST_TABLE)
+        drift = warehouse.read_if_exists(DRIFT_TABLE)
+    for version_id in stale:
+        record = records[version_id]
+        data = labeled_applications(features, labels, settings.LABEL, record.as_of_month)
+        document = document_of(
+            record,
+            registry.load_artifact(record, s3),
+            data,
+            settings.LABEL.text,
+            rule,
+            decisions,
+            datetime.now(UTC).replace(tzinfo=None),
+            information_value=_information_value(record, s3),
+            monitoring_drift=_score_drift(drift, version_id),
+            fairness_rules=fairness_rules,
+            backtest=None
+            if backtest is None
+            else backtest.filter(pl.col("model_family") == record.family),
+        )
+        path = write_document(document, directory)
+        with warehouse.connect() as connection:
             registry.set_document(connection, version_id, str(path), document.generated_at)
-            written[version_id] = render_markdown(document)
-            context.log.info(f"{version_id}: model document written to {path}")
+        written[version_id] = render_markdown(document)
+        context.log.info(f"{version_id}: model document written to {path}")
+    with warehouse.connect() as connection:
         now = {r.version_id: r for r in registry.all_versions(connection)}
         champion = registry.champion(connection)
     rows = "\n".join(

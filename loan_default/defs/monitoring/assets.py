@@ -6,7 +6,6 @@ month T and reads the predictions of T - mob through a partition mapping.
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.gold.assets import (
@@ -19,7 +18,8 @@ from loan_default.defs.gold.assets import (
 from loan_default.defs.metadata import table_metadata
 from loan_default.defs.models.assets import PREDICTIONS, PREDICTIONS_TABLE
 from loan_default.defs.monitoring.checks import finding_check, non_blocking_specs
-from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
+from loan_default.defs.partitions import backfill_policy, month_span, monthly_partitions, months_of
+from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.monitoring.alerts import drift_findings, judge_estimate, performance_findings
 from loan_default.lib.monitoring.drift import BinningRule
@@ -45,7 +45,8 @@ from loan_default.lib.monitoring.monitoring_tables import (
     scores_with_labels,
 )
 from loan_default.lib.months import add_months
-from loan_default.lib.storage.warehouse import read_months, replace_months, table_exists
+from loan_default.lib.storage.object_storage import S3Endpoint
+from loan_default.lib.storage.table_store import TableStore
 from loan_default.lib.thresholds import load_thresholds
 
 DRIFT = dg.AssetKey(["monitoring", "drift"])
@@ -65,7 +66,7 @@ FAIRNESS_RULES = FairnessRules.of(RULES["fairness"])
 monitoring_common = dict(
     group_name="monitoring",
     partitions_def=monthly_partitions,
-    backfill_policy=single_run,
+    backfill_policy=backfill_policy,
     kinds={"duckdb", "polars"},
     owners=settings.OWNERS,
     pool="duckdb",
@@ -94,38 +95,50 @@ PERFORMANCE_CHECKS = {
 }
 
 
-def _versions(connection) -> dict[str, registry.RegistryRecord]:
-    return {r.version_id: r for r in registry.all_versions(connection)}
+def _versions(warehouse: TableStore) -> dict[str, registry.RegistryRecord]:
+    with warehouse.connect() as connection:
+        return {r.version_id: r for r in registry.all_versions(connection)}
+
+
+def _sql_text(value: str) -> str:
+    """`value` as a SQL string literal, for a `where` condition of the warehouse's reads."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _drift_reference(
-    connection, record: registry.RegistryRecord, rule: BinningRule
+    warehouse: TableStore,
+    record: registry.RegistryRecord,
+    rule: BinningRule,
+    s3: S3Endpoint | None,
 ) -> DriftReference:
     """The version's training population and its own scores of it: from the predictions
     table when the version scored those months, otherwise from its artifact."""
     version = ScoredVersion.of(record)
     first, last = version.train_months
-    train = read_months(connection, FEATURE_TABLE, "application_month", first, add_months(last, 1))
-    scored = connection.execute(
-        f"select loan_id, calibrated_probability from {PREDICTIONS_TABLE} "
-        "where model_version = ? and application_month between ? and ?",
-        [record.version_id, first, last],
-    ).pl()
+    months = ("application_month", first, add_months(last, 1))
+    train = warehouse.read(FEATURE_TABLE, *months)
+    scored = warehouse.read(
+        PREDICTIONS_TABLE, *months, where=f"model_version = {_sql_text(record.version_id)}"
+    ).select("loan_id", "calibrated_probability")
     if scored.height == train.height:
         train = train.join(scored, on="loan_id")
         scores = train["calibrated_probability"]
     else:
-        scores = registry.load_artifact(record).score(train)["calibrated_probability"]
+        scores = registry.load_artifact(record, s3).score(train)["calibrated_probability"]
     return DriftReference.of(version, train, scores, rule)
 
 
 def _write(
-    connection, table: str, frames: list[pl.DataFrame], month_column: str, window: tuple
+    warehouse: TableStore,
+    table: str,
+    frames: list[pl.DataFrame],
+    month_column: str,
+    window: tuple,
 ) -> tuple[pl.DataFrame, dict]:
     """Replaces the run's months of `table` and returns the rows with their UI metadata."""
     rows = pl.concat(frames).sort(month_column, "model_family", maintain_order=True)
-    replace_months(connection, table, rows, month_column, *window)
-    return rows, table_metadata(connection, table, month_column, window)
+    warehouse.replace(table, rows, month_column, *window)
+    return rows, table_metadata(warehouse.describe(table, month_column, *window))
 
 
 def _newest_champion_rows(frame: pl.DataFrame, month_column: str) -> pl.DataFrame | None:
@@ -156,27 +169,29 @@ def _subject(rows: pl.DataFrame, month_column: str) -> dict:
     ),
     **monitoring_common,
 )
-def drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+def drift(
+    context: dg.AssetExecutionContext,
+    warehouse: dg.ResourceParam[TableStore],
+    model_store: ModelStoreResource,
+) -> dg.MaterializeResult:
     rule = BinningRule.of(RULES["stability"])
     frames = [pl.DataFrame(schema=DRIFT_SCHEMA)]
     start, end = month_span(context)
-    with warehouse.get_connection() as connection:
-        records = _versions(connection)
-        # One read for the whole run, split in memory: per-month queries would dominate.
-        features = read_months(connection, FEATURE_TABLE, "application_month", start, end)
-        predictions = read_months(connection, PREDICTIONS_TABLE, "application_month", start, end)
-        references: dict[str, DriftReference] = {}
-        for (month, version_id, champion), scored in predictions.partition_by(
-            "application_month", "model_version", "is_champion", as_dict=True
-        ).items():
-            if version_id not in references:
-                references[version_id] = _drift_reference(connection, records[version_id], rule)
-            current = features.join(
-                scored.select("loan_id", "calibrated_probability"), on="loan_id"
-            )
-            scores = current["calibrated_probability"]
-            frames.append(drift_rows(month, references[version_id], champion, current, scores))
-        table, metadata = _write(connection, DRIFT_TABLE, frames, "month", (start, end))
+    s3 = model_store.object_storage()
+    records = _versions(warehouse)
+    # One read for the whole run, split in memory: per-month queries would dominate.
+    features = warehouse.read(FEATURE_TABLE, "application_month", start, end)
+    predictions = warehouse.read(PREDICTIONS_TABLE, "application_month", start, end)
+    references: dict[str, DriftReference] = {}
+    for (month, version_id, champion), scored in predictions.partition_by(
+        "application_month", "model_version", "is_champion", as_dict=True
+    ).items():
+        if version_id not in references:
+            references[version_id] = _drift_reference(warehouse, records[version_id], rule, s3)
+        current = features.join(scored.select("loan_id", "calibrated_probability"), on="loan_id")
+        scores = current["calibrated_probability"]
+        frames.append(drift_rows(month, references[version_id], champion, current, scores))
+    table, metadata = _write(warehouse, DRIFT_TABLE, frames, "month", (start, end))
     return dg.MaterializeResult(metadata=metadata, check_results=stability_check_results(table))
 
 
@@ -226,26 +241,23 @@ def stability_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
     **monitoring_common,
 )
 def estimated_performance(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[TableStore]
 ) -> dg.MaterializeResult:
     frames = [pl.DataFrame(schema=ESTIMATE_SCHEMA)]
     start, end = month_span(context)
-    with warehouse.get_connection() as connection:
-        predictions = read_months(connection, PREDICTIONS_TABLE, "application_month", start, end)
-        for (month,), rows in predictions.partition_by("application_month", as_dict=True).items():
-            frames.append(estimate_rows(month, rows, MOB))
-        table, metadata = _write(
-            connection, ESTIMATE_TABLE, frames, "application_month", (start, end)
-        )
-        versions = {k: ScoredVersion.of(r) for k, r in _versions(connection).items()}
-        judged = estimates_to_judge(table, versions, _newest_label_month(connection))
+    predictions = warehouse.read(PREDICTIONS_TABLE, "application_month", start, end)
+    for (month,), rows in predictions.partition_by("application_month", as_dict=True).items():
+        frames.append(estimate_rows(month, rows, MOB))
+    table, metadata = _write(warehouse, ESTIMATE_TABLE, frames, "application_month", (start, end))
+    versions = {k: ScoredVersion.of(r) for k, r in _versions(warehouse).items()}
+    judged = estimates_to_judge(table, versions, _newest_label_month(warehouse))
     return dg.MaterializeResult(metadata=metadata, check_results=estimate_check_results(judged))
 
 
-def _newest_label_month(connection):
-    if not table_exists(connection, LABEL_TABLE):
-        return None
-    return connection.execute(f"select max(label_month) from {LABEL_TABLE}").fetchone()[0]
+def _newest_label_month(warehouse: TableStore):
+    """The newest label month of the label store, None before it has any."""
+    labels = warehouse.read_if_exists(LABEL_TABLE)
+    return None if labels is None else labels["label_month"].max()
 
 
 def estimate_check_results(judged: pl.DataFrame) -> list[dg.AssetCheckResult]:
@@ -292,44 +304,36 @@ def _offset(first: int, last: int) -> dg.TimeWindowPartitionMapping:
     **monitoring_common,
 )
 def model_performance(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[TableStore]
 ) -> dg.MaterializeResult:
     frames = [pl.DataFrame(schema=PERFORMANCE_SCHEMA)]
     start, end = month_span(context)
     first_label = add_months(start, -(ROLLING_MONTHS - 1))
-    with warehouse.get_connection() as connection:
-        versions = {k: ScoredVersion.of(r) for k, r in _versions(connection).items()}
-        labels = read_months(connection, LABEL_TABLE, "label_month", first_label, end)
-        predictions = read_months(
-            connection,
-            PREDICTIONS_TABLE,
-            "application_month",
-            add_months(first_label, -MOB),
-            add_months(end, -MOB),
-        )
-        estimates = read_months(
-            connection,
-            ESTIMATE_TABLE,
-            "application_month",
-            add_months(start, -MOB),
-            add_months(end, -MOB),
-        )
-        scored_labels = scores_with_labels(predictions, labels, settings.LABEL)
-        for label_month in months_of(context):
-            pooled_from = add_months(label_month, -(ROLLING_MONTHS - 1))
-            frames.append(
-                performance_rows(
-                    label_month,
-                    scored_labels.filter(
-                        pl.col("label_month").is_between(pooled_from, label_month)
-                    ),
-                    versions,
-                    estimates.filter(pl.col("application_month") == add_months(label_month, -MOB)),
-                    MOB,
-                    ROLLING_MONTHS,
-                )
+    versions = {k: ScoredVersion.of(r) for k, r in _versions(warehouse).items()}
+    labels = warehouse.read(LABEL_TABLE, "label_month", first_label, end)
+    predictions = warehouse.read(
+        PREDICTIONS_TABLE,
+        "application_month",
+        add_months(first_label, -MOB),
+        add_months(end, -MOB),
+    )
+    estimates = warehouse.read(
+        ESTIMATE_TABLE, "application_month", add_months(start, -MOB), add_months(end, -MOB)
+    )
+    scored_labels = scores_with_labels(predictions, labels, settings.LABEL)
+    for label_month in months_of(context):
+        pooled_from = add_months(label_month, -(ROLLING_MONTHS - 1))
+        frames.append(
+            performance_rows(
+                label_month,
+                scored_labels.filter(pl.col("label_month").is_between(pooled_from, label_month)),
+                versions,
+                estimates.filter(pl.col("application_month") == add_months(label_month, -MOB)),
+                MOB,
+                ROLLING_MONTHS,
             )
-        table, metadata = _write(connection, PERFORMANCE_TABLE, frames, "label_month", (start, end))
+        )
+    table, metadata = _write(warehouse, PERFORMANCE_TABLE, frames, "label_month", (start, end))
     return dg.MaterializeResult(metadata=metadata, check_results=performance_check_results(table))
 
 
@@ -381,45 +385,46 @@ FAIRNESS_CHECKS = {
     ),
     **monitoring_common,
 )
-def fairness(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+def fairness(
+    context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[TableStore]
+) -> dg.MaterializeResult:
     start, end = month_span(context)
     first_pooled = add_months(start, -(ROLLING_MONTHS - 1))
     first_scored = add_months(first_pooled, -MOB)
-    with warehouse.get_connection() as connection:
-        versions = {k: ScoredVersion.of(r) for k, r in _versions(connection).items()}
-        # Only the age leaves the feature store: no other applicant attribute is read.
-        ages = read_months(connection, FEATURE_TABLE, "application_month", first_scored, end)
-        scored = (
-            read_months(connection, PREDICTIONS_TABLE, "application_month", first_scored, end)
-            .join(ages.select("loan_id", "age"), on="loan_id", how="left")
-            .with_columns(age_band(pl.col("age"), FAIRNESS_RULES.bands))
-        )
-        labels = read_months(connection, LABEL_TABLE, "label_month", first_pooled, end)
-        labelled = scores_with_labels(scored, labels, settings.LABEL)
-        frames = [pl.DataFrame(schema=FAIRNESS_SCHEMA)]
-        for month in months_of(context):
-            pooled_from = add_months(month, -(ROLLING_MONTHS - 1))
-            for clock, rows, month_column, application_month in (
-                ("application", scored, "application_month", month),
-                ("label", labelled, "label_month", add_months(month, -MOB)),
-            ):
-                pooled = rows.filter(pl.col(month_column).is_between(pooled_from, month))
-                this_month = pooled.filter(pl.col(month_column) == month)
-                frames.append(
-                    fairness_rows(
-                        month,
-                        clock,
-                        application_month,
-                        this_month,
-                        pooled,
-                        versions,
-                        FAIRNESS_RULES,
-                        ROLLING_MONTHS,
-                    )
+    versions = {k: ScoredVersion.of(r) for k, r in _versions(warehouse).items()}
+    # Only the age leaves the feature store: no other applicant attribute is read.
+    ages = warehouse.read(FEATURE_TABLE, "application_month", first_scored, end)
+    scored = (
+        warehouse.read(PREDICTIONS_TABLE, "application_month", first_scored, end)
+        .join(ages.select("loan_id", "age"), on="loan_id", how="left")
+        .with_columns(age_band(pl.col("age"), FAIRNESS_RULES.bands))
+    )
+    labels = warehouse.read(LABEL_TABLE, "label_month", first_pooled, end)
+    labelled = scores_with_labels(scored, labels, settings.LABEL)
+    frames = [pl.DataFrame(schema=FAIRNESS_SCHEMA)]
+    for month in months_of(context):
+        pooled_from = add_months(month, -(ROLLING_MONTHS - 1))
+        for clock, rows, month_column, application_month in (
+            ("application", scored, "application_month", month),
+            ("label", labelled, "label_month", add_months(month, -MOB)),
+        ):
+            pooled = rows.filter(pl.col(month_column).is_between(pooled_from, month))
+            this_month = pooled.filter(pl.col(month_column) == month)
+            frames.append(
+                fairness_rows(
+                    month,
+                    clock,
+                    application_month,
+                    this_month,
+                    pooled,
+                    versions,
+                    FAIRNESS_RULES,
+                    ROLLING_MONTHS,
                 )
-        table = pl.concat(frames).sort("month", "clock", "model_family", maintain_order=True)
-        replace_months(connection, FAIRNESS_TABLE, table, "month", start, end)
-        metadata = table_metadata(connection, FAIRNESS_TABLE, "month", (start, end))
+            )
+    table = pl.concat(frames).sort("month", "clock", "model_family", maintain_order=True)
+    warehouse.replace(FAIRNESS_TABLE, table, "month", start, end)
+    metadata = table_metadata(warehouse.describe(FAIRNESS_TABLE, "month", start, end))
     return dg.MaterializeResult(
         metadata=metadata, check_results=adverse_impact_check_results(table)
     )

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
 from loan_default.defs.gold.assets import LABEL_TABLE
@@ -37,21 +36,26 @@ from loan_default.lib.monitoring.monitoring_tables import (
     scores_with_labels,
     with_held_out,
 )
-from loan_default.lib.storage.warehouse import table_exists
+from loan_default.lib.storage.table_store import TableStore
 from loan_default.lib.thresholds import load_thresholds
 
 REPORT = dg.AssetKey(["monitoring", "monitoring_report"])
 PREDICTION_COLUMNS = (
-    "loan_id, application_month, model_family, model_version, is_champion, "
-    "calibrated_probability, decision"
+    "loan_id",
+    "application_month",
+    "model_family",
+    "model_version",
+    "is_champion",
+    "calibrated_probability",
+    "decision",
 )
+LABEL_COLUMNS = ("loan_id", "label_month", "label", "label_def")
 
 
-def _table(connection, table: str, schema: dict, columns: str = "*") -> pl.DataFrame:
+def _table(warehouse: TableStore, table: str, schema: dict) -> pl.DataFrame:
     """A whole monitoring table; its typed empty frame before the first materialization."""
-    if not table_exists(connection, table):
-        return pl.DataFrame(schema=schema)
-    return connection.execute(f"select {columns} from {table}").pl()
+    rows = warehouse.read_if_exists(table)
+    return pl.DataFrame(schema=schema) if rows is None else rows
 
 
 def _newest_actions_markdown(actions: pl.DataFrame) -> str:
@@ -80,20 +84,18 @@ def _newest_actions_markdown(actions: pl.DataFrame) -> str:
     ),
 )
 def monitoring_report(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, model_store: ModelStoreResource
+    context: dg.AssetExecutionContext,
+    warehouse: dg.ResourceParam[TableStore],
+    model_store: ModelStoreResource,
 ) -> dg.MaterializeResult:
-    with warehouse.get_connection() as connection:
+    with warehouse.connect() as connection:
         versions = {r.version_id: ScoredVersion.of(r) for r in registry.all_versions(connection)}
-        performance = _table(connection, PERFORMANCE_TABLE, PERFORMANCE_SCHEMA)
-        estimates = _table(connection, ESTIMATE_TABLE, ESTIMATE_SCHEMA)
-        drift = _table(connection, DRIFT_TABLE, DRIFT_SCHEMA)
-        fairness = _table(connection, FAIRNESS_TABLE, FAIRNESS_SCHEMA)
-        predictions = connection.execute(
-            f"select {PREDICTION_COLUMNS} from {PREDICTIONS_TABLE}"
-        ).pl()
-        labels = connection.execute(
-            f"select loan_id, label_month, label, label_def from {LABEL_TABLE}"
-        ).pl()
+    performance = _table(warehouse, PERFORMANCE_TABLE, PERFORMANCE_SCHEMA)
+    estimates = _table(warehouse, ESTIMATE_TABLE, ESTIMATE_SCHEMA)
+    drift = _table(warehouse, DRIFT_TABLE, DRIFT_SCHEMA)
+    fairness = _table(warehouse, FAIRNESS_TABLE, FAIRNESS_SCHEMA)
+    predictions = warehouse.read(PREDICTIONS_TABLE).select(PREDICTION_COLUMNS)
+    labels = warehouse.read(LABEL_TABLE).select(LABEL_COLUMNS)
     newest_label = labels["label_month"].max() if labels.height else None
     judged_estimates = estimates_to_judge(estimates, versions, newest_label)
     actions = actions_table(performance, drift, judged_estimates, RULES, input_group)

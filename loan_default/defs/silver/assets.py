@@ -1,9 +1,10 @@
 """Silver: typed and cleaned rows per source, plus a quarantine of rows that cannot be valid.
 
-Both are Parquet files beside the warehouse (see `lib/parquet_tables.py`), shown in it as the
-views `silver.<source>` and `silver.quarantine_<source>`. Blocking checks keep a broken file
-from yielding empty but green gold: a month's quarantined share above the threshold in
-`thresholds.json`, or a month the loan book holds without silver rows, stops downstream.
+Both are warehouse tables, `silver.<source>` and `silver.quarantine_<source>` (Parquet files
+in the embedded profile, DuckLake tables in production: lib/storage/table_store.py). Blocking
+checks keep a broken file from yielding empty but green gold: a month's quarantined share above
+the threshold in `thresholds.json`, or a month the loan book holds without silver rows, stops
+downstream.
 """
 
 from collections.abc import Iterator
@@ -11,17 +12,17 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from loan_default import settings
-from loan_default.defs.bronze.assets import bronze_asset_key
+from loan_default.defs.bronze.assets import bronze_asset_key, bronze_table
 from loan_default.defs.checks import ERROR, WARN, check_result, check_spec
 from loan_default.defs.metadata import table_metadata
-from loan_default.defs.partitions import month_span, monthly_partitions, months_of, single_run
-from loan_default.defs.resources import RawDataResource, layer_files
+from loan_default.defs.partitions import backfill_policy, month_span, monthly_partitions, months_of
+from loan_default.defs.resources import RawDataResource
 from loan_default.lib import data_quality
 from loan_default.lib.gold.loan_delinquency import with_delinquency
 from loan_default.lib.ingest.cleaning import CleanResult, clean
+from loan_default.lib.ingest.raw_reader import MONTH_COLUMN as MONTH
 from loan_default.lib.ingest.sources import (
     APPLICATION_MONTHS,
     LMS_LOAN_DAILY,
@@ -30,8 +31,8 @@ from loan_default.lib.ingest.sources import (
     Source,
 )
 from loan_default.lib.months import month_range
-from loan_default.lib.storage.parquet_tables import MissingTableError, ParquetTables
-from loan_default.lib.storage.warehouse import month_chunks
+from loan_default.lib.storage.table_store import TableStore
+from loan_default.lib.storage.warehouse import MissingTableError, month_chunks
 from loan_default.lib.thresholds import load_thresholds
 
 # Extra typing beyond cleaning, per source: the loan book gains days past due.
@@ -68,7 +69,7 @@ def silver_asset_key(source: Source) -> dg.AssetKey:
 
 
 def silver_table(source: Source) -> str:
-    """The warehouse view over the source's silver files."""
+    """The source's silver table in the warehouse."""
     return f"silver.{source.name}"
 
 
@@ -77,7 +78,7 @@ def quarantine_name(source: Source) -> str:
 
 
 def quarantine_table(source: Source) -> str:
-    """The warehouse view over the source's quarantine files."""
+    """The source's quarantine table in the warehouse."""
     return f"silver.{quarantine_name(source)}"
 
 
@@ -115,7 +116,7 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
             ),
         ],
         partitions_def=monthly_partitions,
-        backfill_policy=single_run,
+        backfill_policy=backfill_policy,
         pool="duckdb",
         check_specs=[
             *(
@@ -137,39 +138,33 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
         ],
     )
     def silver(
-        context: dg.AssetExecutionContext, raw_data: RawDataResource, warehouse: DuckDBResource
+        context: dg.AssetExecutionContext,
+        raw_data: RawDataResource,
+        warehouse: dg.ResourceParam[TableStore],
     ) -> Iterator:
         window = month_span(context)
         outcomes: dict[str, dict] = {name: {} for name in checks}
         nulled: dict[str, int] = {}
-        bronze_files, silver_files = (
-            layer_files(warehouse, "bronze"),
-            layer_files(warehouse, "silver"),
-        )
-        counts = bronze_files.month_counts(source.name, *window)
-        expected = _expected_months(source, bronze_files, counts, window)
-        with silver_files.replacing(*window) as replacement:
+        bronze = bronze_table(source)
+        counts = warehouse.month_counts(bronze, MONTH, *window)
+        expected = _expected_months(source, warehouse, counts, window)
+        with warehouse.replacing(*window) as replacement:
             for start, end in month_chunks(months_of(context), counts, CHUNK_ROWS):
-                bronze = bronze_files.scan(source.name, start, end).collect()
-                result = clean(bronze, source, raw_data.date_format)
+                rows = warehouse.scan(bronze, MONTH, start, end).collect()
+                result = clean(rows, source, raw_data.date_format)
                 typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
-                replacement.write(source.name, typed)
-                replacement.write(quarantine_name(source), result.quarantine)
+                replacement.write(silver_table(source), typed, MONTH)
+                replacement.write(quarantine_table(source), result.quarantine, MONTH)
                 _log_quarantine(context, source, result.quarantine)
                 for column, count in result.nulled_values.items():
                     nulled[column] = nulled.get(column, 0) + count
                 _check_chunk(
-                    outcomes, month_range(start, end), bronze, typed, result, keys, source, expected
+                    outcomes, month_range(start, end), rows, typed, result, keys, source, expected
                 )
-        with warehouse.get_connection() as connection:
-            silver_files.create_view(connection, silver_table(source), source.name)
-            silver_files.create_view(connection, quarantine_table(source), quarantine_name(source))
-            silver_metadata = table_metadata(
-                connection, silver_table(source), "partition_month", window
-            )
-            quarantine_metadata = table_metadata(
-                connection, quarantine_table(source), "partition_month", window
-            )
+        silver_metadata = table_metadata(warehouse.describe(silver_table(source), MONTH, *window))
+        quarantine_metadata = table_metadata(
+            warehouse.describe(quarantine_table(source), MONTH, *window)
+        )
         yield dg.MaterializeResult(
             asset_key=silver_key,
             metadata={**silver_metadata, "nulled_values": dg.MetadataValue.json(nulled)},
@@ -181,7 +176,7 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
                 context.log.error(f"{source.name} {name}: {outcome.description}")
             yield check_result(silver_key, name, outcome, ERROR)
         if source is LMS_LOAN_DAILY:
-            loans = silver_files.scan(source.name, settings.FIRST_MONTH, window[1])
+            loans = warehouse.scan(silver_table(source), MONTH, settings.FIRST_MONTH, window[1])
             outcome = data_quality.installment_sequences(
                 loans.select("loan_id", "installment_num", "partition_month").collect(), *window
             )
@@ -203,7 +198,7 @@ def _log_quarantine(
 
 
 def _expected_months(
-    source: Source, bronze_files: ParquetTables, counts: dict[date, int], window: tuple[date, date]
+    source: Source, warehouse: TableStore, counts: dict[date, int], window: tuple[date, date]
 ) -> set[date]:
     """The months of the window the loan book says the source has rows in."""
     if source.expected_months == SNAPSHOT_MONTHS:
@@ -211,7 +206,7 @@ def _expected_months(
     if source.expected_months != APPLICATION_MONTHS:
         return set()
     try:
-        loans = bronze_files.scan(LMS_LOAN_DAILY.name, *window)
+        loans = warehouse.scan(bronze_table(LMS_LOAN_DAILY), MONTH, *window)
     except MissingTableError:  # no loan book ingested: it says nothing yet
         return set()
     starts = loans.filter(pl.col("installment_num").str.strip_chars() == "0")

@@ -22,12 +22,14 @@ from typing import IO
 import polars as pl
 
 from loan_default.lib.ingest.sources import Source
-from loan_default.lib.storage.parquet_tables import ParquetTables
+from loan_default.lib.storage.table_store import TableStore
 
 ISO_DATE_FORMAT = "%Y-%m-%d"
 DAY_MONTH_FORMAT = "%d/%m/%Y"
 MONTH_DAY_FORMAT = "%m/%d/%Y"
-LINEAGE_COLUMNS = ("partition_month", "source_file", "source_line", "ingested_at")
+# The month a raw row belongs to: bronze's and silver's partition column.
+MONTH_COLUMN = "partition_month"
+LINEAGE_COLUMNS = (MONTH_COLUMN, "source_file", "source_line", "ingested_at")
 _OTHER_DELIMITERS = (";", "\t", "|")
 _RECORD = "__record"
 _SLASH_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
@@ -396,7 +398,8 @@ def read_bronze(
 
 
 def write_bronze(
-    store: ParquetTables,
+    store: TableStore,
+    table: str,
     raw: RawFile,
     source: Source,
     months: tuple[date, date],
@@ -411,14 +414,13 @@ def write_bronze(
     is good.
     """
     try:
-        return store.replace_months(
-            source.name, _single_pass(raw, source, months, ingested_at, date_format), *months
-        )
+        batches = _single_pass(raw, source, months, ingested_at, date_format)
+        return store.replace(table, batches, MONTH_COLUMN, *months)
     except _NeedsSecondPass:
         rows = scan_bronze(raw, source, months, ingested_at, date_format)
         # The empty frame first fixes the schema even when no month has rows.
         batches = chain([rows.clear().collect()], rows.collect_batches(chunk_size=BATCH_ROWS))
-        return store.replace_months(source.name, batches, *months)
+        return store.replace(table, batches, MONTH_COLUMN, *months)
 
 
 class _NeedsSecondPass(Exception):

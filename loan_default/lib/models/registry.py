@@ -6,6 +6,7 @@ replaced or corrupted after training can never score applications.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import subprocess
@@ -16,7 +17,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from loan_default.lib.file_hash import file_sha256
+from loan_default.lib.storage import object_storage
+from loan_default.lib.storage.object_storage import S3Endpoint
 from loan_default.lib.storage.warehouse import table_exists
 
 REGISTRY_TABLE = "models.registry"
@@ -56,28 +58,32 @@ class RegistryRecord:
     document_written_at: datetime | None = None
 
 
-def save_artifact(model: object, directory: Path, version_id: str) -> tuple[Path, str]:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{version_id}.pkl"
-    partial = path.with_suffix(".partial")
-    with open(partial, "wb") as handle:
-        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)
-    return path, file_sha256(path)
+def save_artifact(
+    model: object, directory: str | Path, version_id: str, s3: S3Endpoint | None = None
+) -> tuple[str, str]:
+    """Writes the pickled model to `<directory>/<version_id>.pkl` (a folder or an s3://
+    prefix); returns its location and the sha256 the registry records."""
+    data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    location = object_storage.join(str(directory), f"{version_id}.pkl")
+    object_storage.write_bytes(location, data, s3)
+    return location, hashlib.sha256(data).hexdigest()
 
 
-def load_artifact(record: RegistryRecord) -> object:
-    path = Path(record.artifact_path)
-    if not path.exists():
-        raise ArtifactIntegrityError(f"artifact of {record.version_id} missing at {path}")
-    actual = file_sha256(path)
+def load_artifact(record: RegistryRecord, s3: S3Endpoint | None = None) -> object:
+    location = record.artifact_path
+    try:
+        data = object_storage.read_bytes(location, s3)
+    except FileNotFoundError as error:
+        raise ArtifactIntegrityError(
+            f"artifact of {record.version_id} missing at {location}"
+        ) from error
+    actual = hashlib.sha256(data).hexdigest()
     if actual != record.artifact_sha256:
         raise ArtifactIntegrityError(
-            f"artifact of {record.version_id} at {path} has sha256 {actual}, but the registry "
-            f"recorded {record.artifact_sha256}: refusing to load it"
+            f"artifact of {record.version_id} at {location} has sha256 {actual}, but the "
+            f"registry recorded {record.artifact_sha256}: refusing to load it"
         )
-    with open(path, "rb") as handle:
-        return pickle.load(handle)  # noqa: S301  (only after the sha256 matched the registry)
+    return pickle.loads(data)  # noqa: S301  (only after the sha256 matched the registry)
 
 
 def code_version() -> str:

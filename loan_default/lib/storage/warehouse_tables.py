@@ -1,28 +1,33 @@
-"""Read-only views of the DuckDB warehouse: which tables exist and a fingerprint of each."""
+"""Read-only views of a warehouse, whatever stores it: its tables and a fingerprint of each,
+whole or per month, to compare two warehouses (two runs, two profiles) table by table."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
-# Ingestion time changes on every run by design; a re-run is "identical" in everything else.
-VOLATILE_COLUMNS = ("ingested_at",)
+from loan_default.lib.storage.embedded_tables import EmbeddedTables
+from loan_default.lib.storage.table_store import TableStore
+
+# Ingestion and scoring times change on every run by design; a re-run is "identical" in
+# everything else.
+VOLATILE_COLUMNS = ("ingested_at", "scored_at")
+# The month column of a table: the first of these it has.
+MONTH_COLUMNS = ("partition_month", "label_month", "application_month", "month", "as_of_month")
 
 
-def list_tables(database: Path) -> list[str]:
-    with duckdb.connect(str(database), read_only=True) as connection:
-        rows = connection.execute(
-            "select table_schema || '.' || table_name from information_schema.tables order by 1"
-        ).fetchall()
-    return [name for (name,) in rows]
+def _store(warehouse: TableStore | Path) -> TableStore:
+    return warehouse if isinstance(warehouse, TableStore) else EmbeddedTables(Path(warehouse))
 
 
-def read_table(database: Path, table: str) -> pl.DataFrame:
-    with duckdb.connect(str(database), read_only=True) as connection:
-        return connection.execute(f"select * from {table}").pl()
+def list_tables(warehouse: TableStore | Path) -> list[str]:
+    return _store(warehouse).tables()
+
+
+def read_table(warehouse: TableStore | Path, table: str) -> pl.DataFrame:
+    return _store(warehouse).read(table)
 
 
 def fingerprint(frame: pl.DataFrame) -> str:
@@ -32,10 +37,27 @@ def fingerprint(frame: pl.DataFrame) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def fingerprints(database: Path) -> dict[str, tuple[int, str]]:
+def fingerprints(warehouse: TableStore | Path) -> dict[str, tuple[int, str]]:
     """Row count and content hash of every table in the warehouse."""
+    store = _store(warehouse)
     result = {}
-    for table in list_tables(database):
-        frame = read_table(database, table)
+    for table in store.tables():
+        frame = store.read(table)
         result[table] = (frame.height, fingerprint(frame))
+    return result
+
+
+def month_fingerprints(
+    warehouse: TableStore | Path, tables: list[str] | None = None
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """Row count and content hash of every (table, month); a table without a month column
+    counts as one month, "all"."""
+    store = _store(warehouse)
+    result = {}
+    for table in tables or store.tables():
+        frame = store.read(table)
+        month = next((c for c in MONTH_COLUMNS if c in frame.columns), None)
+        parts = frame.partition_by(month, as_dict=True) if month else {("all",): frame}
+        for (key,), part in parts.items():
+            result[(table, str(key))] = (part.height, fingerprint(part))
     return result
