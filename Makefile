@@ -125,6 +125,7 @@ bench: install
 	$(BIN)/python -m loan_default_tests.benchmarks.models
 	$(BIN)/python -m loan_default_tests.benchmarks.monitoring
 	$(BIN)/python -m loan_default_tests.benchmarks.api
+	$(BIN)/python -m loan_default_tests.benchmarks.production
 
 clean:
 	rm -rf data/warehouse $(DAGSTER_HOME)

@@ -116,7 +116,7 @@ def wait_for_backfill(backfill_id: str) -> None:
             time.sleep(POLL_SECONDS)
     failed = [r.run_id for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
     print(f"  {len(runs)} runs, {len(failed)} failed; backfill {status}", flush=True)
-    if failed or status != "COMPLETED_SUCCESS":
+    if failed or status not in ("COMPLETED", "COMPLETED_SUCCESS"):
         raise StepFailed(f"backfill {backfill_id} ended {status}; failed runs: {failed}")
 
 

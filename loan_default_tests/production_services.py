@@ -20,6 +20,8 @@ import psycopg2
 from botocore.client import BaseClient
 
 from loan_default import settings
+from loan_default.lib.storage.lake_tables import LakeTables
+from loan_default.lib.storage.object_storage import S3Endpoint
 from loan_default.services import postgres, s3_server
 
 
@@ -85,6 +87,17 @@ class ProductionServices:
             access_key_id=self.s3_access_key_id,
             secret_access_key=self.s3_secret_access_key,
         )
+
+    def warehouse(self) -> LakeTables:
+        """The DuckLake warehouse on these services, as the production profile configures it."""
+        s3 = S3Endpoint(
+            self.s3_endpoint, self.s3_region, self.s3_access_key_id, self.s3_secret_access_key
+        )
+        catalog = (
+            f"postgres:dbname={self.catalog_db} host={self.pg_host} port={self.pg_port} "
+            f"user={self.pg_user} password={self.pg_password}"
+        )
+        return LakeTables(catalog, f"s3://{self.s3_bucket}/warehouse/", s3)
 
     def environment(self) -> dict[str, str]:
         """The variables that point a child process's settings at these services, in the

@@ -7,6 +7,7 @@ import shutil
 import dagster as dg
 import pytest
 
+from loan_default.definitions import defs as load_definitions
 from loan_default.defs.monitoring.assets import DRIFT, PERFORMANCE
 from loan_default.defs.monitoring.automation import (
     RETRAIN_REASON,
@@ -124,3 +125,20 @@ def test_monthly_refresh_job_and_schedule_cover_every_monthly_asset():
     assert not any(k.startswith("models/") and k != "models/predictions" for k in keys)
     schedule = definitions.resolve_schedule_def("monthly_refresh_schedule")
     assert schedule.cron_schedule == "0 6 2 * *"
+
+
+def test_new_raw_month_sensor_waits_while_a_run_ingests_months(small_raw, tmp_path):
+    """A backfill's queued month runs are writing those months: requesting them again would
+    write them twice (the production profile's daemon runs this sensor beside backfills)."""
+    resources = {"raw_data": RawDataResource(raw_dir=str(small_raw))}
+    job = load_definitions().resolve_job_def("data_layers")
+    bronze = dg.AssetKey(["bronze", "lms_loan_daily"])
+    with dg.instance_for_test() as instance:
+        run = instance.create_run_for_job(
+            job, status=dg.DagsterRunStatus.NOT_STARTED, asset_selection=frozenset({bronze})
+        )
+        waiting = tick(new_raw_month, instance, resources=resources)
+        assert waiting.run_requests == [] and f"run {run.run_id}" in waiting.skip_message
+        instance.report_run_canceled(run)
+        [request] = tick(new_raw_month, instance, waiting.cursor, resources=resources).run_requests
+        assert request.tags["dagster/asset_partition_range_start"] == "2023-01-01"

@@ -132,6 +132,27 @@ def retrain_on_alert(context: dg.SensorEvaluationContext):
     return retrain_request(found)
 
 
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _ingesting(instance: dg.DagsterInstance) -> str | None:
+    """A backfill still launching runs, or a run in progress that writes the loan book's
+    bronze: the months it writes are not new."""
+    for backfill in instance.get_backfills(limit=20):
+        if backfill.status.value == "REQUESTED":
+            return f"backfill {backfill.backfill_id}"
+    loan_book = dg.AssetKey(["bronze", LOAN_BOOK.name])
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS)):
+        if loan_book in (run.asset_selection or ()):
+            return f"run {run.run_id}"
+    return None
+
+
 @dg.sensor(
     job=monthly_refresh,
     default_status=RUNNING,
@@ -146,6 +167,9 @@ def new_raw_month(context: dg.SensorEvaluationContext, raw_data: RawDataResource
     fingerprint = files_fingerprint(files)
     if fingerprint == context.cursor:
         return dg.SkipReason("raw files unchanged")
+    busy = _ingesting(context.instance)
+    if busy:  # judged again at the next tick, once it ends
+        return dg.SkipReason(f"{busy} is ingesting months already")
     known = set(monthly_partitions.get_partition_keys())
     counts = {
         source.name: month_counts(raw_data.locate(source), source, raw_data.date_format)

@@ -59,14 +59,17 @@ def labeled_applications(
     label: LabelDefinition,
     as_of: date | None = None,
 ) -> pl.DataFrame:
-    """Feature rows of month T with the label observed at T + mob, when observed by `as_of`."""
+    """Feature rows of month T with the label observed at T + mob, when observed by `as_of`,
+    in (application month, loan) order: training sees the same rows in the same order whatever
+    order the warehouse returns them in (a DuckLake table's files come in no fixed order)."""
     label.require(labels)
     observed = labels if as_of is None else labels.filter(pl.col("label_month") <= as_of)
     joined = features.join(
         observed.select("loan_id", "label_month", TARGET), on="loan_id", how="inner"
     )
     expected = pl.col("application_month").dt.offset_by(f"{label.mob}mo")
-    return joined.filter(pl.col("label_month") == expected).drop("label_month")
+    labeled = joined.filter(pl.col("label_month") == expected).drop("label_month")
+    return labeled.sort("application_month", "loan_id")
 
 
 def newest_labeled_month(labels: pl.DataFrame) -> date:

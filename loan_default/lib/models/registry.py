@@ -19,7 +19,7 @@ import polars as pl
 
 from loan_default.lib.storage import object_storage
 from loan_default.lib.storage.object_storage import S3Endpoint
-from loan_default.lib.storage.warehouse import table_exists
+from loan_default.lib.storage.warehouse import table_columns, table_exists
 
 REGISTRY_TABLE = "models.registry"
 DECISIONS_TABLE = "models.promotion_decisions"
@@ -118,35 +118,47 @@ DECISION_EVIDENCE = {
 
 
 def _ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
-    connection.execute("create schema if not exists models")
-    connection.execute(
-        f"""create table if not exists {REGISTRY_TABLE} (
-            family varchar, version_id varchar primary key, trained_at timestamp,
-            as_of_month date, windows json, hyperparameters json, features json, metrics json,
-            threshold double, artifact_path varchar, artifact_sha256 varchar,
-            input_data_version varchar, code_version varchar, status varchar,
-            reason_trained varchar, train_seconds double, reason_detail varchar,
-            label_def varchar, document_path varchar, document_written_at timestamp)"""
-    )
-    # Registries written before these columns existed gain them in place.
-    for column, kind in REGISTRY_ADDED_COLUMNS.items():
-        connection.execute(f"alter table {REGISTRY_TABLE} add column if not exists {column} {kind}")
-    connection.execute(
-        f"""create table if not exists {DECISIONS_TABLE} (
-            decided_at timestamp, candidate_version varchar, champion_version varchar,
-            window_name varchar, candidate_auc double, champion_auc double, margin double,
-            promoted boolean, reason varchar)"""
-    )
-    # The evidence of each decision: the months compared, n, the paired difference and its
-    # 95% interval (columns added in place to older registries).
-    for column, kind in DECISION_EVIDENCE.items():
+    """Creates the registry's tables, or adds the columns an older registry lacks. Changes the
+    catalog only when something is missing: on DuckLake every DDL statement is a snapshot, and
+    the registry is read far more often than it changes. No key constraints (DuckLake has none):
+    `register` keeps version ids unique."""
+    if not table_exists(connection, REGISTRY_TABLE):
+        connection.execute("create schema if not exists models")
         connection.execute(
-            f"alter table {DECISIONS_TABLE} add column if not exists {column} {kind}"
+            f"""create table if not exists {REGISTRY_TABLE} (
+                family varchar, version_id varchar, trained_at timestamp,
+                as_of_month date, windows json, hyperparameters json, features json,
+                metrics json, threshold double, artifact_path varchar, artifact_sha256 varchar,
+                input_data_version varchar, code_version varchar, status varchar,
+                reason_trained varchar, train_seconds double, reason_detail varchar,
+                label_def varchar, document_path varchar, document_written_at timestamp)"""
         )
+    if not table_exists(connection, DECISIONS_TABLE):
+        connection.execute(
+            f"""create table if not exists {DECISIONS_TABLE} (
+                decided_at timestamp, candidate_version varchar, champion_version varchar,
+                window_name varchar, candidate_auc double, champion_auc double, margin double,
+                promoted boolean, reason varchar)"""
+        )
+    # Registries written before these columns existed gain them in place; so does the
+    # evidence of each decision (the months compared, n, the paired difference, its interval).
+    for table, added in (
+        (REGISTRY_TABLE, REGISTRY_ADDED_COLUMNS),
+        (DECISIONS_TABLE, DECISION_EVIDENCE),
+    ):
+        present = {name for name, _ in table_columns(connection, table)}
+        for column, kind in added.items():
+            if column not in present:
+                connection.execute(f"alter table {table} add column {column} {kind}")
 
 
 def register(connection: duckdb.DuckDBPyConnection, record: RegistryRecord) -> None:
     _ensure_tables(connection)
+    taken = connection.execute(
+        f"select count(*) from {REGISTRY_TABLE} where version_id = ?", [record.version_id]
+    ).fetchone()[0]
+    if taken:
+        raise ValueError(f"version {record.version_id} is registered already")
     row = asdict(record)
     for name in _JSON_FIELDS:
         row[name] = json.dumps(row[name], default=str)

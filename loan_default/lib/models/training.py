@@ -117,7 +117,8 @@ def pretraining_rows(unlabeled: pl.DataFrame | None, windows: Windows) -> pl.Dat
     """Applications up to the end of the training window: none of validation, test or OOT."""
     if unlabeled is None:
         return None
-    return unlabeled.filter(pl.col("application_month") <= windows.train[1])
+    rows = unlabeled.filter(pl.col("application_month") <= windows.train[1])
+    return rows.sort("application_month", "loan_id")  # the warehouse's order is not fixed
 
 
 def train(

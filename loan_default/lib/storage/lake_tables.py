@@ -11,8 +11,10 @@ from the `duckdb-ext-*` packages installed beside DuckDB; nothing is downloaded 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -68,9 +70,30 @@ class LakeTables(TableStore):
         self.catalog, self.data_path, self.s3 = catalog, data_path, s3
         self.config = dict(config or {})
         self.staging_dir = staging_dir
+        self._connections: dict[tuple[int, bool], duckdb.DuckDBPyConnection] = {}
+        self._lock = threading.Lock()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on this process's attached lake: loading the extensions and attaching the
+        catalog cost most of a second, so each process does it once per mode."""
+        cursor = self._attached(read_only).cursor()
+        try:
+            cursor.execute(f"use {ALIAS}")
+            yield cursor
+        finally:
+            cursor.close()
+
+    def _attached(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        key = (os.getpid(), read_only)  # a forked child opens its own
+        with self._lock:
+            if read_only and (os.getpid(), False) in self._connections:
+                return self._connections[(os.getpid(), False)]  # a catalog attaches once
+            if key not in self._connections:
+                self._connections[key] = self._open(read_only)
+            return self._connections[key]
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         connection = duckdb.connect(
             config={
                 **self.config,
@@ -85,9 +108,17 @@ class LakeTables(TableStore):
             if self.s3 is not None:
                 connection.execute(self.s3.duckdb_secret())
             self._attach(connection, read_only)
-            yield connection
-        finally:
+        except BaseException:
             connection.close()
+            raise
+        return connection
+
+    def __getstate__(self) -> dict:
+        """Pickled (to another process) without its connections."""
+        return {**self.__dict__, "_connections": {}, "_lock": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
     def _attach(self, connection: duckdb.DuckDBPyConnection, read_only: bool) -> None:
         options = [f"data_path '{self.data_path}'"] + (["read_only"] if read_only else [])

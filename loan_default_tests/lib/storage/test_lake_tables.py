@@ -18,7 +18,6 @@ import polars as pl
 import pytest
 
 from loan_default.lib.storage.lake_tables import LakeTables
-from loan_default.lib.storage.object_storage import S3Endpoint
 from loan_default.lib.storage.warehouse_tables import month_fingerprints
 from loan_default_tests.production_services import free_ports, running_services, services_folder
 
@@ -27,7 +26,8 @@ JAN, FEB, MAR, APR = (date(2024, m, 1) for m in (1, 2, 3, 4))
 
 def rows(month: date, values: list[int]) -> pl.DataFrame:
     return pl.DataFrame(
-        {"month": [month] * len(values), "value": values, "text": ['a "q"'] * len(values)}
+        {"month": [month] * len(values), "value": values, "text": ['a "q"'] * len(values)},
+        schema={"month": pl.Date, "value": pl.Int64, "text": pl.String},
     )
 
 
@@ -98,17 +98,7 @@ def month_rows(month: date) -> pl.DataFrame:
 
 
 def lake_of(services) -> LakeTables:
-    s3 = S3Endpoint(
-        services.s3_endpoint,
-        services.s3_region,
-        services.s3_access_key_id,
-        services.s3_secret_access_key,
-    )
-    catalog = (
-        f"postgres:dbname={services.catalog_db} host={services.pg_host} port={services.pg_port} "
-        f"user={services.pg_user} password={services.pg_password}"
-    )
-    return LakeTables(catalog, f"s3://{services.s3_bucket}/warehouse/", s3)
+    return services.warehouse()
 
 
 def write_month(lake: LakeTables, month: date, pause: float = 0.0) -> None:
@@ -192,3 +182,17 @@ def test_a_writer_killed_mid_write_leaves_the_catalog_consistent(services, delay
 
 def _fields(services) -> dict:
     return {k: str(v) if isinstance(v, Path) else v for k, v in vars(services).items()}
+
+
+def test_the_model_registry_works_on_a_lake_and_keeps_version_ids_unique(local_lake, tmp_path):
+    from loan_default.lib.models import registry
+    from loan_default_tests.lib.models.test_model_building_blocks import record
+
+    with local_lake.connect() as connection:
+        registry.register(connection, record(tmp_path, "v1", {"weights": [1]}))
+        registry.set_status(connection, "v1", "champion")
+        with pytest.raises(ValueError, match="registered already"):
+            registry.register(connection, record(tmp_path / "other", "v1", {"weights": [2]}))
+    with local_lake.connect(read_only=True) as connection:
+        champion = registry.champion_read_only(connection)
+    assert champion.version_id == "v1" and registry.load_artifact(champion) == {"weights": [1]}

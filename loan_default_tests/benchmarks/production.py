@@ -1,0 +1,139 @@
+"""`make bench`: the embedded single-run backfill against the production profile's backfill
+with 1, 2 and 4 concurrent runs, measured in one bench run.
+
+Each production case starts its own services (PostgreSQL and the S3 server) in a fresh folder on
+free ports, then runs `python -m loan_default.production backfill data_layers` over every month:
+the daemon splits it into runs of `--months-per-run` months and starts at most N at once. Peak
+memory is the machine's memory in use above what it was when the case started, sampled every
+0.2 s (runs, daemon, PostgreSQL and the S3 server's in-memory objects together); the embedded
+case reports the same figure beside its own process's peak RSS. Cases alternate embedded and
+production per data set, so the machine's drift touches both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loan_default_tests.benchmarks.data_layers import (
+    REAL_RAW_DIR,
+    measure,
+    synthetic_raw_dir,
+)
+from loan_default_tests.cli_env import REPO_ROOT
+from loan_default_tests.production_services import free_ports, running_services, services_folder
+
+
+def memory_in_use_gb() -> float:
+    fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    kib = int(fields["MemTotal"].split()[0]) - int(fields["MemAvailable"].split()[0])
+    return kib / 1024 / 1024
+
+
+class PeakMemory:
+    """Samples the machine's memory in use while a block runs; `peak` is above the start."""
+
+    def __init__(self) -> None:
+        self.start = memory_in_use_gb()
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, memory_in_use_gb() - self.start)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class Result:
+    case: str
+    wall_seconds: float
+    peak_gb: float
+    runs: str
+    ok: bool
+
+
+def embedded(raw_dir: Path) -> Result:
+    with PeakMemory() as memory:
+        m = measure("embedded", 0, raw_dir)
+    return Result("embedded, 1 run", m.wall_seconds, memory.peak, "1", m.ok)
+
+
+def production(raw_dir: Path, concurrent: int, months_per_run: int) -> Result:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        services_folder() as folder,
+        running_services(folder, *free_ports(2)) as services,
+    ):
+        env = {
+            **os.environ,
+            **services.environment(),
+            "DAGSTER_HOME": str(Path(scratch) / "dagster_home"),
+            "LOAN_DEFAULT_RAW_DIR": str(raw_dir),
+            "LOAN_DEFAULT_MAX_CONCURRENT_RUNS": str(concurrent),
+            "LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN": str(months_per_run),
+        }
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "loan_default.production", "backfill", "data_layers"],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            wall = time.perf_counter() - started
+        if done.returncode:
+            print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
+        runs = next(
+            (line.split()[0] for line in done.stdout.splitlines() if " runs, " in line), "?"
+        )
+    return Result(
+        f"production, {concurrent} at once", wall, memory.peak, runs, done.returncode == 0
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scales", type=int, nargs="*", default=[10])
+    parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--concurrent", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--months-per-run", type=int, default=3)
+    args = parser.parse_args()
+    data = []
+    if not args.skip_real and (REAL_RAW_DIR / "lms_loan_daily.csv").exists():
+        data.append(("real data", REAL_RAW_DIR))
+    data += [(f"synthetic x{s}", synthetic_raw_dir(s)) for s in args.scales]
+    print(f"production backfills: runs of {args.months_per_run} months", flush=True)
+    print(f"{'data':<14} {'case':<22} {'runs':>5} {'wall s':>8} {'peak GB':>8}  status")
+    for name, raw_dir in data:
+        cases = [lambda raw=raw_dir: embedded(raw)] + [
+            lambda raw=raw_dir, n=n: production(raw, n, args.months_per_run)
+            for n in args.concurrent
+        ]
+        for case in cases:
+            r = case()
+            print(
+                f"{name:<14} {r.case:<22} {r.runs:>5} {r.wall_seconds:>8.1f} {r.peak_gb:>8.2f}  "
+                f"{'ok' if r.ok else 'FAILED'}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
