@@ -91,10 +91,10 @@ PRODUCTION := DAGSTER_HOME=$(CURDIR)/.dagster_home_production LOAN_DEFAULT_PROFI
 run-production: install data-ready
 	$(PRODUCTION) run --months '$(MONTHS)'
 
-# One backfill on the production profile, e.g. `make backfill-production JOB=data_layers`.
-JOB ?= data_layers
+# One backfill on the production profile, e.g. `make backfill-production STEP=data_layers`.
+STEP ?= data_layers
 backfill-production: install services-up
-	$(PRODUCTION) backfill $(JOB) --months '$(MONTHS)'
+	$(PRODUCTION) backfill $(STEP) --months '$(MONTHS)'
 
 ui-production: install services-up
 	$(PRODUCTION) ui --port $(UI_PORT)
@@ -127,5 +127,8 @@ bench: install
 	$(BIN)/python -m loan_default_tests.benchmarks.api
 	$(BIN)/python -m loan_default_tests.benchmarks.production
 
+# Also stops the production profile's services and removes their state.
 clean:
 	rm -rf data/warehouse $(DAGSTER_HOME)
+	-test -x $(BIN)/python && $(BIN)/python -m loan_default.services down
+	rm -rf .services .dagster_home_production

@@ -1,7 +1,8 @@
 """`python -m loan_default.production`: the production profile on one machine.
 
     run [--months A...B]           services up, the daemon, then the whole pipeline
-    backfill JOB [--months A...B]  one backfill of a month-partitioned job (defs/backfills.py)
+    backfill STEP... [--months A...B]  backfills of the steps in defs/backfills.py, in turn
+                                   (`data_layers` is month_layers then feature_layer)
     materialize SELECTION          one run of unpartitioned assets (the models, the report)
     ui [--port N]                  the Dagster UI (and its daemon) on the production instance
     serve                          the scoring API on the production warehouse and object store
@@ -16,13 +17,14 @@ processes (deploy/kubernetes); nothing here changes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from loan_default import settings
@@ -32,14 +34,18 @@ INSTANCE_CONFIG = settings.PROJECT_ROOT / "deploy" / "production" / "dagster.yam
 WORKSPACE = settings.PROJECT_ROOT / "workspace.yaml"
 BIN = Path(sys.executable).parent
 POLL_SECONDS = 2.0
-# The monitoring report summarises every month: one run after the monthly monitoring.
+# The pipeline as `make run` runs it: each month-partitioned step a backfill (defs/backfills.py),
+# the models and the monitoring report one run each.
 STEPS = (
-    ("backfill", "data_layers"),
+    ("backfill", "month_layers"),
+    ("backfill", "feature_layer"),
     ("materialize", "group:models"),
     ("backfill", "monthly_predictions"),
-    ("backfill", "monthly_monitoring"),
+    ("backfill", "monitoring_of_scores"),
+    ("backfill", "monitoring_of_outcomes"),
     ("materialize", "key:monitoring/monitoring_report"),
 )
+DATA_LAYERS = ("month_layers", "feature_layer")
 
 
 class StepFailed(RuntimeError):
@@ -80,24 +86,59 @@ def running_daemon() -> Iterator[subprocess.Popen]:
         log.close()
 
 
-def backfill(job: str, first: str, last: str) -> str:
-    """Submits a backfill of `job` over months [first, last] and waits for its runs; returns
-    the backfill's id. Raises StepFailed naming the runs that failed."""
+LAUNCH_BACKFILL = """
+mutation Backfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+
+
+def step_assets(step: str) -> list[list[str]]:
+    """The asset keys of a backfill step (defs/backfills.py), as GraphQL asset paths."""
+    from loan_default.definitions import defs
+    from loan_default.defs.backfills import BACKFILL_STEPS
+
+    if step not in BACKFILL_STEPS:
+        raise StepFailed(f"no backfill step {step!r}: one of {', '.join(BACKFILL_STEPS)}")
+    keys = BACKFILL_STEPS[step][1].resolve(defs().resolve_asset_graph())
+    return [list(key.path) for key in sorted(keys)]
+
+
+def months_between(first: str, last: str) -> list[str]:
+    from loan_default.defs.partitions import monthly_partitions
+
+    keys = monthly_partitions.get_partition_keys()
+    if first not in keys or last not in keys:
+        raise StepFailed(f"months {first}..{last} are not partitions ({keys[0]}..{keys[-1]})")
+    return keys[keys.index(first) : keys.index(last) + 1]
+
+
+def launch_backfill(step: str, first: str, last: str) -> str:
+    """Launches an asset backfill of `step` over months [first, last] through Dagster's GraphQL
+    API (the daemon splits it into runs by the assets' backfill policy); returns its id."""
+    params = {
+        "assetSelection": [{"path": path} for path in step_assets(step)],
+        "partitionNames": months_between(first, last),
+        "fromFailure": False,
+        "tags": [{"key": "loan_default/step", "value": step}],
+    }
     launched = subprocess.run(
-        [
-            str(BIN / "dagster"),
-            *("job", "backfill", "-w", str(WORKSPACE), "-j", job),
-            *("--from", first, "--to", last, "--noprompt"),
-        ],
+        [str(BIN / "dagster-graphql"), "-w", str(WORKSPACE), "-t", LAUNCH_BACKFILL]
+        + ["-v", json.dumps({"params": params})],
         capture_output=True,
         text=True,
     )
-    found = re.search(r"Launched backfill job `(\w+)`", launched.stdout)
+    found = re.search(r'"backfillId": "(\w+)"', launched.stdout)
     if launched.returncode or not found:
-        raise StepFailed(f"backfill of {job} not launched:\n{launched.stdout}{launched.stderr}")
+        raise StepFailed(f"backfill of {step} not launched:\n{launched.stdout}{launched.stderr}")
     backfill_id = found.group(1)
-    print(f"{job}: backfill {backfill_id} over {first}..{last}", flush=True)
-    wait_for_backfill(backfill_id)
+    print(f"{step}: backfill {backfill_id} over {first}..{last}", flush=True)
     return backfill_id
 
 
@@ -116,17 +157,33 @@ def wait_for_backfill(backfill_id: str) -> None:
             time.sleep(POLL_SECONDS)
     failed = [r.run_id for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
     print(f"  {len(runs)} runs, {len(failed)} failed; backfill {status}", flush=True)
-    if failed or status not in ("COMPLETED", "COMPLETED_SUCCESS"):
+    if failed or status != "COMPLETED_SUCCESS":
         raise StepFailed(f"backfill {backfill_id} ended {status}; failed runs: {failed}")
 
 
 def materialize(selection: str) -> None:
+    """One run of unpartitioned assets, in this process's child, recorded on the instance."""
     command = [
         str(BIN / "dagster"),
-        *("asset", "materialize", "-w", str(WORKSPACE), "--select", selection),
+        *("asset", "materialize", "-m", "loan_default.definitions", "--select", selection),
     ]
-    if subprocess.run(command).returncode:
+    if subprocess.run(command, cwd=settings.PROJECT_ROOT).returncode:
         raise StepFailed(f"materializing {selection} failed")
+
+
+def execute(steps: list[tuple[str, str]], first: str, last: str) -> None:
+    """Each step in turn: a backfill over [first, last] waited for, or one run. The daemon
+    starts once the first backfill is registered, so the raw-month sensor's first tick sees it
+    and leaves those months to it."""
+    with ExitStack() as stack:
+        daemon = None
+        for kind, target in steps:
+            if kind == "backfill":
+                backfill_id = launch_backfill(target, first, last)
+                daemon = daemon or stack.enter_context(running_daemon())
+                wait_for_backfill(backfill_id)
+            else:
+                materialize(target)
 
 
 def run(first: str, last: str) -> None:
@@ -135,12 +192,7 @@ def run(first: str, last: str) -> None:
     postgres.wait_ready()
     s3_server.up()
     s3_server.wait_ready()
-    with running_daemon():
-        for kind, target in STEPS:
-            if kind == "backfill":
-                backfill(target, first, last)
-            else:
-                materialize(target)
+    execute(list(STEPS), first, last)
 
 
 def _months(text: str) -> tuple[str, str]:
@@ -155,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("run", "backfill"):
         command = commands.add_parser(name)
         if name == "backfill":
-            command.add_argument("job")
+            command.add_argument("steps", nargs="+", metavar="STEP")
         command.add_argument("--months", default=months, help="FIRST...LAST, inclusive")
     commands.add_parser("materialize").add_argument("selection")
     commands.add_parser("ui").add_argument("--port", default="3000")
@@ -171,8 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "run":
             run(*_months(arguments.months))
         elif arguments.command == "backfill":
-            with running_daemon():
-                backfill(arguments.job, *_months(arguments.months))
+            steps = [
+                step
+                for name in arguments.steps
+                for step in (DATA_LAYERS if name == "data_layers" else (name,))
+            ]
+            execute([("backfill", step) for step in steps], *_months(arguments.months))
         else:
             materialize(arguments.selection)
     except StepFailed as error:

@@ -31,15 +31,19 @@ def s3_endpoint() -> S3Endpoint:
 
 
 def object_storage() -> S3Endpoint | None:
-    """The object store artifacts live on; None when they are local files."""
+    """The object store artifacts and reports live on; None when they are local files."""
     return s3_endpoint() if settings.PRODUCTION else None
 
 
-# The production warehouse: DuckLake, its catalog in PostgreSQL, its data files on S3.
+# The production warehouse: DuckLake, its catalog in PostgreSQL, its data files on S3; model
+# artifacts and reports in the same bucket.
 LAKE_CATALOG = f"postgres:{postgres_dsn(settings.POSTGRES_CATALOG_DB)}"
 LAKE_DATA_PATH = f"s3://{settings.S3_BUCKET}/warehouse/"
 ARTIFACT_DIR = (
     f"s3://{settings.S3_BUCKET}/artifacts" if settings.PRODUCTION else str(settings.ARTIFACT_DIR)
+)
+REPORT_DIR = (
+    f"s3://{settings.S3_BUCKET}/reports" if settings.PRODUCTION else str(settings.REPORT_DIR)
 )
 
 

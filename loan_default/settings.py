@@ -112,10 +112,11 @@ if PROFILE not in ("embedded", "production"):
     raise ValueError(f"LOAN_DEFAULT_PROFILE is {PROFILE!r}: use 'embedded' or 'production'")
 PRODUCTION = PROFILE == "production"
 
-# Months per run of a data-layer or prediction backfill: 0 is one run for the whole range (the
-# embedded default); N splits a backfill into runs of N months each.
+# Months per run of a backfill: 0 is one run for the whole range (the embedded default); N splits
+# a backfill into runs of N months each. The production default suits one machine, where each
+# run's start-up outweighs a month's work; on a cluster, 1 (deploy/kubernetes).
 BACKFILL_MONTHS_PER_RUN = int(
-    os.environ.get("LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN", "1" if PRODUCTION else "0")
+    os.environ.get("LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN", "6" if PRODUCTION else "0")
 )
 
 # Most runs the production instance starts at once (its queued run coordinator): months of a

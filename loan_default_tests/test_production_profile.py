@@ -117,25 +117,37 @@ def test_the_data_layers_equal_the_embedded_profile_month_by_month(production, r
     assert not different, sorted(different)[:10]
 
 
-def test_the_backfill_ran_as_runs_of_six_months_side_by_side(production):
-    env_home = production.env["DAGSTER_HOME"]
+def test_the_backfill_ran_as_runs_of_six_months_each_step_after_the_other(production):
     code = (
         "import dagster as dg\n"
-        "with dg.DagsterInstance.get() as i:\n"
-        "    runs = i.get_runs(filters=dg.RunsFilter(tags={'dagster/backfill': "
-        "i.get_backfills()[0].backfill_id}))\n"
-        "    print(len(runs), {str(r.status) for r in runs})\n"
-        "    print(max(len(r.asset_selection or []) for r in runs))\n"
+        "with dg.DagsterInstance.get() as instance:\n"
+        "    for backfill in reversed(instance.get_backfills()):\n"
+        "        records = instance.get_run_records(\n"
+        "            filters=dg.RunsFilter(tags={'dagster/backfill': backfill.backfill_id})\n"
+        "        )\n"
+        "        for record in sorted(records, key=lambda r: r.start_time or 0):\n"
+        "            run = record.dagster_run\n"
+        "            print(backfill.tags['loan_default/step'], run.status.value,\n"
+        "                  run.tags['dagster/asset_partition_range_start'],\n"
+        "                  run.tags['dagster/asset_partition_range_end'], record.start_time,\n"
+        "                  record.end_time)\n"
     )
     shown = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**production.env, "DAGSTER_HOME": env_home},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    runs, statuses = shown[0].split(" ", 1)
-    assert int(runs) >= 6 and statuses == "{'DagsterRunStatus.SUCCESS'}"
+        [sys.executable, "-c", code], env=production.env, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    runs = [line.split() for line in shown.stdout.splitlines()]
+    steps = [run[0] for run in runs]
+    assert steps == ["month_layers"] * 6 + ["feature_layer"] * 6
+    assert {run[1] for run in runs} == {"SUCCESS"}
+    months = [f"{2023 + m // 12}-{m % 12 + 1:02d}-01" for m in range(35)]
+    chunks = {(months[i], months[min(i + MONTHS_PER_RUN, 35) - 1]) for i in range(0, 35, 6)}
+    for step in (runs[:6], runs[6:]):
+        assert {(run[2], run[3]) for run in step} == chunks
+    month_layers_end = max(float(run[5]) for run in runs[:6])
+    assert min(float(run[4]) for run in runs[6:]) >= month_layers_end  # the steps in turn
+    overlapping = sum(float(b[4]) < float(a[5]) for a, b in zip(runs[:6], runs[1:6], strict=False))
+    assert overlapping >= 1  # runs of one step side by side
 
 
 def test_four_month_runs_at_once_succeed_without_lock_failures_and_rewrite_identically(

@@ -1,31 +1,49 @@
-"""The month-partitioned jobs a backfill targets from the CLI (`make backfill-production`):
+"""The month-partitioned steps of a backfill, in the order they run (`python -m
+loan_default.production`, `make run-production`).
 
-    dagster job backfill -j data_layers --from 2023-01-01 --to 2025-11-01 --noprompt
-
-The daemon splits each backfill into runs by the assets' backfill policy (defs/partitions.py)
-and the queued run coordinator starts them, at most MAX_CONCURRENT_RUNS at once.
+Within one step no month reads another month of the step's own assets, so the daemon may run
+its months side by side, in runs of BACKFILL_MONTHS_PER_RUN months (the assets' backfill
+policy), at most MAX_CONCURRENT_RUNS at once. A step that reads earlier months of another step
+(the feature store reads silver up to T; realized performance reads the estimates of T - mob)
+comes after it. Each step is also a job, to backfill from the UI or `dagster job backfill`.
 """
 
 import dagster as dg
 
 from loan_default.defs.partitions import monthly_partitions
 
-data_layers = dg.define_asset_job(
-    "data_layers",
-    selection=dg.AssetSelection.groups("bronze", "silver", "gold"),
-    partitions_def=monthly_partitions,
-    description="Bronze, silver and gold for the chosen months.",
-)
-monthly_predictions = dg.define_asset_job(
-    "monthly_predictions",
-    selection=dg.AssetSelection.groups("predictions"),
-    partitions_def=monthly_partitions,
-    description="The champion's and each family's scores for the chosen months.",
-)
-monthly_monitoring = dg.define_asset_job(
-    "monthly_monitoring",
-    selection=dg.AssetSelection.groups("monitoring")
-    - dg.AssetSelection.assets(["monitoring", "monitoring_report"]),
-    partitions_def=monthly_partitions,
-    description="Drift, estimated and realized performance and fairness for the chosen months.",
-)
+REPORT = dg.AssetKey(["monitoring", "monitoring_report"])
+
+BACKFILL_STEPS: dict[str, tuple[str, dg.AssetSelection]] = {
+    "month_layers": (
+        "Bronze, silver and the label store: each month from its own rows.",
+        dg.AssetSelection.groups("bronze", "silver")
+        | dg.AssetSelection.assets(["gold", "label_store"]),
+    ),
+    "feature_layer": (
+        "The feature store: month T reads silver of every month up to T.",
+        dg.AssetSelection.assets(["gold", "feature_store"]),
+    ),
+    "monthly_predictions": (
+        "The champion's and each family's scores.",
+        dg.AssetSelection.groups("predictions"),
+    ),
+    "monitoring_of_scores": (
+        "Drift and estimated performance of each month's scores.",
+        dg.AssetSelection.assets(["monitoring", "drift"], ["monitoring", "estimated_performance"]),
+    ),
+    "monitoring_of_outcomes": (
+        "Realized performance and fairness: label month T against the scores of T - mob.",
+        dg.AssetSelection.groups("monitoring")
+        - dg.AssetSelection.assets(
+            ["monitoring", "drift"], ["monitoring", "estimated_performance"], REPORT
+        ),
+    ),
+}
+
+backfill_jobs = [
+    dg.define_asset_job(
+        name, selection=selection, partitions_def=monthly_partitions, description=description
+    )
+    for name, (description, selection) in BACKFILL_STEPS.items()
+]

@@ -1,9 +1,13 @@
-"""Standard UI metadata for a warehouse table, read back after it was written."""
+"""Standard UI metadata for a warehouse table, read back after it was written, and for a
+report file."""
+
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from loan_default.lib.column_docs import COLUMN_DESCRIPTIONS
+from loan_default.lib.storage import object_storage
 from loan_default.lib.storage.table_store import TableDescription
 
 
@@ -43,3 +47,12 @@ def frame_table(frame: pl.DataFrame, decimals: int = 4) -> dg.MetadataValue:
     )
     records = [dg.TableRecord(row) for row in frame.iter_rows(named=True)]
     return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def report_metadata(name: str, location: str) -> dict:
+    """A report as written: its location (a path or an s3:// URI) and, for a local file, a
+    link that opens it in the browser (`<name>_url`); an object on S3 has no such link."""
+    metadata = {name: dg.MetadataValue.path(location)}
+    if not object_storage.is_remote(location):
+        metadata[f"{name}_url"] = dg.MetadataValue.url(Path(location).resolve().as_uri())
+    return metadata

@@ -37,11 +37,11 @@ class S3Resource(dg.ConfigurableResource):
 
 
 class ModelStoreResource(dg.ConfigurableResource):
-    """Where model artifacts are written (a folder, or an s3:// prefix on `s3`) and reports."""
+    """Where model artifacts and reports are written: each a folder, or an s3:// prefix on `s3`."""
 
     artifact_dir: str = profile.ARTIFACT_DIR
-    report_dir: str = str(settings.REPORT_DIR)
-    s3: S3Resource | None = S3Resource() if settings.PRODUCTION else None
+    report_dir: str = profile.REPORT_DIR
+    s3: S3Resource | None = None
 
     def object_storage(self) -> S3Endpoint | None:
         return self.s3.endpoint_settings() if self.s3 else None
@@ -66,5 +66,7 @@ def profile_resources() -> dict:
     return {
         "warehouse": profile.warehouse(),
         "raw_data": RawDataResource(),
-        "model_store": ModelStoreResource(),
+        # The S3 endpoint given here, not as the field's default: a nested resource as a
+        # default recurses without end when Dagster initialises it.
+        "model_store": ModelStoreResource(s3=S3Resource() if settings.PRODUCTION else None),
     }

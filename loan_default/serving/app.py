@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from loan_default import profile, settings
+from loan_default.lib.storage import object_storage
 from loan_default.lib.storage.object_storage import S3Endpoint
 from loan_default.lib.storage.table_store import TableStore
 from loan_default.serving.guards import BodyLimit, StrictJSONRoute, key_name
@@ -96,10 +97,49 @@ async def _no_model(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": str(error)})
 
 
-def _document(loaded: LoadedModel) -> Path | None:
-    """The champion's model document, when its registry row links one that exists."""
-    path = loaded.record.document_path
-    return Path(path) if path and Path(path).is_file() else None
+class ChampionDocument:
+    """The champion's model document, wherever its registry row says it is (a path or an
+    s3:// location).
+
+    Whether it can be read, for GET /model's link: a local file is looked at on every call (one
+    stat); an object on S3 is asked for (HEAD) once per version and document write and the
+    answer kept (also a failure to reach the store, which is logged), so GET /model stays fast.
+    """
+
+    def __init__(self, s3: S3Endpoint | None):
+        self.s3 = s3
+        self._checked: tuple[tuple, bool] | None = None  # (version, location, written), readable
+
+    def location(self, loaded: LoadedModel) -> str | None:
+        """The document's location when it can be read, else None."""
+        record = loaded.record
+        location = record.document_path
+        if not location:
+            return None
+        if not object_storage.is_remote(location):
+            return location if Path(location).is_file() else None
+        key = (record.version_id, location, record.document_written_at)
+        checked = self._checked
+        if checked is None or checked[0] != key:
+            checked = self._checked = (key, self._readable(location))
+        return location if checked[1] else None
+
+    def _readable(self, location: str) -> bool:
+        try:
+            return object_storage.exists(location, self.s3)
+        except Exception as error:  # an unreachable store, refused credentials: no link
+            log.warning(f"model document at {location} unreadable: {error}")
+            return False
+
+    def read(self, loaded: LoadedModel) -> str | None:
+        """The document's HTML; None when the row links none or it is not there."""
+        location = loaded.record.document_path
+        if not location:
+            return None
+        try:
+            return object_storage.read_bytes(location, self.s3).decode("utf-8")
+        except (FileNotFoundError, IsADirectoryError):
+            return None
 
 
 def _iso(value: Any) -> str | None:
@@ -116,6 +156,7 @@ def create_app(
     if warehouse is None:
         warehouse, s3 = profile.warehouse(), profile.object_storage()
     holder = ChampionHolder(warehouse, s3)
+    document = ChampionDocument(holder.s3)
     interval = refresh_seconds or settings.API_REGISTRY_REFRESH_SECONDS
 
     @asynccontextmanager
@@ -236,7 +277,7 @@ def create_app(
             loaded_at=_iso(loaded.loaded_at),
             promotion=promotion,
             document_path=record.document_path,
-            document_url=DOCUMENT_URL if _document(loaded) else None,
+            document_url=DOCUMENT_URL if document.location(loaded) else None,
         )
 
     @app.get(
@@ -247,11 +288,11 @@ def create_app(
     )
     def model_document() -> Any:
         loaded = champion()
-        path = _document(loaded)
-        if path is None:
+        page = document.read(loaded)
+        if page is None:
             detail = f"no model document for {loaded.record.version_id} yet"
             return JSONResponse(status_code=404, content={"detail": detail})
-        return HTMLResponse(path.read_text(encoding="utf-8"))
+        return HTMLResponse(page)
 
     return app
 

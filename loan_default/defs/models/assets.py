@@ -3,7 +3,6 @@ champion/challenger gate, and monthly batch predictions."""
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -29,7 +28,7 @@ from loan_default.lib.models.training import train
 from loan_default.lib.models.training_report import (
     importance_markdown,
     metrics_markdown,
-    write_training_curves,
+    training_curves_html,
 )
 from loan_default.lib.months import add_months
 from loan_default.lib.storage import object_storage
@@ -116,10 +115,9 @@ def _train_family(
         metadata[name] = frame_table(table)
         metadata[f"{name}_csv"] = dg.MetadataValue.path(csv)
     if result.history:
-        curves = write_training_curves(
-            result.history, Path(model_store.report_dir) / f"{version_id}.html"
-        )
-        metadata["training_curves"] = dg.MetadataValue.path(str(curves))
+        curves = object_storage.join(model_store.report_dir, f"{version_id}.html")
+        object_storage.write_bytes(curves, training_curves_html(result.history).encode(), s3)
+        metadata["training_curves"] = dg.MetadataValue.path(curves)
     return dg.MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
 
 

@@ -3,25 +3,24 @@
 Not part of `make run`: `make backtest` backfills it (see the README).
 """
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
 from loan_default import settings
 from loan_default.defs.gold.assets import FEATURE_STORE, FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
-from loan_default.defs.metadata import table_metadata
+from loan_default.defs.metadata import report_metadata, table_metadata
 from loan_default.defs.models.config import FAMILY_CONFIGS, BacktestConfig
 from loan_default.defs.partitions import backfill_policy, month_span, monthly_partitions, months_of
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models.backtest import (
     BACKTEST_SCHEMA,
     backtest_month,
+    chart_html,
     months_markdown,
     summarize,
     summary_markdown,
-    write_chart,
 )
+from loan_default.lib.storage import object_storage
 from loan_default.lib.storage.table_store import TableStore
 
 BACKTEST = dg.AssetKey(["models", "backtest"])
@@ -94,13 +93,15 @@ def backtest_summary(
     if rows is None or rows.is_empty():
         raise dg.Failure("models.backtest is empty: run `make backtest` (or backfill it) first")
     summary = summarize(rows)
-    chart = write_chart(rows, summary, Path(model_store.report_dir) / "backtest" / "backtest.html")
+    chart = object_storage.join(model_store.report_dir, "backtest", "backtest.html")
+    object_storage.write_bytes(
+        chart, chart_html(rows, summary).encode(), model_store.object_storage()
+    )
     return dg.MaterializeResult(
         metadata={
             "summary": dg.MetadataValue.md(summary_markdown(summary)),
             "oot_roc_auc_by_month": dg.MetadataValue.md(months_markdown(rows)),
             "as_of_months": rows["as_of_month"].n_unique(),
-            "chart": dg.MetadataValue.path(str(chart)),
-            "chart_url": dg.MetadataValue.url(chart.resolve().as_uri()),
+            **report_metadata("chart", chart),
         }
     )

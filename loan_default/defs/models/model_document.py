@@ -1,5 +1,6 @@
 """The model document of every registered version, (re)written after the gate: an HTML file
-under the report dir, linked from the version's registry row, and markdown in the UI."""
+under the report dir (a folder or an s3:// prefix), linked from the version's registry row, and
+markdown in the UI."""
 
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,9 @@ from loan_default.lib.models import registry
 from loan_default.lib.models.model_data import labeled_applications
 from loan_default.lib.models.model_document import (
     document_of,
+    render_html,
     render_markdown,
     stale_versions,
-    write_document,
 )
 from loan_default.lib.monitoring.drift import BinningRule
 from loan_default.lib.monitoring.fairness import FairnessRules
@@ -81,7 +82,7 @@ def model_document(
     warehouse: dg.ResourceParam[TableStore],
     model_store: ModelStoreResource,
 ) -> dg.MaterializeResult:
-    directory = Path(model_store.report_dir) / DOCUMENT_DIR
+    directory = object_storage.join(model_store.report_dir, DOCUMENT_DIR)
     monitoring = load_thresholds()["monitoring"]
     rule = BinningRule.of(monitoring["stability"])
     fairness_rules = FairnessRules.of(monitoring["fairness"])
@@ -90,7 +91,9 @@ def model_document(
     with warehouse.connect() as connection:
         records = {r.version_id: r for r in registry.all_versions(connection)}
         decisions = registry.decisions(connection)
-    stale = stale_versions(records.values(), decisions)
+    stale = stale_versions(
+        records.values(), decisions, lambda location: object_storage.exists(location, s3)
+    )
     if stale:
         features, labels = warehouse.read(FEATURE_TABLE), warehouse.read(LABEL_TABLE)
         backtest = warehouse.read_if_exists(BACKTEST_TABLE)
@@ -113,11 +116,12 @@ def model_document(
             if backtest is None
             else backtest.filter(pl.col("model_family") == record.family),
         )
-        path = write_document(document, directory)
+        location = object_storage.join(directory, f"{version_id}.html")
+        object_storage.write_bytes(location, render_html(document).encode("utf-8"), s3)
         with warehouse.connect() as connection:
-            registry.set_document(connection, version_id, str(path), document.generated_at)
+            registry.set_document(connection, version_id, location, document.generated_at)
         written[version_id] = render_markdown(document)
-        context.log.info(f"{version_id}: model document written to {path}")
+        context.log.info(f"{version_id}: model document written to {location}")
     with warehouse.connect() as connection:
         now = {r.version_id: r for r in registry.all_versions(connection)}
         champion = registry.champion(connection)
@@ -131,7 +135,7 @@ def model_document(
             "| version | family | status | this run | document |\n|---|---|---|---|---|\n" + rows
         ),
         "written": len(written),
-        "document_dir": dg.MetadataValue.path(str(directory)),
+        "document_dir": dg.MetadataValue.path(directory),
     }
     if champion is not None and champion.document_path:
         metadata["champion_document"] = dg.MetadataValue.path(champion.document_path)

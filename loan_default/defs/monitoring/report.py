@@ -2,13 +2,13 @@
 metadata, a JSON file and a plotly dashboard linked from the materialization."""
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from loan_default import settings
 from loan_default.defs.gold.assets import LABEL_TABLE
+from loan_default.defs.metadata import report_metadata
 from loan_default.defs.models.assets import PREDICTIONS_TABLE
 from loan_default.defs.monitoring.assets import (
     DRIFT,
@@ -24,7 +24,7 @@ from loan_default.defs.monitoring.assets import (
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.monitoring.alerts import actions_table
-from loan_default.lib.monitoring.dashboard import DashboardInputs, write_dashboard
+from loan_default.lib.monitoring.dashboard import DashboardInputs, build_dashboard
 from loan_default.lib.monitoring.fairness import FAIRNESS_SCHEMA
 from loan_default.lib.monitoring.monitoring_tables import (
     DRIFT_SCHEMA,
@@ -36,6 +36,7 @@ from loan_default.lib.monitoring.monitoring_tables import (
     scores_with_labels,
     with_held_out,
 )
+from loan_default.lib.storage import object_storage
 from loan_default.lib.storage.table_store import TableStore
 from loan_default.lib.thresholds import load_thresholds
 
@@ -112,19 +113,20 @@ def monitoring_report(
         actions=actions,
         fairness=fairness,
     )
-    folder = Path(model_store.report_dir) / "monitoring"
-    folder.mkdir(parents=True, exist_ok=True)
-    dashboard = write_dashboard(inputs, RULES, folder / "monitoring_dashboard.html")
-    report = folder / "monitoring_report.json"
-    report.write_text(
-        json.dumps(
-            {
-                "thresholds_version": load_thresholds()["version"],
-                "actions": actions.with_columns(pl.col("month").cast(pl.String)).to_dicts(),
-            },
-            indent=2,
-        )
+    s3 = model_store.object_storage()
+    dashboard = object_storage.join(
+        model_store.report_dir, "monitoring", "monitoring_dashboard.html"
     )
+    object_storage.write_bytes(dashboard, build_dashboard(inputs, RULES).encode(), s3)
+    report = object_storage.join(model_store.report_dir, "monitoring", "monitoring_report.json")
+    text = json.dumps(
+        {
+            "thresholds_version": load_thresholds()["version"],
+            "actions": actions.with_columns(pl.col("month").cast(pl.String)).to_dicts(),
+        },
+        indent=2,
+    )
+    object_storage.write_bytes(report, text.encode(), s3)
     champion = actions.filter(pl.col("is_champion"))
     newest = (
         champion.filter(pl.col("month") == champion["month"].max()) if champion.height else None
@@ -136,9 +138,8 @@ def monitoring_report(
             "champion_action": newest["action"][0] if newest is not None else "none",
             "months_monitored": actions["month"].n_unique(),
             "retrain_months": champion.filter(pl.col("action") == "RETRAIN").height,
-            "report": dg.MetadataValue.path(str(report)),
-            "dashboard": dg.MetadataValue.path(str(dashboard)),
-            "dashboard_url": dg.MetadataValue.url(dashboard.resolve().as_uri()),
+            "report": dg.MetadataValue.path(report),
+            **report_metadata("dashboard", dashboard),
             "dagster/row_count": actions.height,
         }
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 import plotly.graph_objects as go
 import polars as pl
@@ -153,8 +152,9 @@ def months_markdown(rows: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_chart(rows: pl.DataFrame, summary: pl.DataFrame, path: Path) -> Path:
-    """OOT ROC-AUC per OOT month and family with its interval, and each family's mean band."""
+def chart_html(rows: pl.DataFrame, summary: pl.DataFrame) -> str:
+    """OOT ROC-AUC per OOT month and family with its interval, and each family's mean band,
+    as a standalone HTML page."""
     figure = go.Figure()
     groups = rows.sort("oot_month").group_by("model_family", maintain_order=True)
     for i, ((family,), group) in enumerate(groups):
@@ -190,6 +190,4 @@ def write_chart(rows: pl.DataFrame, summary: pl.DataFrame, path: Path) -> Path:
         xaxis_title="OOT application month",
         yaxis_title="ROC-AUC",
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.write_html(path, include_plotlyjs=True)
-    return path
+    return figure.to_html(include_plotlyjs=True)

@@ -3,8 +3,9 @@ windows, features with information value, hyperparameters, performance with 95% 
 calibration, stability, fairness at training time, the backtest, the gate's decisions,
 limitations, artifact and code version.
 
-One self-contained HTML file per version (no scripts, no external assets, so it opens offline
-and can be archived as is) and the same content as markdown for the Dagster UI. It is built
+One self-contained HTML page per version (no scripts, no external assets, so it opens offline
+and can be archived as is; the defs layer writes it to the report dir, a folder or an s3://
+prefix) and the same content as markdown for the Dagster UI. It is built
 from the registry row and summaries of the warehouse only: no application row, and no
 personal-data column, can reach it. No Dagster here.
 """
@@ -12,10 +13,9 @@ personal-data column, can reach it. No Dagster here.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -282,12 +282,16 @@ def decisions_about(decisions: pl.DataFrame, version_id: str) -> pl.DataFrame:
     ).sort("decided_at")
 
 
-def stale_versions(records: Iterable[RegistryRecord], decisions: pl.DataFrame) -> list[str]:
-    """Versions whose document is missing, or older than a gate decision about them."""
+def stale_versions(
+    records: Iterable[RegistryRecord], decisions: pl.DataFrame, exists: Callable[[str], bool]
+) -> list[str]:
+    """Versions whose document is missing, or older than a gate decision about them.
+    `exists(location)` tells whether a document is where its registry row says (a path or an
+    s3:// location)."""
     stale = []
     for record in records:
         written = record.document_written_at
-        if written is None or not record.document_path or not Path(record.document_path).exists():
+        if written is None or not record.document_path or not exists(record.document_path):
             stale.append(record.version_id)
             continue
         about = decisions_about(decisions, record.version_id)
@@ -691,13 +695,3 @@ def render_markdown(doc: ModelDocument) -> str:
                 )
                 lines.append("")
     return "\n".join(lines)
-
-
-def write_document(doc: ModelDocument, directory: Path) -> Path:
-    """`<directory>/<version_id>.html`, replaced atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{doc.record.version_id}.html"
-    partial = path.with_suffix(".partial")
-    partial.write_text(render_html(doc), encoding="utf-8")
-    partial.replace(path)
-    return path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import plotly.graph_objects as go
 import polars as pl
 
@@ -44,9 +42,9 @@ def importance_markdown(importance: list[tuple[str, float]]) -> str:
     return "\n".join(["| feature | validation ROC-AUC drop when shuffled |", "|---|---|", *rows])
 
 
-def write_training_curves(history: list[dict], path: Path) -> Path:
+def training_curves_html(history: list[dict]) -> str:
     """Loss and early-stopping ROC-AUC per epoch, one line per phase, as a standalone HTML
-    file (the early-stopping rows are a held-out share of the training window)."""
+    page (the early-stopping rows are a held-out share of the training window)."""
     frame = pl.DataFrame(history)
     figure = go.Figure()
     for phase in frame["phase"].unique(maintain_order=True).to_list():
@@ -67,6 +65,4 @@ def write_training_curves(history: list[dict], path: Path) -> Path:
         yaxis_title="loss",
         yaxis2={"title": "early-stopping ROC-AUC", "overlaying": "y", "side": "right"},
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.write_html(path, include_plotlyjs=True)
-    return path
+    return figure.to_html(include_plotlyjs=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import plotly.graph_objects as go
 import polars as pl
@@ -604,10 +603,3 @@ def build_dashboard(
         f"<style>{STYLE}</style><script type='text/javascript'>{get_plotlyjs()}</script></head>"
         f"<body><h1>{html.escape(title)}</h1>{sections}</body></html>"
     )
-
-
-def write_dashboard(inputs: DashboardInputs, rules: Mapping, path: Path) -> Path:
-    """Write the page to `path`, creating its folder; returns `path` for asset metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(build_dashboard(inputs, rules), encoding="utf-8")
-    return path

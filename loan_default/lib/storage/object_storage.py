@@ -91,6 +91,21 @@ def read_bytes(location: str, s3: S3Endpoint | None = None) -> bytes:
     return Path(location).read_bytes()
 
 
+def exists(location: str, s3: S3Endpoint | None = None) -> bool:
+    """Whether a file or object is at `location`, asked without reading it."""
+    if not is_remote(location):
+        return Path(location).is_file()
+    bucket, key = _bucket_key(location)
+    client = _require(s3, location).client()
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except client.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
 def _require(s3: S3Endpoint | None, location: str) -> S3Endpoint:
     if s3 is None:
         raise ValueError(f"{location} is on object storage, but no S3 endpoint is configured")

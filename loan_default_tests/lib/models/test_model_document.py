@@ -3,6 +3,7 @@ given, no personal data, and which documents are stale."""
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime
 from html.parser import HTMLParser
 
@@ -18,11 +19,11 @@ from loan_default.lib.models.model_document import (
     clickstream_gap,
     fairness_at_training,
     information_values,
+    render_html,
     render_markdown,
     stale_versions,
     training_stability,
     window_table,
-    write_document,
 )
 from loan_default.lib.models.registry import RegistryRecord
 from loan_default.lib.monitoring.drift import BinningRule
@@ -183,11 +184,9 @@ class Page(HTMLParser):
             self.headings.append(data)
 
 
-def test_every_section_with_the_figures_as_given(windows, tmp_path):
+def test_every_section_with_the_figures_as_given(windows):
     doc = document(windows)
-    path = write_document(doc, tmp_path / "documents")
-    assert path == tmp_path / "documents" / f"{doc.record.version_id}.html"
-    page_text = path.read_text()
+    page_text = render_html(doc)
     page = Page()
     page.feed(page_text)
     assert page.headings == list(SECTIONS)
@@ -222,9 +221,9 @@ def test_every_section_with_the_figures_as_given(windows, tmp_path):
     assert "fe_1_mean" in stability
 
 
-def test_no_personal_data_anywhere(windows, tmp_path):
+def test_no_personal_data_anywhere(windows):
     doc = document(windows)
-    for text in (render_markdown(doc), write_document(doc, tmp_path).read_text()):
+    for text in (render_markdown(doc), render_html(doc)):
         assert SSN not in text and NAME not in text
         assert "ssn" not in text.lower()
     with pytest.raises(PersonalDataError, match="ssn"):
@@ -287,14 +286,15 @@ def test_stale_documents(tmp_path):
     gone = record(version_id="b", document_path=str(tmp_path / "gone.html"), document_written_at=at)
     # The first decision (before `at`) judged `fresh`; the second (after) judged the scorecard
     # against it: both documents are stale then.
-    assert stale_versions([missing, judged_since, gone], decisions()) == [
+    exists = os.path.exists
+    assert stale_versions([missing, judged_since, gone], decisions(), exists) == [
         "a",
         "scorecard-20261202T000000000000",
         "b",
     ]
     early = decisions().filter(pl.col("decided_at") < at)
-    assert stale_versions([fresh], early) == []
-    assert stale_versions([fresh], decisions()) == [fresh.version_id]
+    assert stale_versions([fresh], early, exists) == []
+    assert stale_versions([fresh], decisions(), exists) == [fresh.version_id]
 
 
 def test_the_clickstream_gap_is_measured_from_the_applications(windows):
