@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from loan_default import settings
+from loan_default import profile, settings
 from loan_default.services import postgres, s3_server
 
 INSTANCE_CONFIG = settings.PROJECT_ROOT / "deploy" / "production" / "dagster.yaml"
@@ -193,6 +193,13 @@ def run(first: str, last: str) -> None:
     s3_server.up()
     s3_server.wait_ready()
     execute(list(STEPS), first, last)
+    print(
+        f"Warehouse: DuckLake, catalog {settings.POSTGRES_CATALOG_DB} on "
+        f"{settings.POSTGRES_HOST}:{settings.POSTGRES_PORT}, files under {profile.LAKE_DATA_PATH}\n"
+        f"Model artifacts: {profile.ARTIFACT_DIR}\nReports: {profile.REPORT_DIR}\n"
+        f"Runs and asset history: {settings.DAGSTER_HOME} (see them with 'make ui-production'); "
+        "the API: 'make serve-production'; stop the services: 'make services-down'"
+    )
 
 
 def _months(text: str) -> tuple[str, str]:

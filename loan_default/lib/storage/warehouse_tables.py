@@ -51,13 +51,18 @@ def month_fingerprints(
     warehouse: TableStore | Path, tables: list[str] | None = None
 ) -> dict[tuple[str, str], tuple[int, str]]:
     """Row count and content hash of every (table, month); a table without a month column
-    counts as one month, "all"."""
+    counts as one month, "all", and an empty table as one, "none" (its hash is its columns')."""
     store = _store(warehouse)
     result = {}
     for table in tables or store.tables():
         frame = store.read(table)
         month = next((c for c in MONTH_COLUMNS if c in frame.columns), None)
-        parts = frame.partition_by(month, as_dict=True) if month else {("all",): frame}
+        if frame.is_empty():
+            parts = {("none",): frame}
+        elif month:
+            parts = frame.partition_by(month, as_dict=True)
+        else:
+            parts = {("all",): frame}
         for (key,), part in parts.items():
             result[(table, str(key))] = (part.height, fingerprint(part))
     return result
