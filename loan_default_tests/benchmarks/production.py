@@ -100,8 +100,8 @@ def production(raw_dir: Path, concurrent: int, months_per_run: int) -> Result:
             wall = time.perf_counter() - started
         if done.returncode:
             print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
-        runs = next(
-            (line.split()[0] for line in done.stdout.splitlines() if " runs, " in line), "?"
+        runs = str(
+            sum(int(line.split()[0]) for line in done.stdout.splitlines() if " runs, " in line)
         )
     return Result(
         f"production, {concurrent} at once", wall, memory.peak, runs, done.returncode == 0

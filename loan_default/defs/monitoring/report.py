@@ -95,8 +95,8 @@ def monitoring_report(
     estimates = _table(warehouse, ESTIMATE_TABLE, ESTIMATE_SCHEMA)
     drift = _table(warehouse, DRIFT_TABLE, DRIFT_SCHEMA)
     fairness = _table(warehouse, FAIRNESS_TABLE, FAIRNESS_SCHEMA)
-    predictions = warehouse.read(PREDICTIONS_TABLE).select(PREDICTION_COLUMNS)
-    labels = warehouse.read(LABEL_TABLE).select(LABEL_COLUMNS)
+    predictions = warehouse.read(PREDICTIONS_TABLE, columns=PREDICTION_COLUMNS)
+    labels = warehouse.read(LABEL_TABLE, columns=LABEL_COLUMNS)
     newest_label = labels["label_month"].max() if labels.height else None
     judged_estimates = estimates_to_judge(estimates, versions, newest_label)
     actions = actions_table(performance, drift, judged_estimates, RULES, input_group)

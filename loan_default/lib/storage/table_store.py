@@ -24,6 +24,7 @@ import polars as pl
 from loan_default.lib.storage.warehouse import (
     MissingTableError,
     read_months,
+    select_list,
     table_columns,
     table_exists,
 )
@@ -95,16 +96,19 @@ class TableStore(ABC):
         start: date | None = None,
         end: date | None = None,
         where: str | None = None,
+        columns: tuple[str, ...] | None = None,
     ) -> pl.DataFrame:
         """Rows of `table` whose month lies in [start, end) (every row without a month column),
-        optionally only those matching the SQL condition `where`."""
+        optionally only those matching the SQL condition `where`, and only `columns`."""
         with self.connect() as connection:
             if month_column is None:
                 if not table_exists(connection, table):
                     raise MissingTableError(f"{table} does not exist yet: materialize it first")
                 condition = f" where {where}" if where else ""
-                return connection.execute(f"select * from {table}{condition}").pl()
-            return read_months(connection, table, month_column, start, end, where)
+                return connection.execute(
+                    f"select {select_list(columns)} from {table}{condition}"
+                ).pl()
+            return read_months(connection, table, month_column, start, end, where, columns)
 
     def read_if_exists(self, table: str) -> pl.DataFrame | None:
         """Every row of `table`, or None before its first materialization."""

@@ -1,13 +1,14 @@
-"""Month-partitioned tables in DuckDB: replace a range of months, read a range of months.
+"""Month-partitioned tables in DuckDB SQL, whichever file or catalog is attached: replace a
+range of months in one transaction, read a range, ask what a table holds. Both warehouse
+backends (lib/storage/table_store.py) build on these.
 
-Assets process a run's months in chunks of bounded size and write them here in one transaction
-per run, so memory stays bounded however long the range, and a re-run of any range replaces
+Assets process a run's months in chunks of bounded size and write them in one transaction per
+run, so memory stays bounded however long the range, and a re-run of any range replaces
 exactly those months.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date
 
 import duckdb
@@ -108,44 +109,6 @@ class MonthWriter:
         self.written[table] = self.written.get(table, 0) + frame.height
 
 
-def replace_months(
-    connection: duckdb.DuckDBPyConnection,
-    table: str,
-    frames: pl.DataFrame | Iterable[pl.DataFrame],
-    month_column: str,
-    start: date,
-    end: date,
-) -> int:
-    """Deletes [start, end) from `table`, then inserts `frames`, in one transaction.
-
-    An empty result still creates the (typed, empty) table so downstream reads work.
-    Returns the number of rows written.
-    """
-    if isinstance(frames, pl.DataFrame):
-        frames = [frames]
-    with MonthWriter(connection, start, end) as writer:
-        writer.clear(table, month_column)
-        for frame in frames:
-            writer.write(table, frame, month_column)
-    return writer.written.get(table, 0)
-
-
-def month_counts(
-    connection: duckdb.DuckDBPyConnection, table: str, month_column: str, start: date, end: date
-) -> dict[date, int]:
-    """Rows per month of `table` in [start, end); months without rows are left out."""
-    if not table_exists(connection, table):
-        raise MissingTableError(
-            f"{table} does not exist yet: materialize it for {start}..{end} first"
-        )
-    rows = connection.execute(
-        f"select {month_column}, count(*) from {table} "
-        f"where {month_column} >= ? and {month_column} < ? group by 1",
-        [start, end],
-    ).fetchall()
-    return dict(rows)
-
-
 def month_chunks(
     months: list[date], counts: dict[date, int], max_rows: int
 ) -> list[tuple[date, date]]:
@@ -178,14 +141,22 @@ def read_months(
     start: date,
     end: date,
     where: str | None = None,
+    columns: tuple[str, ...] | None = None,
 ) -> pl.DataFrame:
-    """Rows of `table` whose month lies in [start, end), optionally only those matching `where`."""
+    """Rows of `table` whose month lies in [start, end), optionally only those matching `where`
+    and only `columns`."""
     if not table_exists(connection, table):
         raise MissingTableError(
             f"{table} does not exist yet: materialize it for {start}..{end} first"
         )
     condition = f" and ({where})" if where else ""
     return connection.execute(
-        f"select * from {table} where {month_column} >= ? and {month_column} < ?{condition}",
+        f"select {select_list(columns)} from {table} "
+        f"where {month_column} >= ? and {month_column} < ?{condition}",
         [start, end],
     ).pl()
+
+
+def select_list(columns: tuple[str, ...] | None) -> str:
+    """The SELECT list of `columns`, quoted; every column when None."""
+    return ", ".join(f'"{c}"' for c in columns) if columns else "*"

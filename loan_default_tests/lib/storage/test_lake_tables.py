@@ -47,6 +47,8 @@ def test_a_replacement_replaces_its_months_and_keeps_the_others(local_lake):
     assert content(local_lake) == [(JAN, 1), (JAN, 2), (FEB, 4), (FEB, 5)]
     assert local_lake.month_counts("gold.t", "month", JAN, APR) == {JAN: 2, FEB: 2}
     assert local_lake.read("gold.t")["text"].to_list()[0] == 'a "q"'
+    selected = local_lake.read("gold.t", "month", FEB, MAR, columns=("value",))
+    assert selected.columns == ["value"] and sorted(selected["value"]) == [4, 5]
 
 
 def test_an_empty_replacement_empties_its_months_and_leaves_a_typed_table(local_lake):
