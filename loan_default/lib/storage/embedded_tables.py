@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -83,15 +83,18 @@ class EmbeddedTables(TableStore):
 
 
 class EmbeddedReplacement:
-    """Parquet layers staged and swapped in whole months; DuckDB tables in one transaction."""
+    """Parquet layers staged and swapped in whole months; DuckDB tables in one transaction.
+
+    Everything opened is closed in reverse order at the end: the transaction commits (or rolls
+    back) first, and the staged months are swapped in only when it committed.
+    """
 
     def __init__(self, store: EmbeddedTables, start: date, end: date) -> None:
         self.store, self.start, self.end = store, start, end
         self.written: dict[str, int] = {}
+        self._opened = ExitStack()
         self._files: dict[str, MonthReplacement] = {}
-        self._connection: duckdb.DuckDBPyConnection | None = None
         self._writer: MonthWriter | None = None
-        self._opened = None
 
     def __enter__(self) -> EmbeddedReplacement:
         return self
@@ -102,29 +105,19 @@ class EmbeddedReplacement:
             if month_column != MONTH_COLUMN:
                 raise ValueError(f"{table}: Parquet layers are partitioned by {MONTH_COLUMN}")
             if layer not in self._files:
-                self._files[layer] = self.store.layer_files(layer).replacing(self.start, self.end)
-                self._files[layer].__enter__()
+                files = self.store.layer_files(layer).replacing(self.start, self.end)
+                self._files[layer] = self._opened.enter_context(files)
             self._files[layer].write(name, frame)
         else:
             if self._writer is None:
-                self._opened = self.store.connect()
-                self._connection = self._opened.__enter__()
-                self._writer = MonthWriter(self._connection, self.start, self.end).__enter__()
+                connection = self._opened.enter_context(self.store.connect())
+                writer = MonthWriter(connection, self.start, self.end)
+                self._writer = self._opened.enter_context(writer)
             self._writer.write(table, frame, month_column)
         self.written[table] = self.written.get(table, 0) + frame.height
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb) -> None:
-        try:
-            if self._writer is not None:
-                self._writer.__exit__(kind, error, tb)
-        except BaseException as failure:
-            kind, error, tb = type(failure), failure, failure.__traceback__
-            raise
-        finally:
-            for replacement in self._files.values():
-                replacement.__exit__(kind, error, tb)
-            if self._opened is not None:
-                self._opened.__exit__(None, None, None)
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self._opened.__exit__(kind, *rest)
         if kind is None and self._files:
             self._create_views()
 

@@ -88,6 +88,13 @@ class MonthWriter:
             )
 
     def write(self, table: str, frame: pl.DataFrame, month_column: str) -> None:
+        if frame.height:
+            months = frame[month_column]
+            if months.min() < self.start or months.max() >= self.end:
+                raise ValueError(
+                    f"{table}: rows of {months.min()}..{months.max()} outside "
+                    f"{self.start}..{self.end}: a re-run would not replace them"
+                )
         self.clear(table, month_column)
         # Arrow string views (no copy of the text) in row-group-sized record batches, which
         # DuckDB inserts on several threads.

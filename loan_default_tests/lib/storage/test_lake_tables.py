@@ -1,6 +1,7 @@
-"""The DuckLake backend: month replacement all or nothing, on a local catalog by hand, and on the
-production profile's real services (PostgreSQL catalog, S3 files): concurrent writers of
-different months, a concurrent re-run, and a writer killed with SIGKILL mid-write."""
+"""The warehouse backends: month replacement all or nothing, by hand on both (a local DuckLake
+and the embedded file), and on the production profile's real services (PostgreSQL catalog, S3
+files): concurrent writers of different months, a concurrent re-run, and a writer killed with
+SIGKILL mid-write."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from loan_default.lib.storage.embedded_tables import EmbeddedTables
 from loan_default.lib.storage.lake_tables import LakeTables
+from loan_default.lib.storage.table_store import TableStore
 from loan_default.lib.storage.warehouse_tables import month_fingerprints
 from loan_default_tests.production_services import free_ports, running_services, services_folder
 
@@ -31,12 +34,15 @@ def rows(month: date, values: list[int]) -> pl.DataFrame:
     )
 
 
-@pytest.fixture
-def local_lake(tmp_path) -> LakeTables:
+@pytest.fixture(params=["ducklake", "embedded"])
+def local_lake(request, tmp_path) -> TableStore:
+    """Each backend by hand: a DuckLake with a local catalog and files, and the embedded file."""
+    if request.param == "embedded":
+        return EmbeddedTables(tmp_path / "warehouse.duckdb")
     return LakeTables(str(tmp_path / "catalog.ducklake"), str(tmp_path / "files") + "/")
 
 
-def content(store: LakeTables, table: str = "gold.t") -> list[tuple]:
+def content(store: TableStore, table: str = "gold.t") -> list[tuple]:
     return sorted(store.read(table).select("month", "value").iter_rows())
 
 
