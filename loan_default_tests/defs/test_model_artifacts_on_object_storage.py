@@ -130,18 +130,18 @@ def test_artifacts_and_reports_are_written_to_and_read_from_object_storage(
     again = materialized(run(resources, [MODEL_DOCUMENT]))
     assert again[MODEL_DOCUMENT]["written"].value == 0
 
-    # The API serves the champion's document from the bucket, and looks for it there once for
-    # GET /model, not on every call.
-    reads = []
-    read_bytes = object_storage.read_bytes
+    # The API serves the champion's document from the bucket, and asks whether it is there once
+    # for GET /model, not on every call.
+    asked = []
+    exists = object_storage.exists
 
     def counted(location, s3=None):
-        reads.append(location)
-        return read_bytes(location, s3)
+        asked.append(location)
+        return exists(location, s3)
 
     app = create_app(warehouse=EmbeddedTables(database), s3=s3_endpoint)
     with monkeypatch.context() as patch:
-        patch.setattr(object_storage, "read_bytes", counted)
+        patch.setattr(object_storage, "exists", counted)
         try:
             with TestClient(app) as api:
                 for _ in range(3):
@@ -149,7 +149,7 @@ def test_artifacts_and_reports_are_written_to_and_read_from_object_storage(
                     assert model["version_id"] == record.version_id
                     assert model["document_path"] == record.document_path
                     assert model["document_url"] == "/model/document"
-                assert reads.count(record.document_path) == 1
+                assert asked.count(record.document_path) == 1
                 served = api.get(model["document_url"])
                 assert served.status_code == 200
                 assert served.headers["content-type"].startswith("text/html")

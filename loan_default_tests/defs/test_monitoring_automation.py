@@ -131,7 +131,7 @@ def test_new_raw_month_sensor_waits_while_a_run_ingests_months(small_raw, tmp_pa
     """A backfill's queued month runs are writing those months: requesting them again would
     write them twice (the production profile's daemon runs this sensor beside backfills)."""
     resources = {"raw_data": RawDataResource(raw_dir=str(small_raw))}
-    job = load_definitions().resolve_job_def("data_layers")
+    job = load_definitions().resolve_job_def("month_layers")
     bronze = dg.AssetKey(["bronze", "lms_loan_daily"])
     with dg.instance_for_test() as instance:
         run = instance.create_run_for_job(
