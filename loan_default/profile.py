@@ -13,12 +13,15 @@ from loan_default.lib.storage.object_storage import S3Endpoint
 from loan_default.lib.storage.table_store import TableStore
 
 
-def postgres_dsn(database: str) -> str:
+def postgres_dsn(
+    database: str,
+    host: str = settings.POSTGRES_HOST,
+    port: int = settings.POSTGRES_PORT,
+    user: str = settings.POSTGRES_USER,
+    password: str = settings.POSTGRES_PASSWORD,
+) -> str:
     """A libpq connection string for one of the production profile's PostgreSQL databases."""
-    return (
-        f"dbname={database} host={settings.POSTGRES_HOST} port={settings.POSTGRES_PORT} "
-        f"user={settings.POSTGRES_USER} password={settings.POSTGRES_PASSWORD}"
-    )
+    return f"dbname={database} host={host} port={port} user={user} password={password}"
 
 
 def s3_endpoint() -> S3Endpoint:

@@ -22,6 +22,7 @@ from botocore.client import BaseClient
 from loan_default import settings
 from loan_default.lib.storage.lake_tables import LakeTables
 from loan_default.lib.storage.object_storage import S3Endpoint
+from loan_default.profile import postgres_dsn
 from loan_default.services import postgres, s3_server
 
 
@@ -93,9 +94,8 @@ class ProductionServices:
         s3 = S3Endpoint(
             self.s3_endpoint, self.s3_region, self.s3_access_key_id, self.s3_secret_access_key
         )
-        catalog = (
-            f"postgres:dbname={self.catalog_db} host={self.pg_host} port={self.pg_port} "
-            f"user={self.pg_user} password={self.pg_password}"
+        catalog = "postgres:" + postgres_dsn(
+            self.catalog_db, self.pg_host, self.pg_port, self.pg_user, self.pg_password
         )
         return LakeTables(catalog, f"s3://{self.s3_bucket}/warehouse/", s3)
 

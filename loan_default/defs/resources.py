@@ -9,7 +9,6 @@ from loan_default import profile, settings
 from loan_default.lib.ingest.raw_reader import RawFile
 from loan_default.lib.ingest.sources import Source
 from loan_default.lib.storage.embedded_tables import EmbeddedTables
-from loan_default.lib.storage.lake_tables import LakeTables
 from loan_default.lib.storage.object_storage import S3Endpoint
 from loan_default.lib.storage.table_store import TableStore
 
@@ -54,11 +53,6 @@ def warehouse_resource(database: Path | None = None) -> TableStore:
     `warehouse: dg.ResourceParam[TableStore]`, whichever backend the profile chose.
     """
     return EmbeddedTables(Path(database or settings.WAREHOUSE_PATH), profile.duckdb_config())
-
-
-def lake_warehouse_resource(catalog: str, data_path: str, s3: S3Endpoint | None) -> TableStore:
-    """A DuckLake warehouse: catalog `postgres:<libpq string>`, data files under `data_path`."""
-    return LakeTables(catalog, data_path, s3, profile.duckdb_config())
 
 
 def profile_resources() -> dict:

@@ -22,10 +22,6 @@ def _store(warehouse: TableStore | Path) -> TableStore:
     return warehouse if isinstance(warehouse, TableStore) else EmbeddedTables(Path(warehouse))
 
 
-def list_tables(warehouse: TableStore | Path) -> list[str]:
-    return _store(warehouse).tables()
-
-
 def read_table(warehouse: TableStore | Path, table: str) -> pl.DataFrame:
     return _store(warehouse).read(table)
 
