@@ -32,6 +32,8 @@ WAREHOUSE_PATH = _env_path("LOAN_DEFAULT_WAREHOUSE", Path("data/warehouse/loan_d
 ARTIFACT_DIR = _env_path("LOAN_DEFAULT_ARTIFACTS", Path("data/artifacts"))
 REPORT_DIR = _env_path("LOAN_DEFAULT_REPORTS", Path("data/reports"))
 RAW_DATE_FORMAT = os.environ.get("LOAN_DEFAULT_DATE_FORMAT", "%Y-%m-%d")
+# The raw files a replay (python -m loan_default.replay) delivers month by month into RAW_DIR.
+REPLAY_SOURCE = os.environ.get("LOAN_DEFAULT_REPLAY_SOURCE")
 
 # Monthly partitions, first and last month inclusive.
 FIRST_MONTH = _env_month("LOAN_DEFAULT_FIRST_MONTH", "2023-01-01")
@@ -164,3 +166,9 @@ def export_production_environment() -> None:
     """Puts production_environment() into this process's environment, so the Dagster instance
     it opens and every process it starts (the daemon, CLI runs) read the same values."""
     os.environ.update(production_environment())
+
+
+def environment_with(overrides: dict[str, str]) -> dict[str, str]:
+    """This process's environment with `overrides`: for a child process that runs with other
+    settings (a replay's own folder)."""
+    return {**os.environ, **overrides}

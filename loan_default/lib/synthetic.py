@@ -56,8 +56,16 @@ def _choice(rng: np.random.Generator, options: tuple[str, ...], n: int, p=None) 
     return np.asarray(options, dtype=object)[rng.choice(len(options), size=n, p=p)]
 
 
-def _customers(rng: np.random.Generator, n: int, drift_from: date | None) -> pl.DataFrame:
-    n_months = len(month_range(FIRST_START, add_months(LAST_START, 1)))
+# In the drift scenario the number of loans an applicant already holds becomes the main risk
+# driver (log-odds-like units per loan above two): a model trained before the change cannot
+# know it, one retrained on changed cohorts can learn it.
+DRIFT_DRIVER = 1.6
+
+
+def _customers(
+    rng: np.random.Generator, n: int, drift_from: date | None, last_start: date = LAST_START
+) -> pl.DataFrame:
+    n_months = len(month_range(FIRST_START, add_months(last_start, 1)))
     start_offset = np.sort(rng.integers(0, n_months, n))
     ids = 0x1000 + rng.permutation(n * 4)[:n]
     drifted = np.zeros(n, dtype=bool)
@@ -92,13 +100,14 @@ def _customers(rng: np.random.Generator, n: int, drift_from: date | None) -> pl.
         + 0.35 * clickstream_signal
         + rng.normal(0, 2.6, n)
     )
-    # After the drift month the old signals lose their meaning: the champion degrades.
-    z = np.where(drifted, 0.3 * z + rng.normal(0, 1.2, n), z)
-    threshold = np.quantile(z, 1 - TARGET_DEFAULT_RATE)
-    defaults = z > threshold
-
+    drift_noise = rng.normal(0, 1.2, n)
     salary = income / 12 * rng.uniform(0.75, 0.95, n)
     n_types = rng.integers(0, 5, n)
+    # After the drift month the old signals lose most of their meaning and the number of loans
+    # carries the risk: the champion degrades, a retrained model recovers.
+    z = np.where(drifted, 0.3 * z + drift_noise + DRIFT_DRIVER * (n_types - 2), z)
+    threshold = np.quantile(z, 1 - TARGET_DEFAULT_RATE)
+    defaults = z > threshold
     type_of_loan = [
         "" if k == 0 else (", ".join(t[:-1]) + (", and " if k > 1 else "") + t[-1])
         for k, t in zip(
@@ -129,11 +138,16 @@ def _customers(rng: np.random.Generator, n: int, drift_from: date | None) -> pl.
 
 
 def generate(
-    out_dir: Path, loans: int = 12_500, seed: int = 42, drift_from: date | None = None
+    out_dir: Path,
+    loans: int = 12_500,
+    seed: int = 42,
+    drift_from: date | None = None,
+    last_start: date = LAST_START,
 ) -> dict[str, int]:
-    """Writes the four CSVs into `out_dir`; returns rows written per file."""
+    """Writes the four CSVs into `out_dir`; returns rows written per file. Loans start from
+    2023-01 to `last_start` (2025-01 as in the real data; later for a longer replay)."""
     rng = np.random.default_rng(seed)
-    people = _customers(rng, loans, drift_from)
+    people = _customers(rng, loans, drift_from, last_start)
     start = _months_as_dates(people["start_offset"].to_numpy(), FIRST_START)
     people = people.with_columns(start=start)
     frames = {
@@ -338,8 +352,9 @@ def main() -> None:
     parser.add_argument("--loans", type=int, default=12_500)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--drift-from", type=date.fromisoformat, default=None)
+    parser.add_argument("--last-start", type=date.fromisoformat, default=LAST_START)
     args = parser.parse_args()
-    written = generate(args.out, args.loans, args.seed, args.drift_from)
+    written = generate(args.out, args.loans, args.seed, args.drift_from, args.last_start)
     for name, rows in written.items():
         print(f"{args.out / SOURCES[name].file_name}: {rows:,} rows")
 

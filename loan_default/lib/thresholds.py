@@ -348,6 +348,7 @@ class Promotion(Section):
         Number, within("(0.5, 1)", "a one-sided confidence of 0.5 or less is no evidence")
     ]
     lookback_months: Annotated[Count, within("[1, inf)")]
+    max_decisions: Annotated[Count, within("[1, inf)")]
 
 
 class ModelInputs(Section):

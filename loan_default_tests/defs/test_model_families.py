@@ -67,11 +67,19 @@ def test_an_unknown_family_is_refused_by_name():
         family("random_forest")
 
 
-def test_the_retrain_job_trains_every_family_then_the_gate():
+def test_the_retrain_job_trains_every_family_then_the_gate_and_what_follows_it():
     job = defs().resolve_job_def(retrain.name)
+    follow_ups = {
+        dg.AssetKey(["models", "predictions"]),
+        dg.AssetKey(["models", "model_document"]),
+        *(dg.AssetKey(["monitoring", n]) for n in ("drift", "estimated_performance")),
+        *(dg.AssetKey(["monitoring", n]) for n in ("model_performance", "fairness")),
+        dg.AssetKey(["monitoring", "monitoring_report"]),
+    }
     assert job.asset_layer.selected_asset_keys == {
         *(dg.AssetKey(["models", n]) for n in FAMILIES),
         CHAMPION,
+        *follow_ups,
     }
 
 

@@ -171,8 +171,9 @@ def test_gate_promotes_a_better_model_and_refuses_a_worse_one(warehouse):
         decisions = registry.decisions(connection)
     assert decisions["promoted"].to_list() == [True, True, False]
     assert "no champion yet" in decisions["reason"][0]
-    assert "< margin" in decisions["reason"][2]
-    # Nothing new to judge: a second gate run decides nothing.
+    assert "not above the margin" in decisions["reason"][2]
+    assert decisions["lower_bound"][2] <= decisions["margin"][2]
+    # Nothing new to judge (no month labelled since): a second gate run decides nothing.
     run(warehouse, [CHAMPION])
     with duckdb.connect(str(warehouse)) as connection:
         assert registry.decisions(connection).height == 3
@@ -265,19 +266,26 @@ def test_the_gate_compares_only_months_held_out_for_both(warehouse):
         assert all(m > max(fitted) for m in decision["window_months"].split(","))
 
 
-def test_too_few_held_out_loans_means_no_promotion(warehouse):
+def test_a_negative_margin_is_refused_before_any_decision(warehouse):
     run(warehouse, [GB, CHAMPION], {"models__gradient_boosting": GradientBoostingConfig()})
-    run(
-        warehouse,
-        [GB, CHAMPION],
-        {
-            "models__gradient_boosting": GradientBoostingConfig(seed=7),
-            "models__champion": {"config": {"min_loans": 1004, "margin": -1.0}},
-        },
-    )
-    decision = decisions_of(warehouse).row(-1, named=True)
-    assert (decision["promoted"], decision["n"]) == (False, 1003)
-    assert "n=1003 < minimum 1004" in decision["reason"]
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            project_assets(),
+            selection=dg.AssetSelection.assets(GB, CHAMPION),
+            instance=instance,
+            resources=project_resources(require_real_data(), warehouse),
+            run_config=dg.RunConfig(
+                {
+                    "models__gradient_boosting": GradientBoostingConfig(seed=7),
+                    "models__champion": {"config": {"margin": -1.0}},
+                }
+            ),
+            raise_on_error=False,
+        )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "margin must be >= 0" in failure.step_failure_data.error.to_string()
+    assert decisions_of(warehouse).height == 1  # only the first champion's
 
 
 def test_a_refused_challenger_of_the_champions_family_leaves_its_rows_intact(warehouse):

@@ -56,7 +56,7 @@ def test_retrain_sensor_requests_one_run_per_error_failure():
         assert request.tags["loan_default/reason"] == RETRAIN_REASON
         ops = request.run_config["ops"]
         config = ops["models__gradient_boosting"]["config"]
-        assert config["reason"] == RETRAIN_REASON and config["window_mode"] == "relative"
+        assert config["reason"] == RETRAIN_REASON and config["window_mode"] == "recent"
         assert (
             "monitoring/model_performance:champion_roc_auc failed for 2025-01-01"
             in (config["reason_detail"])
@@ -70,6 +70,17 @@ def test_retrain_sensor_requests_one_run_per_error_failure():
         assert second.run_key != request.run_key
         detail = second.run_config["ops"]["models__tab_transformer"]["config"]["reason_detail"]
         assert "2025-02-01" in detail
+
+        # A retrain's own follow-ups judge the same champion and month again: no new request,
+        # else a refused challenger would ask for a retrain after every retrain.
+        report_check(instance, PERFORMANCE, "champion_roc_auc", False, ERROR)
+        rejudged = tick(retrain_on_alert, instance, again.cursor)
+        assert rejudged.run_requests == []
+        report_check(instance, PERFORMANCE, "champion_roc_auc", False, ERROR, month="2025-02-01")
+        [next_month] = tick(retrain_on_alert, instance, rejudged.cursor).run_requests
+        assert "2025-02-01" in next_month.run_config["ops"]["models__scorecard"]["config"][
+            "reason_detail"
+        ]
 
 
 @pytest.fixture(scope="module")

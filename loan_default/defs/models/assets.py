@@ -22,8 +22,16 @@ from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.models.families import FAMILIES
 from loan_default.lib.models.model_data import TARGET, labeled_applications, newest_labeled_month
-from loan_default.lib.models.promotion import Comparison, candidates, comparison_months, decide
+from loan_default.lib.models.promotion import (
+    Comparison,
+    GateRule,
+    candidates,
+    comparison_months,
+    judge,
+    waiting_reason,
+)
 from loan_default.lib.models.reason_codes import score_with_reasons, stored_reasons
+from loan_default.lib.models.served_decisions import SERVED_TABLE, served_decisions
 from loan_default.lib.models.training import train
 from loan_default.lib.models.training_report import (
     importance_markdown,
@@ -149,11 +157,10 @@ def _compare(
     candidate: registry.RegistryRecord,
     current: registry.RegistryRecord,
     data: pl.DataFrame,
-    newest_application: date,
+    months: list[date],
     s3: S3Endpoint | None,
 ) -> Comparison:
-    """Both versions scored on the loans held out for both."""
-    months = comparison_months(candidate.windows, current.windows, newest_application)
+    """Both versions scored on the loans of `months`, held out for both."""
     rows = data.filter(pl.col("application_month").is_in(months))
     scores = [
         registry.load_artifact(r, s3).score(rows)["calibrated_probability"].to_numpy()
@@ -162,7 +169,7 @@ def _compare(
     return Comparison.of(months, rows[TARGET].to_numpy(), *scores)
 
 
-def _decision_row(candidate, current, comparison, decision, config: ChampionConfig) -> dict:
+def _decision_row(candidate, current, comparison, decision, rule: GateRule) -> dict:
     evidence = comparison or Comparison(months=(), n=0)
     return {
         "decided_at": datetime.now(UTC).replace(tzinfo=None),
@@ -176,8 +183,9 @@ def _decision_row(candidate, current, comparison, decision, config: ChampionConf
         "auc_difference": evidence.difference,
         "difference_low": evidence.difference_low,
         "difference_high": evidence.difference_high,
-        "margin": config.margin,
-        "min_loans": config.min_loans,
+        "lower_bound": decision.lower_bound,
+        "margin": rule.margin,
+        "confidence": rule.confidence,
         "promoted": decision.promote,
         "reason": decision.reason,
     }
@@ -201,30 +209,43 @@ def champion(
     warehouse: dg.ResourceParam[TableStore],
     model_store: ModelStoreResource,
 ) -> dg.MaterializeResult:
+    rule = config.rule()
     labels = warehouse.read(LABEL_TABLE)
     data = labeled_applications(warehouse.read(FEATURE_TABLE), labels, settings.LABEL)
-    newest_application = add_months(newest_labeled_month(labels), -settings.LABEL.mob)
+    labels_through = newest_labeled_month(labels)
+    newest_application = add_months(labels_through, -settings.LABEL.mob)
     s3 = model_store.object_storage()
+    lines, pending = [], []
     with warehouse.connect() as connection:
-        judged = set(registry.decisions(connection)["candidate_version"].to_list())
-        to_judge = candidates(registry.latest_versions(connection), judged)
-        lines = []
-        for candidate in to_judge:
+        history = registry.decisions(connection)
+        for candidate in candidates(registry.latest_versions(connection), judged=()):
             current = registry.champion(connection)
-            comparison = (
-                None
-                if current is None
-                else _compare(candidate, current, data, newest_application, s3)
+            comparison, months, earlier = None, [], []
+            if current is not None:
+                months = rule.pooled(
+                    comparison_months(candidate.windows, current.windows, newest_application)
+                )
+                earlier = history.filter(
+                    (pl.col("candidate_version") == candidate.version_id)
+                    & (pl.col("champion_version") == current.version_id)
+                ).to_dicts()
+                waiting = waiting_reason(months, earlier, rule)
+                if waiting is not None:
+                    if not waiting.endswith("no longer a candidate"):
+                        pending.append(candidate.version_id)
+                    lines.append(f"| {candidate.version_id} | not judged | {waiting} |")
+                    continue
+                comparison = _compare(candidate, current, data, months, s3)
+            decision = judge(comparison, rule)
+            # The decision and the change of champion commit together, or not at all.
+            registry.apply_decision(
+                connection,
+                {**_decision_row(candidate, current, comparison, decision, rule), "kind": "gate"},
             )
-            decision = decide(comparison, config.margin, config.min_loans)
-            registry.record_decision(
-                connection, _decision_row(candidate, current, comparison, decision, config)
-            )
-            if decision.promote:
-                if current is not None:
-                    registry.set_status(connection, current.version_id, "retired")
-                registry.set_status(connection, candidate.version_id, "champion")
             verdict = "promoted" if decision.promote else "refused"
+            judged = [*earlier, {"n": comparison.n if comparison else 0}]
+            if not decision.promote and sum(1 for d in judged if d["n"]) < rule.max_decisions:
+                pending.append(candidate.version_id)
             lines.append(f"| {candidate.version_id} | {verdict} | {decision.reason} |")
             context.log.info(f"{candidate.version_id}: {verdict}: {decision.reason}")
         now = registry.champion(connection)
@@ -237,6 +258,9 @@ def champion(
                 if lines
                 else "no new versions to judge"
             ),
+            # Read by the challenger_pending sensor: who waits, and for labels after when.
+            "pending_challengers": dg.MetadataValue.json(pending),
+            "labels_through": labels_through.isoformat(),
         }
     )
 
@@ -269,10 +293,11 @@ def predictions(
     champion_id = current.version_id if current else None
     s3 = model_store.object_storage()
     models = {v: registry.load_artifact(r, s3) for v, r in versions.items()}
+    served_before = warehouse.exists(SERVED_TABLE)
     for month in months_of(context):
         next_month = add_months(month, 1)
         features = warehouse.read(FEATURE_TABLE, "application_month", month, next_month)
-        scored = [
+        scored = pl.concat(
             features.select("loan_id", "application_month")
             .hstack(stored_reasons(score_with_reasons(models[version_id], features)))
             .with_columns(
@@ -282,10 +307,16 @@ def predictions(
                 scored_at=pl.lit(datetime.now(UTC)),
             )
             for version_id, record in versions.items()
-        ]
-        warehouse.replace(
-            PREDICTIONS_TABLE, pl.concat(scored), "application_month", month, next_month
         )
+        existing = (
+            warehouse.read(SERVED_TABLE, "application_month", month, next_month)
+            if served_before
+            else None
+        )
+        served = served_decisions(existing, scored.filter(pl.col("is_champion")))
+        with warehouse.replacing(month, next_month) as replacement:
+            replacement.write(PREDICTIONS_TABLE, scored, "application_month")
+            replacement.write(SERVED_TABLE, served, "application_month")
     metadata = table_metadata(
         warehouse.describe(PREDICTIONS_TABLE, "application_month", *month_span(context))
     )

@@ -11,14 +11,20 @@ import dagster as dg
 from loan_default import settings
 from loan_default.lib.models.families import BACKTESTED, FAMILIES, Family
 from loan_default.lib.models.model_windows import Windows
+from loan_default.lib.models.promotion import GateRule
+from loan_default.lib.thresholds import load_thresholds
 
 
 class TrainingConfig(dg.Config):
     """Which windows to train on and how; defaults match the team's current practice."""
 
-    window_mode: str = "relative"  # or "absolute": the *_months below
+    # "relative": relative_months back from the as-of label month; "recent": recent_months of
+    # train and validation up to it, test and OOT the cohorts after (the policy after an
+    # alarm, lib/models/model_windows.py); "absolute": the *_months below.
+    window_mode: str = "relative"
     as_of_label_month: str | None = None  # newest labeled month when None
     relative_months: list[int] = [12, 3, 2, 1]
+    recent_months: list[int] = [12, 1]
     train_months: list[str] = ["2023-01-01", "2023-12-01"]
     validation_months: list[str] = ["2024-01-01", "2024-02-01"]
     test_months: list[str] = ["2024-03-01", "2024-04-01"]
@@ -46,11 +52,13 @@ class TrainingConfig(dg.Config):
             windows = Windows(*spans)
             as_of = self._as_of(newest_label_month)
             return windows, as_of
+        as_of = self._as_of(newest_label_month)
+        if self.window_mode == "recent":
+            return Windows.recent(as_of, settings.LABEL.mob, tuple(self.recent_months)), as_of
         if self.window_mode != "relative":
             raise ValueError(
-                f"window_mode must be 'relative' or 'absolute', not {self.window_mode}"
+                f"window_mode must be 'relative', 'recent' or 'absolute', not {self.window_mode}"
             )
-        as_of = self._as_of(newest_label_month)
         return Windows.relative(as_of, settings.LABEL.mob, tuple(self.relative_months)), as_of
 
     def _as_of(self, newest_label_month: date) -> date:
@@ -67,11 +75,21 @@ class TrainingConfig(dg.Config):
 
 
 class ChampionConfig(dg.Config):
-    """ROC-AUC a challenger must gain over the champion on loans held out for both, and the
-    fewest such loans a decision may rest on."""
+    """The gate's rule for one run; each field left empty takes thresholds.json's "promotion"
+    value (lib/models/promotion.py, GateRule), and every value is checked the same way."""
 
-    margin: float = 0.005
-    min_loans: int = 1000
+    margin: float | None = None
+    confidence: float | None = None
+    lookback_months: int | None = None
+    max_decisions: int | None = None
+
+    def rule(self) -> GateRule:
+        section = load_thresholds()["promotion"]
+        chosen = {
+            name: section[name] if getattr(self, name) is None else getattr(self, name)
+            for name in ("margin", "confidence", "lookback_months", "max_decisions")
+        }
+        return GateRule.of(chosen)
 
 
 def _family_config(family: Family) -> type[TrainingConfig]:

@@ -5,11 +5,15 @@ Sensors read Dagster's event log and the raw folder, never the DuckDB warehouse:
 holding the file would block the runs it starts.
 """
 
+import json
+
 import dagster as dg
 
-from loan_default.defs.gold.assets import monthly_freshness
+from loan_default.defs.backfills import REPORT
+from loan_default.defs.gold.assets import FEATURE_STORE, LABEL_STORE, monthly_freshness
 from loan_default.defs.models.assets import CHAMPION, PREDICTIONS, model_assets
 from loan_default.defs.models.config import FAMILY_CONFIGS
+from loan_default.defs.models.model_document import MODEL_DOCUMENT
 from loan_default.defs.monitoring.assets import (
     DRIFT,
     ESTIMATE_CHECKS,
@@ -34,6 +38,9 @@ ALARM_CHECKS = [
     *(dg.AssetCheckKey(PERFORMANCE, name) for name in PERFORMANCE_CHECKS),
 ]
 RETRAIN_REASON = registry.RETRAIN_AFTER_ALERT
+# A retrain after an alarm learns the newest labelled cohorts (Windows.recent), which hold the
+# change the alarm saw; the README's Replay section shows why.
+ALERT_WINDOW_MODE = "recent"
 LOAN_BOOK = SOURCES["lms_loan_daily"]
 
 monthly_refresh = dg.define_asset_job(
@@ -43,10 +50,32 @@ monthly_refresh = dg.define_asset_job(
     partitions_def=monthly_partitions,
     description="Every monthly asset of one month: data layers, predictions and monitoring.",
 )
+# What follows a gate decision, in the gate's own run: every month scored by the champion and
+# the newest versions, monitored, reported, and the model documents, without a hand-run step
+# or the daemon.
+GATE_FOLLOW_UPS = (
+    dg.AssetSelection.assets(MODEL_DOCUMENT, REPORT)
+    | dg.AssetSelection.groups("predictions")
+    | dg.AssetSelection.assets(*MONITORED[1:])
+)
 retrain = dg.define_asset_job(
     "retrain",
-    selection=dg.AssetSelection.assets(*(a.key for a in model_assets), CHAMPION),
-    description="A new version of every model family, then the champion/challenger gate.",
+    selection=dg.AssetSelection.assets(*(a.key for a in model_assets), CHAMPION) | GATE_FOLLOW_UPS,
+    partitions_def=monthly_partitions,
+    description=(
+        "A new version of every model family, the champion/challenger gate, then predictions "
+        "and monitoring of the run's months and the model documents."
+    ),
+)
+
+champion_gate = dg.define_asset_job(
+    "champion_gate",
+    selection=dg.AssetSelection.assets(CHAMPION) | GATE_FOLLOW_UPS,
+    partitions_def=monthly_partitions,
+    description=(
+        "The champion/challenger gate again, for challengers with new held-out labels, then "
+        "predictions and monitoring of the run's months and the model documents."
+    ),
 )
 
 monthly_refresh_schedule = dg.build_schedule_from_partitioned_job(
@@ -100,36 +129,131 @@ def _describe(evaluation) -> str:
     )
 
 
-def retrain_request(found: list[tuple[int, object]]) -> dg.RunRequest:
-    """One retraining run for the failures of one tick: relative windows, as of the newest
-    labeled month, with the reasons recorded on every new registry row."""
+def scored_months(instance: dg.DagsterInstance) -> tuple[str, str] | None:
+    """The first and last month of the feature store: the months a gate's follow-ups score
+    and monitor again."""
+    months = sorted(instance.get_materialized_partitions(FEATURE_STORE))
+    return (months[0], months[-1]) if months else None
+
+
+def month_range_tags(months: tuple[str, str] | None) -> dict[str, str]:
+    if months is None:
+        return {}
+    return {
+        "dagster/asset_partition_range_start": months[0],
+        "dagster/asset_partition_range_end": months[1],
+    }
+
+
+def retrain_request(
+    found: list[tuple[int, object]], months: tuple[str, str] | None = None
+) -> dg.RunRequest:
+    """One retraining run for the failures of one tick: the alarm's window policy, as of the
+    newest labeled month, with the reasons recorded on every new registry row; its follow-ups
+    cover `months`."""
     detail = " | ".join(_describe(e) for _, e in found)
     config = {
         f"models__{family}": config_type(
-            window_mode="relative", reason=RETRAIN_REASON, reason_detail=detail
+            window_mode=ALERT_WINDOW_MODE, reason=RETRAIN_REASON, reason_detail=detail
         )
         for family, config_type in FAMILY_CONFIGS.items()
     }
     return dg.RunRequest(
         run_key=f"{RETRAIN_REASON}-{max(storage_id for storage_id, _ in found)}",
         run_config=dg.RunConfig(config),
-        tags={"loan_default/reason": RETRAIN_REASON},
+        tags={"loan_default/reason": RETRAIN_REASON, **month_range_tags(months)},
     )
+
+
+def alarm_subject(evaluation) -> str:
+    """What an alarm is about: the asset judged, the champion version and the month. The
+    follow-ups of a retrain judge the same subject again; only a new subject asks anew."""
+    meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+    return (
+        f"{evaluation.asset_key.to_user_string()}|{meta.get('model_version')}|{meta.get('month')}"
+    )
+
+
+ACTED_ON_KEPT = 500
+
+
+def read_alarm_cursor(cursor: str | None) -> tuple[int, list[str]]:
+    """(newest execution id seen, subjects already acted on); an older cursor is a bare id."""
+    if not cursor:
+        return 0, []
+    if cursor.isdigit():
+        return int(cursor), []
+    state = json.loads(cursor)
+    return state["after"], state["acted"]
 
 
 @dg.sensor(
     job=retrain,
     default_status=RUNNING,
     minimum_interval_seconds=60,
-    description="Requests one retraining run per newly failed ERROR check on the champion.",
+    description=(
+        "Requests one retraining run per newly failed ERROR check on the champion, once per "
+        "champion version and judged month."
+    ),
 )
 def retrain_on_alert(context: dg.SensorEvaluationContext):
-    found, newest = new_alarms(context.instance, int(context.cursor or 0))
-    context.update_cursor(str(newest))
-    if not found:
-        return dg.SkipReason("no new ERROR failure of a champion check")
-    context.log.info("retraining: " + "; ".join(_describe(e) for _, e in found))
-    return retrain_request(found)
+    after, acted = read_alarm_cursor(context.cursor)
+    found, newest = new_alarms(context.instance, after)
+    fresh = [(i, e) for i, e in found if alarm_subject(e) not in acted]
+    subjects = list(dict.fromkeys(alarm_subject(e) for _, e in fresh))
+    acted = (acted + subjects)[-ACTED_ON_KEPT:]
+    context.update_cursor(json.dumps({"after": newest, "acted": acted}))
+    if not fresh:
+        reason = "already acted on" if found else "no new ERROR failure of a champion check"
+        return dg.SkipReason(reason)
+    waiting = pending_gate(context.instance)
+    if waiting is not None and waiting[0]:
+        # A retrain is in flight: its challengers wait for held-out labels, and a newer retrain
+        # would only replace them before any evidence could promote one.
+        return dg.SkipReason(
+            f"{', '.join(waiting[0])} await held-out labels after {waiting[1]}; "
+            f"not retraining again for: {'; '.join(_describe(e) for _, e in fresh)}"
+        )
+    context.log.info("retraining: " + "; ".join(_describe(e) for _, e in fresh))
+    return retrain_request(fresh, scored_months(context.instance))
+
+
+def pending_gate(instance: dg.DagsterInstance) -> tuple[list[str], str] | None:
+    """The challengers the last gate run left waiting and the newest label month it saw, from
+    its materialization (the event log, never the warehouse)."""
+    event = instance.get_latest_materialization_event(CHAMPION)
+    if event is None or event.asset_materialization is None:
+        return None
+    meta = event.asset_materialization.metadata
+    if "pending_challengers" not in meta or "labels_through" not in meta:
+        return None
+    return list(meta["pending_challengers"].value), meta["labels_through"].value
+
+
+@dg.sensor(
+    job=champion_gate,
+    default_status=RUNNING,
+    minimum_interval_seconds=300,
+    description=(
+        "Runs the gate again when challengers wait and a newer label month has arrived: each "
+        "new month of held-out labels is new evidence."
+    ),
+)
+def challenger_pending(context: dg.SensorEvaluationContext):
+    pending = pending_gate(context.instance)
+    if pending is None or not pending[0]:
+        return dg.SkipReason("no challenger waits for the gate")
+    waiting, labels_through = pending
+    labelled = sorted(context.instance.get_materialized_partitions(LABEL_STORE))
+    if not labelled or labelled[-1] <= labels_through:
+        return dg.SkipReason(f"{', '.join(waiting)} wait for labels after {labels_through}")
+    return dg.RunRequest(
+        run_key=f"gate-{labelled[-1]}-{'-'.join(waiting)}",
+        tags={
+            "loan_default/reason": "new-held-out-labels",
+            **month_range_tags(scored_months(context.instance)),
+        },
+    )
 
 
 IN_PROGRESS = [

@@ -516,11 +516,14 @@ def _decisions(doc: ModelDocument) -> Iterable[Block]:
         return
     yield (
         "Every decision of models.promotion_decisions about this version, as candidate or as "
-        "the champion compared with: months and loans compared, both ROC-AUCs, the paired "
-        "difference with its 95% DeLong interval, margin and minimum."
+        "the champion compared with: who decided (the gate, a manual promotion or a rollback), "
+        "months and loans compared, both ROC-AUCs, the paired difference with its 95% DeLong "
+        "interval, the one-sided lower bound the gate compared with the margin, and the reason."
     )
     columns = (
         "decided_at",
+        "kind",
+        "decided_by",
         "candidate_version",
         "champion_version",
         "window_months",
@@ -530,8 +533,9 @@ def _decisions(doc: ModelDocument) -> Iterable[Block]:
         "auc_difference",
         "difference_low",
         "difference_high",
+        "lower_bound",
         "margin",
-        "min_loans",
+        "confidence",
         "promoted",
         "reason",
     )

@@ -50,6 +50,28 @@ class Windows:
         oot, test, validation, train = spans
         return cls(train=train, validation=validation, test=test, oot=oot)
 
+    @classmethod
+    def recent(
+        cls, as_of_label_month: date, mob: int, months: tuple[int, int] = (12, 1)
+    ) -> Windows:
+        """Train and validation on the newest labelled application months; test and out-of-time
+        are the two cohorts after them, whose labels arrive later.
+
+        The window policy of a retrain after an alarm: with labels six months late, the windows
+        of `relative` train only on cohorts from before a change the alarm has just seen. These
+        learn from the changed cohorts at once; the gate and monitoring judge the version on its
+        held-out cohorts as their labels arrive.
+        """
+        train, validation = months
+        newest = add_months(as_of_label_month, -mob)
+        first_validation = add_months(newest, -(validation - 1))
+        return cls(
+            train=(add_months(first_validation, -train), add_months(first_validation, -1)),
+            validation=(first_validation, newest),
+            test=(add_months(newest, 1), add_months(newest, 1)),
+            oot=(add_months(newest, 2), add_months(newest, 2)),
+        )
+
     def as_dict(self) -> dict[str, list[str]]:
         return {n: [m.isoformat() for m in getattr(self, n)] for n in WINDOW_NAMES}
 

@@ -1,15 +1,20 @@
 """The model registry: one row per trained version in the warehouse, artifacts on disk.
 
 An artifact is loaded only when its sha256 matches the registry row, so a model file that was
-replaced or corrupted after training can never score applications.
+replaced or corrupted after training can never score applications. A change of champion is one
+transaction with the decision that made it (`apply_decision`), so the registry never has two
+champions, or none, and never a champion without the decision that explains it.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
+import os
 import pickle
 import subprocess
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,10 +31,17 @@ DECISIONS_TABLE = "models.promotion_decisions"
 STATUSES = ("champion", "challenger", "retired")
 RETRAIN_AFTER_ALERT = "retrain-after-alert"
 REASONS = ("initial", "scheduled", RETRAIN_AFTER_ALERT)
+# Who made a decision: the gate (models/champion), an operator naming a version (the
+# manual_promotion job), or an operator restoring the previous champion (its rollback).
+DECISION_KINDS = ("gate", "manual", "rollback")
 
 
 class ArtifactIntegrityError(RuntimeError):
     """The artifact on disk is not the one the registry recorded."""
+
+
+class PromotionError(RuntimeError):
+    """A decision that cannot be applied as it stands; nothing of it was written."""
 
 
 @dataclass
@@ -69,7 +81,9 @@ def save_artifact(
     return location, hashlib.sha256(data).hexdigest()
 
 
-def load_artifact(record: RegistryRecord, s3: S3Endpoint | None = None) -> object:
+def verified_artifact_bytes(record: RegistryRecord, s3: S3Endpoint | None = None) -> bytes:
+    """The artifact's bytes, once their sha256 matched the registry row: a promotion checks
+    this first, so it never names a champion the API would refuse to load."""
     location = record.artifact_path
     try:
         data = object_storage.read_bytes(location, s3)
@@ -83,6 +97,11 @@ def load_artifact(record: RegistryRecord, s3: S3Endpoint | None = None) -> objec
             f"artifact of {record.version_id} at {location} has sha256 {actual}, but the "
             f"registry recorded {record.artifact_sha256}: refusing to load it"
         )
+    return data
+
+
+def load_artifact(record: RegistryRecord, s3: S3Endpoint | None = None) -> object:
+    data = verified_artifact_bytes(record, s3)
     return pickle.loads(data)  # noqa: S301  (only after the sha256 matched the registry)
 
 
@@ -113,7 +132,15 @@ DECISION_EVIDENCE = {
     "auc_difference": "double",
     "difference_low": "double",
     "difference_high": "double",
-    "min_loans": "integer",
+    "min_loans": "integer",  # the former rule's minimum; null for decisions by GateRule
+    "lower_bound": "double",  # the one-sided lower bound judged against the margin
+    "confidence": "double",
+}
+# Who decided, and how (DECISION_KINDS). Rows written before these columns existed were all
+# the gate's, and say so once the columns are added.
+DECISION_AUTHORSHIP = {
+    "kind": "varchar",
+    "decided_by": "varchar",
 }
 
 
@@ -144,12 +171,14 @@ def _ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
     # evidence of each decision (the months compared, n, the paired difference, its interval).
     for table, added in (
         (REGISTRY_TABLE, REGISTRY_ADDED_COLUMNS),
-        (DECISIONS_TABLE, DECISION_EVIDENCE),
+        (DECISIONS_TABLE, {**DECISION_EVIDENCE, **DECISION_AUTHORSHIP}),
     ):
         present = {name for name, _ in table_columns(connection, table)}
         for column, kind in added.items():
             if column not in present:
                 connection.execute(f"alter table {table} add column {column} {kind}")
+                if table == DECISIONS_TABLE and column == "kind":
+                    connection.execute(f"update {table} set kind = 'gate' where kind is null")
 
 
 def register(connection: duckdb.DuckDBPyConnection, record: RegistryRecord) -> None:
@@ -195,6 +224,12 @@ def champion(connection: duckdb.DuckDBPyConnection) -> RegistryRecord | None:
     return found[-1] if found else None
 
 
+def version(connection: duckdb.DuckDBPyConnection, version_id: str) -> RegistryRecord | None:
+    """The registry row of `version_id`, or None when no such version was registered."""
+    found = _records(connection, "where version_id = ?", [version_id])
+    return found[-1] if found else None
+
+
 def set_status(connection: duckdb.DuckDBPyConnection, version_id: str, status: str) -> None:
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -216,12 +251,106 @@ def set_document(
 
 
 def record_decision(connection: duckdb.DuckDBPyConnection, decision: dict) -> None:
+    """Inserts a decision row and nothing else: a decision that promotes goes through
+    `apply_decision`, which changes the champion in the same transaction."""
     _ensure_tables(connection)
+    _insert_decision(connection, decision)
+
+
+def _insert_decision(connection: duckdb.DuckDBPyConnection, decision: dict) -> None:
     connection.execute(
         f"insert into {DECISIONS_TABLE} ({', '.join(decision)}) values "
         f"({', '.join('?' for _ in decision)})",
         list(decision.values()),
     )
+
+
+def current_user() -> str:
+    """Who runs this process, for `decided_by`: the OS user, or the uid where it has no name
+    (a container's arbitrary uid)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
+
+
+def _decision_with_author(decision: dict) -> dict:
+    """The decision row with its kind checked and `decided_by` filled in."""
+    kind = decision.get("kind")
+    if kind not in DECISION_KINDS:
+        raise ValueError(f"decision kind must be one of {DECISION_KINDS}, got {kind!r}")
+    if not str(decision.get("reason") or "").strip():
+        raise ValueError("a decision needs a reason")
+    if not decision.get("candidate_version"):
+        raise ValueError("a decision needs its candidate_version")
+    return {**decision, "decided_by": decision.get("decided_by") or current_user()}
+
+
+def _champions(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = connection.execute(
+        f"select version_id from {REGISTRY_TABLE} where status = 'champion' order by version_id"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _count(result: duckdb.DuckDBPyConnection) -> int:
+    """Rows an update changed (DuckDB and DuckLake both return the count)."""
+    return result.fetchone()[0]
+
+
+def apply_decision(connection: duckdb.DuckDBPyConnection, decision: dict) -> None:
+    """Records a decision (a row of models.promotion_decisions: `kind` one of DECISION_KINDS,
+    `reason`, `decided_by`, by default the OS user) and, when `decision["promoted"]`, makes
+    `decision["candidate_version"]` the one champion: every champion retired, the candidate
+    promoted, all in one transaction.
+
+    Inside it, before anything is committed: the champion must still be the one the decision
+    replaces (`champion_version`, None for the first), exactly one row must be promoted and
+    exactly one champion must remain; otherwise PromotionError, and the rollback leaves the
+    registry and the decisions as they were. A crash at any point has the same effect. Works on
+    the DuckDB file and on DuckLake, where the commit is one catalog snapshot.
+    """
+    row = _decision_with_author(decision)
+    _ensure_tables(connection)  # DDL, if any, before the transaction: a snapshot of its own
+    connection.begin()
+    try:
+        if row.get("promoted"):
+            before = _champions(connection)
+            replaced = row.get("champion_version")
+            if (replaced is None and before) or (replaced is not None and replaced not in before):
+                raise PromotionError(
+                    f"the decision replaces champion {replaced or 'none'}, but the registry's "
+                    f"champion is {', '.join(before) or 'none'}: decided on a stale registry, "
+                    "decide again"
+                )
+        _insert_decision(connection, row)
+        if row.get("promoted"):
+            _promote(connection, row["candidate_version"])
+        connection.commit()
+    except BaseException:
+        with suppress(duckdb.TransactionException):  # a failed commit has already rolled back
+            connection.rollback()
+        raise
+
+
+def _promote(connection: duckdb.DuckDBPyConnection, version_id: str) -> None:
+    """Inside apply_decision's transaction: the champion(s) retired, then `version_id`."""
+    connection.execute(f"update {REGISTRY_TABLE} set status = 'retired' where status = 'champion'")
+    promoted = _count(
+        connection.execute(
+            f"update {REGISTRY_TABLE} set status = 'champion' where version_id = ?", [version_id]
+        )
+    )
+    if promoted != 1:
+        raise PromotionError(
+            f"promoting {version_id} changed {promoted} registry rows, not exactly one: "
+            "nothing was changed"
+        )
+    champions = _champions(connection)
+    if champions != [version_id]:
+        raise PromotionError(
+            f"after promoting {version_id} the champions would be {champions}: nothing was changed"
+        )
 
 
 def decisions(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:

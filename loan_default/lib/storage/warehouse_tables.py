@@ -13,7 +13,7 @@ from loan_default.lib.storage.table_store import TableStore
 
 # Ingestion and scoring times change on every run by design; a re-run is "identical" in
 # everything else.
-VOLATILE_COLUMNS = ("ingested_at", "scored_at")
+VOLATILE_COLUMNS = ("ingested_at", "scored_at", "served_at")
 # The month column of a table: the first of these it has.
 MONTH_COLUMNS = ("partition_month", "label_month", "application_month", "month", "as_of_month")
 

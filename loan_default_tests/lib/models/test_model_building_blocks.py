@@ -254,3 +254,18 @@ def test_artifacts_pickled_with_a_pipeline_attribute_still_predict():
     del old.__dict__["estimator"]
     loaded = pickle.loads(pickle.dumps(old))
     np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+
+
+def test_recent_windows_learn_the_newest_labelled_cohorts():
+    # As of label month 2025-07 with labels at mob 6: the newest labelled application month is
+    # 2025-01. Train 2024-01..2024-12 and validation 2025-01; test and OOT are the next cohorts.
+    windows = Windows.recent(date(2025, 7, 1), mob=6).as_dict()
+    assert windows == {
+        "train": ["2024-01-01", "2024-12-01"],
+        "validation": ["2025-01-01", "2025-01-01"],
+        "test": ["2025-02-01", "2025-02-01"],
+        "oot": ["2025-03-01", "2025-03-01"],
+    }
+    two = Windows.recent(date(2025, 7, 1), mob=6, months=(6, 2)).as_dict()
+    assert two["train"] == ["2024-06-01", "2024-11-01"]
+    assert two["validation"] == ["2024-12-01", "2025-01-01"]

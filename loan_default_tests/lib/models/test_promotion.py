@@ -8,7 +8,11 @@ from sklearn.metrics import roc_auc_score
 
 from loan_default.lib.models.metrics import paired_roc_auc_difference
 from loan_default.lib.models.model_windows import Windows
-from loan_default.lib.models.promotion import Comparison, comparison_months, decide
+from loan_default.lib.models.promotion import (
+    GateRule,
+    comparison_months,
+    waiting_reason,
+)
 
 
 def windows(as_of: str) -> dict:
@@ -67,14 +71,15 @@ def test_months_compared_are_held_out_for_both_and_never_the_challengers_oot():
                 assert month > date.fromisoformat(fitted["validation"][1])
 
 
-def test_decision_needs_enough_loans_and_the_margin():
-    assert decide(None, 0.005, 1000).promote
-    few = Comparison((date(2024, 11, 1),), 999, 0.9, 0.8, 0.1, 0.05, 0.15)
-    refused = decide(few, 0.005, 1000)
-    assert not refused.promote and "n=999 < minimum 1000" in refused.reason
-    better = Comparison((date(2024, 11, 1),), 1000, 0.806, 0.8, 0.006, -0.01, 0.02)
-    promoted = decide(better, 0.005, 1000)
-    assert promoted.promote and "95% CI -0.0100 to +0.0200" in promoted.reason
-    assert not decide(better, 0.01, 1000).promote
-    one_class = Comparison((date(2024, 11, 1),), 1500)
-    assert not decide(one_class, 0.005, 1000).promote
+def test_a_challenger_is_judged_again_only_on_new_held_out_months():
+    rule = GateRule(margin=0.0, confidence=0.975, lookback_months=6, max_decisions=3)
+    nov, dec, jan = date(2024, 11, 1), date(2024, 12, 1), date(2025, 1, 1)
+    assert waiting_reason([nov], [], rule) is None  # never judged
+    first = {"n": 500, "window_months": "2024-11-01"}
+    assert "waits for the next one" in waiting_reason([nov], [first], rule)
+    assert waiting_reason([nov, dec], [first], rule) is None  # December is new evidence
+    # Decisions without loans (nothing labelled yet) do not count towards the maximum.
+    empty = {"n": 0, "window_months": None}
+    assert waiting_reason([nov], [empty], rule) is None
+    three = [first, {"n": 1000, "window_months": "2024-11-01,2024-12-01"}, {"n": 1500}]
+    assert "no longer a candidate" in waiting_reason([nov, dec, jan], three, rule)

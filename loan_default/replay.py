@@ -1,0 +1,276 @@
+"""`python -m loan_default.replay`: the platform operated month by month on an as-of clock.
+
+    python -m loan_default.replay --source DIR --months 2024-01-01...2025-07-01 [--dir D]
+    python -m loan_default.replay --scenario drift --months 2024-06-01...2025-07-01
+
+At each simulated month M the landing folder holds each source's rows dated up to M (the
+monthly drop), and the platform does what it does in production that month, through its own
+Dagster definitions and one instance: the monthly refresh of M (data layers, predictions,
+monitoring of application month M and label month M, with their checks), then the real
+`retrain_on_alert` sensor evaluated on the instance and any retrain run it requests (the
+families, the gate, and what follows a gate decision). The first month also backfills the
+months before it and trains the first champion as of M. Every run is tagged with its simulated
+month, so `make ui` over the replay's instance shows the history as it happened, and the
+`operations/timeline` asset reads it from there.
+
+The replay keeps everything in its own folder (`--dir`, default data/replay/<name>): landing
+files, warehouse, artifacts, reports and the Dagster instance. This module re-runs itself with
+that folder's settings in the environment, so the code location reads them like any run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from loan_default import settings
+from loan_default.lib.models.families import FAMILIES
+from loan_default.lib.months import add_months, month_range
+from loan_default.lib.operations.clock import FRESHNESS_CHECK, SIMULATED_MONTH_TAG
+
+DEFAULT_DIR = settings.PROJECT_ROOT / "data" / "replay"
+ENVIRONMENT_FILE = "environment.json"
+DATA_LAYERS = dg.AssetSelection.groups("bronze", "silver", "gold")
+# Synthetic scenarios: the generator's arguments and the first simulated month. Loans start
+# until 2025-07 (six cohorts more than the real data) so that cohorts after a retrain have their
+# labels before the data ends; 15,500 loans keep about 500 a month.
+SCENARIO_DATA = {"loans": 15_500, "last_start": date(2025, 7, 1)}
+SCENARIOS = {
+    "drift": ({**SCENARIO_DATA, "drift_from": date(2024, 8, 1)}, date(2024, 6, 1)),
+    "stable": (SCENARIO_DATA, date(2024, 6, 1)),
+}
+
+
+def parse_months(text: str) -> tuple[date, date | None]:
+    first, _, last = text.partition("...")
+    return date.fromisoformat(first), date.fromisoformat(last) if last else None
+
+
+def replay_environment(folder: Path, source: Path, months: list[date]) -> dict[str, str]:
+    """The settings of the replay's own folder: the landing folder is the raw folder, and the
+    partitions cover the source's months."""
+    folder = folder.resolve()
+    return {
+        "DAGSTER_HOME": str(folder / "dagster_home"),
+        "LOAN_DEFAULT_RAW_DIR": str(folder / "landing"),
+        "LOAN_DEFAULT_WAREHOUSE": str(folder / "warehouse" / "loan_default.duckdb"),
+        "LOAN_DEFAULT_ARTIFACTS": str(folder / "artifacts"),
+        "LOAN_DEFAULT_REPORTS": str(folder / "reports"),
+        "LOAN_DEFAULT_FIRST_MONTH": months[0].isoformat(),
+        "LOAN_DEFAULT_LAST_MONTH": months[-1].isoformat(),
+        "LOAN_DEFAULT_REPLAY_SOURCE": str(source.resolve()),
+    }
+
+
+def prepare(args: argparse.Namespace) -> tuple[Path, Path]:
+    """A fresh replay folder and the source data it replays (generated for a scenario)."""
+    name = args.scenario or "replay"
+    folder = Path(args.dir or DEFAULT_DIR / name)
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "dagster_home").mkdir(parents=True)
+    (folder / "dagster_home" / "dagster.yaml").symlink_to(settings.PROJECT_ROOT / "dagster.yaml")
+    if args.scenario:
+        from loan_default.lib.synthetic import generate
+
+        source = folder / "source"
+        generate(source, seed=args.seed, **SCENARIOS[args.scenario][0])
+    else:
+        source = Path(args.source)
+    return folder, source
+
+
+def _execute(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    target: str | dg.AssetSelection,
+    months: tuple[date, date] | None,
+    run_config: dict | None = None,
+    tags: dict[str, str] | None = None,
+    only: set[dg.AssetKey] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """One run on the instance: a job of the code location by name (only the assets `only`
+    of it, when given), or a selection of its assets, over months [first, last] when given."""
+    range_tags = (
+        {
+            "dagster/asset_partition_range_start": months[0].isoformat(),
+            "dagster/asset_partition_range_end": months[1].isoformat(),
+        }
+        if months
+        else {}
+    )
+    options = {
+        "instance": instance,
+        "run_config": run_config,
+        "tags": {**range_tags, **(tags or {})},
+        "raise_on_error": False,
+    }
+    if isinstance(target, str):
+        job = definitions.resolve_job_def(target)
+    else:
+        job = definitions.resolve_implicit_global_asset_job_def()
+        only = target.resolve(definitions.resolve_asset_graph())
+    result = job.execute_in_process(asset_selection=list(only) if only else None, **options)
+    if not result.success:
+        failed = [e for e in result.all_events if e.is_step_failure]
+        detail = "; ".join(
+            f"{e.step_key}: {e.step_failure_data.error.message.strip()}" for e in failed
+        )
+        raise SystemExit(f"{target} over {months} failed: {detail or 'see the run log'}")
+    return result
+
+
+def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The run's failed checks, but for freshness (see lib/operations/clock.py)."""
+    return [
+        f"{e.check_name} ({e.severity.value})"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.check_name != FRESHNESS_CHECK
+    ]
+
+
+def _retrain_assets(retrain: dg.JobDefinition, families: list[str] | None) -> set[dg.AssetKey]:
+    """The retrain job's assets, without the model families left out of the replay."""
+    keys = set(retrain.asset_layer.selected_asset_keys)
+    if not families:
+        return keys
+    return {
+        k
+        for k in keys
+        if k.path[0] != "models" or k.path[1] not in FAMILIES or k.path[1] in families
+    }
+
+
+def _only_families(run_config: dict, families: list[str] | None) -> dict:
+    if not families:
+        return run_config
+    ops = {
+        k: v for k, v in run_config.get("ops", {}).items() if k.removeprefix("models__") in families
+    }
+    return {**run_config, "ops": ops}
+
+
+def operate(first: date, last: date, families: list[str] | None) -> int:
+    """The month-by-month loop, in the replay folder's settings (see `replay_environment`)."""
+    from loan_default.definitions import defs
+    from loan_default.defs.monitoring.automation import monthly_refresh, retrain, retrain_on_alert
+    from loan_default.defs.operations.timeline import TIMELINE
+    from loan_default.lib.operations.landing import deliver, read_histories
+
+    definitions = defs()
+    retraining = _retrain_assets(definitions.resolve_job_def(retrain.name), families)
+    histories = read_histories(Path(settings.REPLAY_SOURCE), settings.RAW_DATE_FORMAT)
+    history = (settings.FIRST_MONTH, first)
+    cursor = None
+    with dg.DagsterInstance.get() as instance:
+        for month in month_range(first, add_months(last, 1)):
+            started = time.monotonic()
+            delivered = deliver(histories, settings.RAW_DIR, month, first_drop=month == first)
+            tags = {SIMULATED_MONTH_TAG: month.isoformat()}
+            if month == first:  # the months before, then the first champion as of M
+                _execute(definitions, instance, DATA_LAYERS, history, tags=tags)
+                refresh = _execute(
+                    definitions, instance, retrain.name, history, tags=tags, only=retraining
+                )
+            else:
+                refresh = _execute(
+                    definitions, instance, monthly_refresh.name, (month, month), tags=tags
+                )
+            notes = _failed_checks(refresh)
+            # The real sensor, evaluated on the instance as the daemon would at its next tick.
+            tick = retrain_on_alert.evaluate_tick(
+                dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions)
+            )
+            cursor = tick.cursor
+            for request in tick.run_requests:
+                months = tuple(
+                    date.fromisoformat(request.tags[f"dagster/asset_partition_range_{end}"])
+                    for end in ("start", "end")
+                )
+                sensor_tags = {
+                    **request.tags,
+                    **tags,
+                    "dagster/sensor_name": retrain_on_alert.name,
+                    "dagster/run_key": request.run_key or "",
+                }
+                config = _only_families(request.run_config, families)
+                _execute(
+                    definitions, instance, retrain.name, months, config, sensor_tags, retraining
+                )
+                notes.append("RETRAIN")
+            print(
+                f"{month:%Y-%m}  {delivered['lms_loan_daily']:>8,} loan-book rows  "
+                f"{time.monotonic() - started:6.1f} s  {'; '.join(notes) or 'all checks pass'}",
+                flush=True,
+            )
+        _execute(definitions, instance, dg.AssetSelection.assets(TIMELINE), None)
+    print(f"Timeline: {settings.REPORT_DIR / 'operations' / 'timeline.html'}", flush=True)
+    return 0
+
+
+def show(folder: Path, port: int) -> int:
+    """The Dagster UI (and its daemon) over a replay's folder, in the settings it ran with."""
+    saved = folder / ENVIRONMENT_FILE
+    if not saved.exists():
+        raise SystemExit(f"no replay in {folder}: run `make replay` first")
+    environment = settings.environment_with(json.loads(saved.read_text()))
+    workspace = str(settings.PROJECT_ROOT / "workspace.yaml")
+    dagster = str(Path(sys.executable).parent / "dagster")
+    command = [dagster, "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]
+    return subprocess.call(command, env=environment)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loan_default.replay", description=__doc__)
+    parser.add_argument("--source", default=str(settings.RAW_DIR), help="the raw files replayed")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), help="synthetic data instead")
+    parser.add_argument("--months", help="first...last simulated month (last: the data's end)")
+    parser.add_argument("--dir", help="the replay's folder (default data/replay/<scenario>)")
+    parser.add_argument("--seed", type=int, default=42, help="synthetic seed (scenario)")
+    parser.add_argument("--operate", nargs=2, type=date.fromisoformat, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--families", type=lambda text: text.split(","), help="model families (default: all)"
+    )
+    parser.add_argument("--ui", action="store_true", help="the Dagster UI over a replay's --dir")
+    parser.add_argument("--port", type=int, default=3000, help="the UI's port")
+    args = parser.parse_args(argv)
+    if args.operate:
+        return operate(*args.operate, args.families)
+    if args.ui:
+        return show(
+            Path(args.dir or settings.PROJECT_ROOT / "data" / "replay" / "replay"), args.port
+        )
+    folder, source = prepare(args)
+    default = SCENARIOS[args.scenario][1] if args.scenario else date(2024, 1, 1)
+    first, last = parse_months(args.months or f"{default}...")
+    from loan_default.lib.operations.landing import read_histories
+
+    histories = read_histories(source, settings.RAW_DATE_FORMAT)
+    data_months = sorted({m for h in histories.values() for m in h.months()})
+    last = last or data_months[-1]
+    if not data_months[0] <= first <= last <= data_months[-1]:
+        raise SystemExit(
+            f"simulated months {first}..{last} must lie within the data's months "
+            f"{data_months[0]}..{data_months[-1]}"
+        )
+    environment = replay_environment(
+        folder, source, month_range(data_months[0], add_months(last, 1))
+    )
+    (folder / ENVIRONMENT_FILE).write_text(json.dumps(environment, indent=2))
+    print(f"Replaying {first:%Y-%m}..{last:%Y-%m} of {source} in {folder}", flush=True)
+    inner = [sys.executable, "-m", "loan_default.replay", "--operate", str(first), str(last)]
+    if args.families:
+        inner += ["--families", ",".join(args.families)]
+    return subprocess.call(inner, env=settings.environment_with(environment))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
