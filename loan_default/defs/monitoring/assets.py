@@ -24,11 +24,10 @@ from loan_default.lib.models import registry
 from loan_default.lib.monitoring.alerts import drift_findings, judge_estimate, performance_findings
 from loan_default.lib.monitoring.drift import BinningRule
 from loan_default.lib.monitoring.fairness import (
-    FAIRNESS_SCHEMA,
     FairnessRules,
     adverse_impact_findings,
     age_band,
-    fairness_rows,
+    fairness_table,
     not_judged_bands,
 )
 from loan_default.lib.monitoring.monitoring_tables import (
@@ -401,28 +400,9 @@ def fairness(
     )
     labels = warehouse.read(LABEL_TABLE, "label_month", first_pooled, end)
     labelled = scores_with_labels(scored, labels, settings.LABEL)
-    frames = [pl.DataFrame(schema=FAIRNESS_SCHEMA)]
-    for month in months_of(context):
-        pooled_from = add_months(month, -(ROLLING_MONTHS - 1))
-        for clock, rows, month_column, application_month in (
-            ("application", scored, "application_month", month),
-            ("label", labelled, "label_month", add_months(month, -MOB)),
-        ):
-            pooled = rows.filter(pl.col(month_column).is_between(pooled_from, month))
-            this_month = pooled.filter(pl.col(month_column) == month)
-            frames.append(
-                fairness_rows(
-                    month,
-                    clock,
-                    application_month,
-                    this_month,
-                    pooled,
-                    versions,
-                    FAIRNESS_RULES,
-                    ROLLING_MONTHS,
-                )
-            )
-    table = pl.concat(frames).sort("month", "clock", "model_family", maintain_order=True)
+    table = fairness_table(
+        months_of(context), scored, labelled, versions, FAIRNESS_RULES, ROLLING_MONTHS
+    ).sort("month", "clock", "model_family", maintain_order=True)
     warehouse.replace(FAIRNESS_TABLE, table, "month", start, end)
     metadata = table_metadata(warehouse.describe(FAIRNESS_TABLE, "month", start, end))
     return dg.MaterializeResult(

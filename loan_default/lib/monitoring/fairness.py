@@ -1,9 +1,11 @@
 """Fair-lending monitoring by age band: approval rates, the adverse impact ratio, and error
-rates once labels arrive. Pure polars + fairlearn over scored applications; no Dagster here.
+rates once labels arrive. Pure polars over scored applications; no Dagster here.
 
-A decision of 0 approves (the model expects repayment), 1 declines. Rates per band come from
-fairlearn's MetricFrame; the adverse impact ratio divides each band's approval rate by that of
-the most-approved band. Edge cases, decided once here:
+A decision of 0 approves (the model expects repayment), 1 declines. Every month, version,
+clock, window and band is one group of a single grouped computation (counts, then rates from
+them; ROC-AUC from the rank sum of the defaulters' scores), since a metric frame per cell
+costs far more than the arithmetic. The adverse impact ratio divides each band's approval
+rate by that of the most-approved band. Edge cases, decided once here:
 - every configured band, and `unknown` (no valid age), has a row in every month, with n = 0
   and null rates when it holds no loan;
 - a band with fewer than `min_band_loans` loans, and `unknown`, is shown but not judged: it is
@@ -17,20 +19,11 @@ without repayers, an ROC-AUC with one class) are null, never 0.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-import numpy as np
 import polars as pl
-from fairlearn.metrics import (
-    MetricFrame,
-    count,
-    false_positive_rate,
-    selection_rate,
-    true_positive_rate,
-)
-from sklearn.metrics import roc_auc_score
 
 from loan_default.lib.monitoring.alerts import Finding
 from loan_default.lib.monitoring.monitoring_tables import ScoredVersion
@@ -45,6 +38,8 @@ BAND_METRICS = (
     "false_positive_rate",
     "roc_auc",
 )
+# One group of the grouped computation: a version's cohort of a month on a clock and window.
+CELL = ["month", "clock", "model_family", "model_version", "is_champion", "window"]
 FAIRNESS_SCHEMA = {
     "month": pl.Date,  # the application month (clock "application") or label month ("label")
     "clock": pl.String,
@@ -111,15 +106,6 @@ def age_band(age: pl.Expr, bands: tuple[AgeBand, ...]) -> pl.Expr:
     return expression.alias("age_band")
 
 
-def _default_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return float(np.mean(y_true))
-
-
-def _roc_auc(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> float:
-    """NaN (null later) for a band holding one class only: its AUC does not exist."""
-    return float(roc_auc_score(y_true, y_score)) if np.unique(y_true).size == 2 else np.nan
-
-
 def band_rates(rows: pl.DataFrame, rules: FairnessRules, labelled: bool) -> pl.DataFrame:
     """Per age band of one version's scored applications: counts, approval rate, and with
     labels the default, true-positive (defaulters declined) and false-positive (repayers
@@ -128,65 +114,285 @@ def band_rates(rows: pl.DataFrame, rules: FairnessRules, labelled: bool) -> pl.D
     `rows` holds `age_band` and `decision` (and `label`, `calibrated_probability` when
     labelled). Every band of `rules` gets a row, empty ones included.
     """
-    decision = rows["decision"].to_numpy()
-    metrics = {"n": count, "approval_rate": lambda t, p: selection_rate(t, p, pos_label=0)}
-    sample_params = {}
-    if labelled:
-        metrics |= {
-            "default_rate": _default_rate,
-            "true_positive_rate": lambda t, p: true_positive_rate(t, p, pos_label=1),
-            "false_positive_rate": lambda t, p: false_positive_rate(t, p, pos_label=1),
-            "roc_auc": _roc_auc,
-        }
-        sample_params["roc_auc"] = {"y_score": rows["calibrated_probability"].to_numpy()}
-    grid = pl.DataFrame({"age_band": rules.band_names})
-    if rows.is_empty():
-        by_band = pl.DataFrame(schema={"age_band": pl.String, **dict.fromkeys(metrics, pl.Float64)})
-    else:
-        frame = MetricFrame(
-            metrics=metrics,
-            y_true=rows["label"].to_numpy() if labelled else decision,
-            y_pred=decision,
-            sensitive_features={"age_band": rows["age_band"].to_numpy()},
-            sample_params=sample_params,
+    present = set(rows.columns) if labelled else set()
+    inputs = rows.select(
+        pl.lit(0, pl.UInt32).alias("cell"),
+        _band(rules),
+        "decision",
+        *(
+            pl.col(c) if c in present else pl.lit(None, dtype).alias(c)
+            for c, dtype in (("label", pl.Int8), ("calibrated_probability", pl.Float64))
+        ),
+    )
+    one_cell = pl.DataFrame({"cell": [0]}, schema={"cell": pl.UInt32})
+    return band_table(inputs, one_cell, rules).drop("cell")
+
+
+def _band(rules: FairnessRules) -> pl.Expr:
+    """The position of a row's band in `rules`; null for a band the rules do not name (such
+    a row has no band row to count in)."""
+    return (
+        pl.col("age_band")
+        .replace_strict(
+            rules.band_names, range(len(rules.band_names)), default=None, return_dtype=pl.UInt8
         )
-        by_band = pl.from_pandas(frame.by_group.reset_index())
-    rates = grid.join(by_band, on="age_band", how="left").with_columns(
-        pl.col("n").fill_null(0).cast(pl.Int64),
-        *(pl.lit(None, pl.Float64).alias(m) for m in BAND_METRICS if m not in by_band.columns),
-    )
-    return with_adverse_impact(_counts_and_undefined_rates(rates), rules)
-
-
-def _counts_and_undefined_rates(rates: pl.DataFrame) -> pl.DataFrame:
-    """Counts from the rates; a rate whose denominator is zero becomes null, not fairlearn's 0."""
-    defaults = (pl.col("default_rate") * pl.col("n")).round().cast(pl.Int64)
-    return rates.with_columns(
-        approved=(pl.col("approval_rate") * pl.col("n")).round().cast(pl.Int64),
-        defaults=defaults,
-        true_positive_rate=pl.when(defaults > 0).then("true_positive_rate"),
-        false_positive_rate=pl.when(pl.col("n") - defaults > 0).then("false_positive_rate"),
-        roc_auc=pl.col("roc_auc").fill_nan(None),
+        .alias("band")
     )
 
 
-def with_adverse_impact(rates: pl.DataFrame, rules: FairnessRules) -> pl.DataFrame:
+def _band_counts() -> list[pl.Expr]:
+    """Sums per group of rows (cell and band): every rate is a ratio of these. The rank sum
+    of the defaulters' scores (average ranks for ties) gives the ROC-AUC by Mann-Whitney."""
+    declined, label = pl.col("decision") == 1, pl.col("label")
+    return [
+        pl.len().cast(pl.Int64).alias("n"),
+        (~declined).sum().cast(pl.Int64).alias("approved"),
+        label.count().cast(pl.Int64).alias("labelled"),
+        label.sum().cast(pl.Int64).alias("defaults"),
+        (declined & (label == 1)).sum().cast(pl.Int64).alias("declined_defaults"),
+        (declined & (label == 0)).sum().cast(pl.Int64).alias("declined_repayers"),
+        pl.col("calibrated_probability")
+        .rank("average")
+        .filter(label == 1)
+        .sum()
+        .cast(pl.Float64)
+        .alias("default_rank_sum"),
+    ]
+
+
+def _band_rates() -> list[pl.Expr]:
+    """Rates from the counts; a rate whose denominator is zero is null, never 0: an empty
+    band has none, the application clock (no labels) has no label rate, and a band of one
+    class has no ROC-AUC."""
+    n, defaults = pl.col("n"), pl.when(pl.col("labelled") > 0).then(pl.col("defaults"))
+    repayers = pl.col("labelled") - defaults
+    return [
+        pl.when(n > 0).then(pl.col("approved")).alias("approved"),
+        defaults.alias("defaults"),
+        (pl.col("approved") / n).alias("approval_rate"),
+        (defaults / pl.col("labelled")).alias("default_rate"),
+        pl.when(defaults > 0)
+        .then(pl.col("declined_defaults") / defaults)
+        .alias("true_positive_rate"),
+        pl.when(repayers > 0)
+        .then(pl.col("declined_repayers") / repayers)
+        .alias("false_positive_rate"),
+        pl.when((defaults > 0) & (repayers > 0))
+        .then((pl.col("default_rank_sum") - defaults * (defaults + 1) / 2) / (defaults * repayers))
+        .alias("roc_auc"),
+    ]
+
+
+def band_table(
+    rows: pl.DataFrame | pl.LazyFrame, cells: pl.DataFrame | pl.LazyFrame, rules: FairnessRules
+) -> pl.DataFrame:
+    """Band rates of every cell in one grouped computation: each row of `cells` (an id
+    `cell` and any columns to carry through) gets every band of `rules` in band order, empty
+    ones with n = 0; then judged bands and the adverse impact ratio per cell.
+
+    `rows` holds cell, band (see _band), decision, label and calibrated_probability (label
+    null where the clock has none)."""
+    counts = rows.lazy().group_by("cell", "band").agg(_band_counts())
+    bands = pl.LazyFrame(
+        {"band": range(len(rules.band_names)), "age_band": rules.band_names},
+        schema={"band": pl.UInt8, "age_band": pl.String},
+    )
+    rates = (
+        cells.lazy()
+        .join(bands, how="cross")
+        .join(counts, on=["cell", "band"], how="left")
+        .with_columns(pl.col("n").fill_null(0))
+        .with_columns(_band_rates())
+        .sort("cell", "band")
+        .drop("band", "labelled", "declined_defaults", "declined_repayers", "default_rank_sum")
+    )
+    return with_adverse_impact(rates, rules, ["cell"]).collect()
+
+
+def with_adverse_impact(
+    rates: pl.DataFrame | pl.LazyFrame, rules: FairnessRules, cell: list[str] | None = None
+) -> pl.DataFrame | pl.LazyFrame:
     """Marks the judged bands (a configured band with at least `min_band_loans` loans) and
-    divides every band's approval rate by the most-approved judged band's (the reference;
-    the first in band order on a tie). Null when no band is judged or none approved anyone."""
-    judged = rates.with_columns(
-        judged=(pl.col("age_band") != UNKNOWN_BAND) & (pl.col("n") >= rules.min_band_loans)
+    divides every band's approval rate by the most-approved judged band's within its cell
+    (the reference; the first in band order on a tie). Null when no band is judged or none
+    approved anyone. Without `cell`, `rates` is one cell.
+
+    With the counts (`approved`) the ratio is taken from them, (approved / n) over the
+    reference's, in one rounding: a ratio of exactly four fifths then reads 0.8, not a float
+    step below it, and holds."""
+    partition = cell or pl.lit(0)
+    judged = (pl.col("age_band") != UNKNOWN_BAND) & (pl.col("n") >= rules.min_band_loans)
+    order = pl.col("age_band").replace_strict(
+        rules.band_names, range(len(rules.band_names)), default=None, return_dtype=pl.Int64
     )
-    candidates = judged.filter(pl.col("judged")).sort("approval_rate", descending=True)
-    best = candidates.row(0, named=True) if candidates.height else None
-    if best is None or not best["approval_rate"]:
-        return judged.with_columns(
-            reference_band=pl.lit(best["age_band"] if best else None, pl.String),
-            adverse_impact_ratio=pl.lit(None, pl.Float64),
+
+    def of_reference(column: str) -> pl.Expr:
+        return (
+            pl.col(column)
+            .filter(judged)
+            .sort_by(
+                pl.col("approval_rate").filter(judged),
+                order.filter(judged),
+                descending=[True, False],
+                nulls_last=True,
+            )
+            .first()
+            .over(partition)
         )
-    return judged.with_columns(
-        reference_band=pl.lit(best["age_band"]),
-        adverse_impact_ratio=pl.col("approval_rate") / best["approval_rate"],
+
+    if "approved" in rates.collect_schema().names():
+        approved = of_reference("approved")
+        ratio = pl.when(approved > 0).then(
+            pl.col("approved") * of_reference("n") / (pl.col("n") * approved)
+        )
+    else:
+        best = of_reference("approval_rate")
+        ratio = pl.when(best > 0).then(pl.col("approval_rate") / best)
+    return rates.with_columns(
+        judged=judged, reference_band=of_reference("age_band"), adverse_impact_ratio=ratio
+    )
+
+
+def _clock_rows(
+    frame: pl.DataFrame, clock: str, month_column: str, rules: FairnessRules
+) -> pl.LazyFrame:
+    """Scored rows of one clock, `month` being that clock's month (application or label)."""
+    labelled = clock == "label"
+    return frame.lazy().select(
+        pl.col(month_column).alias("month"),
+        pl.lit(clock).alias("clock"),
+        "model_family",
+        "model_version",
+        "is_champion",
+        "application_month",
+        _band(rules),
+        "decision",
+        pl.col("label").cast(pl.Int8) if labelled else pl.lit(None, pl.Int8).alias("label"),
+        pl.col("calibrated_probability")
+        if labelled
+        else pl.lit(None, pl.Float64).alias("calibrated_probability"),
+    )
+
+
+def _windows(
+    this_month: pl.LazyFrame,
+    pooled: pl.LazyFrame,
+    window: str,
+    pooled_months: int,
+    application_month: pl.Expr,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The cells and their rows. Both frames hold the columns of _clock_rows: `this_month`
+    the rows of the months to show, `pooled` those the windows pool. A version gets a cell
+    in month T on a clock (window `month`) only when it scored a loan of T on it; its pooled
+    cell (window `window`) holds its rows of T and the `pooled_months` - 1 months before,
+    under the family and champion flag it had in T, whatever they were before.
+
+    Cells are numbered (`cell`) so that each row, repeated once per cell it counts in, is a
+    few narrow columns. They carry application_month (`application_month` over the month's
+    rows) and months_pooled (the application months a window holds)."""
+    keys = ["month", "clock", "model_family", "model_version", "is_champion"]
+    month_cells = (
+        this_month.group_by(keys)
+        .agg(application_month.alias("application_month"))
+        .sort(keys)
+        .with_row_index("cell")
+        .collect()
+    )
+    first_pooled = month_cells.height
+    # A pooled cell of month T draws on the rows of T - k, k < pooled_months.
+    sources = (
+        month_cells.lazy()
+        .select(
+            (pl.col("cell") + first_pooled).alias("cell"),
+            "clock",
+            "model_version",
+            "month",
+            back=pl.int_ranges(0, -pooled_months, -1),
+        )
+        .explode("back")
+        .with_columns(month=pl.col("month").dt.offset_by(pl.format("{}mo", "back")))
+        .drop("back")
+    )
+    narrow = ["cell", "band", "decision", "label", "calibrated_probability"]
+    alone = this_month.join(month_cells.lazy().select(*keys, "cell"), on=keys, nulls_equal=True)
+    pooled_rows = pooled.join(sources, on=["month", "clock", "model_version"])
+    rows, months_pooled = pl.collect_all(
+        [
+            pl.concat([alone.select(narrow), pooled_rows.select(narrow)]),
+            pooled_rows.group_by("cell").agg(
+                months_pooled=pl.col("application_month").n_unique().cast(pl.Int64)
+            ),
+        ]
+    )
+    cells = pl.concat(
+        [
+            month_cells.with_columns(window=pl.lit("month"), months_pooled=pl.lit(1, pl.Int64)),
+            month_cells.with_columns(pl.col("cell") + first_pooled, window=pl.lit(window)).join(
+                months_pooled, on="cell"
+            ),
+        ]
+    )
+    return rows, cells
+
+
+def _table(
+    this_month: pl.LazyFrame,
+    pooled: pl.LazyFrame,
+    window: str,
+    pooled_months: int,
+    versions: Mapping[str, ScoredVersion],
+    rules: FairnessRules,
+    application_month: pl.Expr,
+) -> pl.DataFrame:
+    """FAIRNESS_SCHEMA rows of every cell of `this_month` (see _windows)."""
+    rows, cells = _windows(this_month, pooled, window, pooled_months, application_month)
+    known = pl.DataFrame(
+        {
+            "model_version": list(versions),
+            "threshold": [v.threshold for v in versions.values()],
+            "last_fitted_month": [v.last_fitted_month for v in versions.values()],
+        },
+        schema={"model_version": pl.String, "threshold": pl.Float64, "last_fitted_month": pl.Date},
+    )
+    cells = cells.join(known, on="model_version", how="left").with_columns(
+        held_out=pl.col("application_month") > pl.col("last_fitted_month")
+    )
+    unknown = cells.filter(pl.col("threshold").is_null())["model_version"].unique().to_list()
+    if unknown:
+        raise KeyError(f"versions not in the registry: {sorted(unknown)}")
+    table = band_table(rows, cells, rules).sort(CELL, maintain_order=True)
+    return table.select(list(FAIRNESS_SCHEMA)).cast(FAIRNESS_SCHEMA)
+
+
+def fairness_table(
+    months: Sequence[date],
+    scored: pl.DataFrame,
+    labelled: pl.DataFrame,
+    versions: Mapping[str, ScoredVersion],
+    rules: FairnessRules,
+    rolling_months: int,
+) -> pl.DataFrame:
+    """Band rows of every month of `months` on both clocks, for every version scored in it:
+    each month alone and pooled with the months before it (the last `rolling_months`), all
+    cells in one grouped computation rather than a pass per month, clock and version.
+
+    `scored` holds model_family, model_version, is_champion, application_month, decision (at
+    the version's threshold) and age_band of the applications of `months` and the months
+    pooled before them (clock `application`); `labelled` the same with label_month, label and
+    calibrated_probability (clock `label`: month T is the label month, and application_month
+    that of the loans scored at T - mob). A month is held out when its applications came
+    after the version's last fitted month; fairness is shown for every month either way.
+    """
+    rows = pl.concat(
+        [
+            _clock_rows(scored, "application", "application_month", rules),
+            _clock_rows(labelled, "label", "label_month", rules),
+        ]
+    )
+    shown = rows.filter(pl.col("month").is_in(pl.Series(months, dtype=pl.Date).implode()))
+    window = f"rolling_{rolling_months}m"
+    return _table(
+        shown, rows, window, rolling_months, versions, rules, pl.col("application_month").min()
     )
 
 
@@ -201,41 +407,23 @@ def fairness_rows(
     rolling_months: int,
 ) -> pl.DataFrame:
     """Band rows of one month on one clock for every version scored in it: the month alone,
-    and pooled with the months before it (`pooled`, the last `rolling_months` months).
+    and pooled with the months before it (`pooled`, the last `rolling_months` months);
+    fairness_table for a single month and clock, on frames already cut to its windows.
 
     Both frames hold model_family, model_version, is_champion, application_month, decision
     (at the version's threshold) and age_band, plus label and calibrated_probability on the
-    label clock. A month is held out when its applications came after the version's last
-    fitted month; fairness is shown for every month either way.
+    label clock.
     """
-    labelled = clock == "label"
-    frames = [pl.DataFrame(schema=FAIRNESS_SCHEMA)]
-    for (family, version_id, champion), group in this_month.group_by(
-        "model_family", "model_version", "is_champion", maintain_order=True
-    ):
-        version = versions[version_id]
-        pooled_rows = pooled.filter(pl.col("model_version") == version_id)
-        windows = [("month", group, 1)]
-        if pooled_rows.height:
-            months = pooled_rows["application_month"].n_unique()
-            windows.append((f"rolling_{rolling_months}m", pooled_rows, months))
-        for window, cohort, months in windows:
-            rates = band_rates(cohort, rules, labelled)
-            frames.append(
-                rates.with_columns(
-                    month=pl.lit(month),
-                    clock=pl.lit(clock),
-                    application_month=pl.lit(application_month),
-                    model_family=pl.lit(family),
-                    model_version=pl.lit(version_id),
-                    is_champion=pl.lit(champion),
-                    window=pl.lit(window),
-                    months_pooled=pl.lit(months, pl.Int64),
-                    held_out=pl.lit(application_month > version.last_fitted_month),
-                    threshold=pl.lit(version.threshold, pl.Float64),
-                ).select(list(FAIRNESS_SCHEMA))
-            )
-    return pl.concat(frames).cast(FAIRNESS_SCHEMA)
+    in_month = pl.lit(month).alias("cell_month")  # every pooled row counts in month T
+    return _table(
+        _clock_rows(this_month.with_columns(in_month), clock, "cell_month", rules),
+        _clock_rows(pooled.with_columns(in_month), clock, "cell_month", rules),
+        f"rolling_{rolling_months}m",
+        1,
+        versions,
+        rules,
+        pl.lit(application_month),
+    )
 
 
 def adverse_impact_findings(bands: pl.DataFrame, rules: FairnessRules) -> list[Finding]:

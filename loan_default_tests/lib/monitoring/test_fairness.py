@@ -1,13 +1,17 @@
-"""Fairness by age band: rates checked by hand, the four-fifths rule at its threshold, and the
-edge-case rules (empty, small and unknown bands; a month without approvals)."""
+"""Fairness by age band: rates checked by hand, the four-fifths rule at its threshold, the
+edge-case rules (empty, small and unknown bands; a month without approvals), and the grouped
+table against a direct computation per cell with sklearn."""
 
 from __future__ import annotations
 
 import copy
 from datetime import date
 
+import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
+from sklearn.metrics import roc_auc_score
 
 from loan_default.lib.monitoring.fairness import (
     FAIRNESS_SCHEMA,
@@ -17,10 +21,12 @@ from loan_default.lib.monitoring.fairness import (
     age_band,
     band_rates,
     fairness_rows,
+    fairness_table,
     not_judged_bands,
     with_adverse_impact,
 )
 from loan_default.lib.monitoring.monitoring_tables import ScoredVersion
+from loan_default.lib.months import add_months
 from loan_default.lib.thresholds import load_thresholds
 
 STEP = 1e-6
@@ -239,3 +245,154 @@ def test_fairness_rows_pool_the_window_and_mark_fitted_months():
     assert table["months_pooled"].unique().sort().to_list() == [1, 2]
     assert table["held_out"].all() and table["threshold"].unique().to_list() == [0.7]
     assert table.height == 2 * len(rule.band_names)
+
+
+def _version(family: str, version_id: str, threshold: float, last_fitted: date) -> ScoredVersion:
+    train = (date(2022, 1, 1), date(2022, 12, 1))
+    return ScoredVersion(family, version_id, threshold, train, last_fitted, 0.8, ("age",))
+
+
+RANDOM_VERSIONS = {
+    "gb-1": _version("gradient_boosting", "gb-1", 0.5, date(2023, 2, 1)),
+    "lr-1": _version("logistic_regression", "lr-1", 0.4, date(2023, 4, 1)),
+    "gb-2": _version("gradient_boosting", "gb-2", 0.6, date(2023, 5, 1)),
+}
+RANDOM_MONTHS = [date(2023, m, 1) for m in range(1, 10)]
+MOB = 3
+
+
+def random_frames(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Small random months: scores on a coarse grid (ties), bands of a few loans (one class,
+    empty), gb-2 scoring from month 4 and taking the champion flag from gb-1 in month 5."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for month in RANDOM_MONTHS[:6]:
+        n = int(rng.integers(15, 40))
+        ages = rng.choice([None, 18, 23, 27, 33, 38, 44, 47, 56], size=n).tolist()
+        if month.month == 2:
+            ages = [a if a is None or a < 45 else 30 for a in ages]  # an empty 45+ band
+        label = (rng.random(n) < 0.3).astype(np.int8)
+        for version_id, version in RANDOM_VERSIONS.items():
+            if version_id == "gb-2" and month.month < 4:
+                continue
+            p = np.round(np.clip(label * 0.2 + rng.random(n) * 0.8, 0, 1), 1)
+            flag = {"gb-1": month.month < 5, "gb-2": month.month >= 5}.get(version_id, False)
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "application_month": [month] * n,
+                        "age": ages,
+                        "label": label,
+                        "calibrated_probability": p,
+                        "decision": (p >= version.threshold).astype(np.int8),
+                        "model_family": version.family,
+                        "model_version": version_id,
+                        "is_champion": flag,
+                    },
+                    schema_overrides={"age": pl.Int64},
+                )
+            )
+    scored = pl.concat(frames).with_columns(age_band(pl.col("age"), rules(5).bands))
+    labelled = scored.with_columns(label_month=pl.col("application_month").dt.offset_by(f"{MOB}mo"))
+    return scored.drop("label"), labelled
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def direct_band_rows(cohort: pl.DataFrame, rule: FairnessRules, labelled: bool) -> list[dict]:
+    """One cohort's bands by the rules written out, numpy and sklearn per band."""
+    rows = []
+    for band in rule.band_names:
+        part = cohort.filter(pl.col("age_band") == band)
+        decision = part["decision"].to_numpy()
+        n, approved = len(decision), int((decision == 0).sum())
+        row = {"age_band": band, "n": n, "approved": approved if n else None}
+        row["approval_rate"] = _rate(approved, n)
+        row |= dict.fromkeys(
+            ["defaults", "default_rate", "true_positive_rate", "false_positive_rate", "roc_auc"]
+        )
+        if labelled and n:
+            y, p = part["label"].to_numpy(), part["calibrated_probability"].to_numpy()
+            defaults = int(y.sum())
+            row["defaults"], row["default_rate"] = defaults, defaults / n
+            row["true_positive_rate"] = _rate(int(((decision == 1) & (y == 1)).sum()), defaults)
+            repayers = n - defaults
+            row["false_positive_rate"] = _rate(int(((decision == 1) & (y == 0)).sum()), repayers)
+            row["roc_auc"] = float(roc_auc_score(y, p)) if defaults and repayers else None
+        row["judged"] = band != UNKNOWN_BAND and n >= rule.min_band_loans
+        rows.append(row)
+    judged = [r for r in rows if r["judged"]]
+    best = max(judged, key=lambda r: r["approval_rate"], default=None)  # first on a tie
+    for row in rows:
+        row["reference_band"] = best["age_band"] if best else None
+        defined = best and best["approval_rate"] and row["approval_rate"] is not None
+        row["adverse_impact_ratio"] = (
+            row["approval_rate"] / best["approval_rate"] if defined else None
+        )
+    return rows
+
+
+def direct_table(scored, labelled, months, rule: FairnessRules, rolling: int) -> pl.DataFrame:
+    """The table cell by cell: month, clock, version present in the month, window."""
+    out = []
+    for month in months:
+        first = add_months(month, -(rolling - 1))
+        for clock, frame, column, application_month in (
+            ("application", scored, "application_month", month),
+            ("label", labelled, "label_month", add_months(month, -MOB)),
+        ):
+            this_month = frame.filter(pl.col(column) == month)
+            keys = this_month.select("model_family", "model_version", "is_champion").unique()
+            for family, version_id, champion in keys.rows():
+                version = RANDOM_VERSIONS[version_id]
+                pooled = frame.filter(
+                    (pl.col("model_version") == version_id)
+                    & pl.col(column).is_between(first, month)
+                )
+                month_rows = this_month.filter(
+                    (pl.col("model_version") == version_id)
+                    & (pl.col("model_family") == family)
+                    & (pl.col("is_champion") == champion)
+                )
+                for window, cohort, pooled_months in (
+                    ("month", month_rows, 1),
+                    (f"rolling_{rolling}m", pooled, pooled["application_month"].n_unique()),
+                ):
+                    for row in direct_band_rows(cohort, rule, clock == "label"):
+                        out.append(
+                            row
+                            | {
+                                "month": month,
+                                "clock": clock,
+                                "application_month": application_month,
+                                "model_family": family,
+                                "model_version": version_id,
+                                "is_champion": champion,
+                                "window": window,
+                                "months_pooled": pooled_months,
+                                "held_out": application_month > version.last_fitted_month,
+                                "threshold": version.threshold,
+                            }
+                        )
+    return pl.DataFrame(out, schema=FAIRNESS_SCHEMA)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_grouped_table_equals_a_direct_computation_per_cell(seed: int):
+    rule = rules(5)
+    scored, labelled = random_frames(seed)
+    grouped = fairness_table(RANDOM_MONTHS, scored, labelled, RANDOM_VERSIONS, rule, 3)
+    direct = direct_table(scored, labelled, RANDOM_MONTHS, rule, 3)
+    key = ["month", "clock", "model_version", "is_champion", "window", "age_band"]
+    assert_frame_equal(grouped.sort(key), direct.sort(key), rel_tol=0, abs_tol=1e-12)
+    # The random months reach every rule: one-class and empty bands, small bands not judged,
+    # a version whose champion flag moved inside a rolling window, months without a clock.
+    assert grouped.filter(pl.col("n") > 0)["roc_auc"].is_null().any()
+    assert (grouped["n"] == 0).any() and (~grouped["judged"] & (grouped["n"] > 0)).any()
+    assert grouped.filter(pl.col("model_version") == "gb-2")["is_champion"].n_unique() == 2
+    months = {
+        c: set(grouped.filter(pl.col("clock") == c)["month"]) for c in ("application", "label")
+    }
+    assert months == {"application": set(RANDOM_MONTHS[:6]), "label": set(RANDOM_MONTHS[3:])}
