@@ -161,7 +161,13 @@ def _only_families(run_config: dict, families: list[str] | None) -> dict:
 def operate(first: date, last: date, families: list[str] | None) -> int:
     """The month-by-month loop, in the replay folder's settings (see `replay_environment`)."""
     from loan_default.definitions import defs
-    from loan_default.defs.monitoring.automation import monthly_refresh, retrain, retrain_on_alert
+    from loan_default.defs.monitoring.automation import (
+        challenger_pending,
+        champion_gate,
+        monthly_refresh,
+        retrain,
+        retrain_on_alert,
+    )
     from loan_default.defs.operations.timeline import TIMELINE
     from loan_default.lib.operations.landing import deliver, read_histories
 
@@ -169,7 +175,7 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
     retraining = _retrain_assets(definitions.resolve_job_def(retrain.name), families)
     histories = read_histories(Path(settings.REPLAY_SOURCE), settings.RAW_DATE_FORMAT)
     history = (settings.FIRST_MONTH, first)
-    cursor = None
+    cursors: dict[str, str | None] = {}
     with dg.DagsterInstance.get() as instance:
         for month in month_range(first, add_months(last, 1)):
             started = time.monotonic()
@@ -185,27 +191,30 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
                     definitions, instance, monthly_refresh.name, (month, month), tags=tags
                 )
             notes = _failed_checks(refresh)
-            # The real sensor, evaluated on the instance as the daemon would at its next tick.
-            tick = retrain_on_alert.evaluate_tick(
-                dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions)
-            )
-            cursor = tick.cursor
-            for request in tick.run_requests:
-                months = tuple(
-                    date.fromisoformat(request.tags[f"dagster/asset_partition_range_{end}"])
-                    for end in ("start", "end")
+            # The real sensors, evaluated on the instance as the daemon would at its next ticks:
+            # a retrain for a new alarm, then the gate again for challengers with new labels.
+            for sensor, job in ((retrain_on_alert, retrain), (challenger_pending, champion_gate)):
+                tick = sensor.evaluate_tick(
+                    dg.build_sensor_context(
+                        instance=instance, cursor=cursors.get(sensor.name), definitions=definitions
+                    )
                 )
-                sensor_tags = {
-                    **request.tags,
-                    **tags,
-                    "dagster/sensor_name": retrain_on_alert.name,
-                    "dagster/run_key": request.run_key or "",
-                }
-                config = _only_families(request.run_config, families)
-                _execute(
-                    definitions, instance, retrain.name, months, config, sensor_tags, retraining
-                )
-                notes.append("RETRAIN")
+                cursors[sensor.name] = tick.cursor
+                for request in tick.run_requests:
+                    months = tuple(
+                        date.fromisoformat(request.tags[f"dagster/asset_partition_range_{end}"])
+                        for end in ("start", "end")
+                    )
+                    sensor_tags = {
+                        **request.tags,
+                        **tags,
+                        "dagster/sensor_name": sensor.name,
+                        "dagster/run_key": request.run_key or "",
+                    }
+                    config = _only_families(request.run_config, families)
+                    only = retraining if job is retrain else None
+                    _execute(definitions, instance, job.name, months, config, sensor_tags, only)
+                    notes.append("RETRAIN" if job is retrain else "GATE")
             print(
                 f"{month:%Y-%m}  {delivered['lms_loan_daily']:>8,} loan-book rows  "
                 f"{time.monotonic() - started:6.1f} s  {'; '.join(notes) or 'all checks pass'}",

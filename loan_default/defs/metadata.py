@@ -34,7 +34,10 @@ def table_metadata(description: TableDescription) -> dict:
 def frame_table(frame: pl.DataFrame, decimals: int = 4) -> dg.MetadataValue:
     """A small polars frame as a UI table, its columns typed and its floats rounded to be read
     (the CSV beside an artifact keeps full precision)."""
-    frame = frame.with_columns(pl.col(pl.Float32, pl.Float64).round(decimals))
+    frame = frame.with_columns(
+        pl.col(pl.Float32, pl.Float64).round(decimals),
+        pl.col(pl.Date, pl.Datetime).cast(pl.String),
+    )
     kinds = {pl.String: "string", pl.Boolean: "bool"}
     schema = dg.TableSchema(
         columns=[

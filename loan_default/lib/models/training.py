@@ -131,8 +131,10 @@ def train(
     decision_threshold: float | None = None,
     unlabeled: pl.DataFrame | None = None,
     log: Callable[[str], None] = print,
+    importance: bool = True,
 ) -> TrainingResult:
-    """Fits `family` on the train window of labeled applications `data`."""
+    """Fits `family` on the train window of labeled applications `data`; `importance=False`
+    skips the permutation importance (a fit whose report nobody reads, as a counterfactual's)."""
     parts = split(data, windows)
     empty = [n for n in ("train", "validation") if parts[n].is_empty()]
     if empty:
@@ -169,7 +171,7 @@ def train(
     return TrainingResult(
         model=model,
         metrics=metrics,
-        importance=permutation_importance(model, parts["validation"], seed),
+        importance=permutation_importance(model, parts["validation"], seed) if importance else [],
         history=list(getattr(estimator, "history", [])),
         train_seconds=seconds,
     )

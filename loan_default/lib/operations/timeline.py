@@ -20,7 +20,7 @@ import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from loan_default.lib.models.metrics import paired_roc_auc_difference
-from loan_default.lib.monitoring.performance import auc_interval
+from loan_default.lib.monitoring.performance import auc_interval, expected_roc_auc
 from loan_default.lib.months import add_months
 
 TIMELINE_SCHEMA = {
@@ -110,17 +110,24 @@ def decision_text(decision: dict) -> str:
     return f"{decision.get('candidate_version')} {verdict}: {decision.get('reason')}"
 
 
+def served_estimates(served: pl.DataFrame) -> dict[date, float | None]:
+    """The ROC-AUC each month's served decisions expect of their cohort, from the calibrated
+    probabilities they were decided with (available at once, before any label)."""
+    return {
+        month: expected_roc_auc(cohort["calibrated_probability"].to_numpy())
+        for (month,), cohort in served.group_by("application_month")
+    }
+
+
 def timeline_rows(
     events: Sequence[MonthEvents],
     served: pl.DataFrame,
     served_cohorts: pl.DataFrame,
-    estimates: pl.DataFrame,
     mob: int,
 ) -> pl.DataFrame:
     """The timeline table. `served` holds the served decisions (application_month,
-    model_version, model_family); `served_cohorts` is `cohort_performance` of them;
-    `estimates` holds monitoring.estimated_performance (month, model_version,
-    expected_roc_auc)."""
+    model_version, model_family, calibrated_probability); `served_cohorts` is
+    `cohort_performance` of them."""
     served_by_month = {
         month: (version, family)
         for month, version, family in served.group_by("application_month")
@@ -128,10 +135,7 @@ def timeline_rows(
         .iter_rows()
     }
     realized = {r["application_month"]: r for r in served_cohorts.iter_rows(named=True)}
-    estimate = {
-        (r["month"], r["model_version"]): r["expected_roc_auc"]
-        for r in estimates.iter_rows(named=True)
-    }
+    estimate = served_estimates(served)
     rows, champion = [], None
     for event in sorted(events, key=lambda e: e.month):
         version, family = served_by_month.get(event.month, (None, None))
@@ -162,7 +166,7 @@ def timeline_rows(
                 "realized_roc_auc": found.get("roc_auc"),
                 "realized_roc_auc_low": found.get("roc_auc_low"),
                 "realized_roc_auc_high": found.get("roc_auc_high"),
-                "estimated_roc_auc": estimate.get((event.month, version)),
+                "estimated_roc_auc": estimate.get(event.month),
                 "runs": list(event.runs),
             }
         )
