@@ -1,11 +1,15 @@
-"""The `manual_promotion` job, run for real: a Dagster instance, a DuckDB warehouse whose
-registry holds real trained versions (two cheap families on a small synthetic loan book, judged
-by the real gate), and the real scoring API following the registry's champion."""
+"""The `manual_promotion` job, run for real: the gate asset (`models/champion`) with an
+operator's config, then predictions, monitoring and the model documents in the same run. A
+Dagster instance, a DuckDB warehouse whose registry holds real trained versions (two cheap
+families on a small synthetic loan book, judged by the real gate, every month scored once), and
+the real scoring API following the registry's champion."""
 
 from __future__ import annotations
 
+import functools
 import getpass
 import time
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -15,16 +19,38 @@ import polars as pl
 import pytest
 
 from loan_default.definitions import defs as load_definitions
-from loan_default.defs.models.config import FAMILY_CONFIGS
-from loan_default.defs.models.manual_promotion import manual_promotion
+from loan_default.defs.models.config import FAMILY_CONFIGS, ChampionConfig
 from loan_default.lib.models import registry
+from loan_default.lib.models.served_decisions import SERVED_TABLE
 from loan_default.lib.synthetic import generate
-from loan_default_tests.conftest import materialize_months, project_assets, project_resources
+from loan_default_tests.conftest import (
+    materialize_months,
+    project_assets,
+    project_resources,
+    range_tags,
+)
 from loan_default_tests.serving.conftest import copy_warehouse
 from loan_default_tests.serving.server import start_server
 
 FAMILIES = ("logistic_regression", "scorecard")
-OP = "change_champion"
+STEP = "models__champion"
+CHAMPION = dg.AssetKey(["models", "champion"])
+PREDICTIONS = dg.AssetKey(["models", "predictions"])
+# What follows the change of champion in the same run (the gate's follow-ups).
+FOLLOW_UPS = {
+    PREDICTIONS,
+    dg.AssetKey(["models", "model_document"]),
+    *(
+        dg.AssetKey(["monitoring", name])
+        for name in (
+            "drift",
+            "estimated_performance",
+            "model_performance",
+            "fairness",
+            "monitoring_report",
+        )
+    ),
+}
 # Months up to the labels of the reference windows' OOT month (2024-05 + 6): all the two
 # families and the gate read.
 MONTHS = ("2023-01-01", "2024-11-01")
@@ -37,7 +63,8 @@ LOAD_SECONDS = 5.0
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A warehouse with two real versions judged by the gate: the first became champion, the
-    second was refused. Never mutated: copy it."""
+    second was refused; every month of MONTHS scored (predictions and served decisions). Never
+    mutated: copy it."""
     folder = tmp_path_factory.mktemp("manual_promotion")
     generate(folder / "raw", loans=2_000, seed=3)
     database = folder / "warehouse.duckdb"
@@ -46,13 +73,14 @@ def trained(tmp_path_factory) -> Path:
         result = dg.materialize(
             project_assets(),
             selection=dg.AssetSelection.assets(
-                *(["models", f] for f in FAMILIES), ["models", "champion"]
+                *(["models", f] for f in FAMILIES), CHAMPION, PREDICTIONS
             ),
             instance=instance,
             resources=project_resources(folder / "raw", database),
             run_config=dg.RunConfig(
                 {f"models__{f}": FAMILY_CONFIGS[f](window_mode="absolute") for f in FAMILIES}
             ),
+            tags=range_tags(MONTHS),
         )
     assert result.success
     return database
@@ -72,6 +100,11 @@ def by_status(database: Path) -> dict[str, list[str]]:
     return found
 
 
+def by_family(database: Path) -> dict[str, str]:
+    with duckdb.connect(str(database)) as connection:
+        return {v.version_id: v.family for v in registry.all_versions(connection)}
+
+
 def champion_and_other(database: Path) -> tuple[str, str]:
     status = by_status(database)
     [champion] = status.pop("champion")
@@ -84,13 +117,47 @@ def decisions(database: Path) -> pl.DataFrame:
         return registry.decisions(connection)
 
 
-def run_job(database: Path, instance: dg.DagsterInstance, **config) -> dg.ExecuteInProcessResult:
-    return manual_promotion.execute_in_process(
-        run_config={"ops": {OP: {"config": config}}},
+def table(database: Path, name: str) -> pl.DataFrame:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(f"select * from {name} order by all").pl()
+
+
+def champion_rows(database: Path) -> pl.DataFrame:
+    rows = table(database, "models.predictions").filter(pl.col("is_champion"))
+    return rows.sort("application_month", "loan_id")
+
+
+@functools.cache
+def manual_promotion() -> dg.JobDefinition:
+    return load_definitions().resolve_job_def("manual_promotion")
+
+
+def run_job(
+    database: Path, instance: dg.DagsterInstance, months=MONTHS, **config
+) -> dg.ExecuteInProcessResult:
+    """One run of the job over `months`, as `make promote` / `make rollback` do."""
+    return manual_promotion().execute_in_process(
+        run_config={"ops": {STEP: {"config": config}}},
         instance=instance,
         resources=project_resources(database.parent / "raw", database),
+        tags=range_tags(months),
         raise_on_error=False,
     )
+
+
+def champion_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    """The champion materialization's metadata, as the asset's page shows it."""
+    [materialization] = result.asset_materializations_for_node(STEP)
+    assert materialization.asset_key == CHAMPION
+    return {key: value.value for key, value in materialization.metadata.items()}
+
+
+def materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
+    return {
+        e.event_specific_data.materialization.asset_key
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    }
 
 
 def failure(result: dg.ExecuteInProcessResult) -> str:
@@ -108,13 +175,27 @@ def test_the_gate_recorded_its_decisions_as_gate_decisions(trained):
     assert len(status["champion"]) == 1 and len(status["challenger"]) == 1
 
 
-def test_the_job_is_part_of_the_code_location():
-    job = load_definitions().resolve_job_def("manual_promotion")
-    assert [node.name for node in job.nodes] == [OP]
+def test_the_job_is_the_gate_with_its_follow_ups():
+    definitions = load_definitions()
+    job = definitions.resolve_job_def("manual_promotion")
+    assert job.asset_layer.selected_asset_keys == {CHAMPION, *FOLLOW_UPS}
+    gate = definitions.resolve_job_def("champion_gate")
+    assert job.asset_layer.selected_asset_keys == gate.asset_layer.selected_asset_keys
+    assert job.partitions_def == gate.partitions_def
+    # The gate's own jobs (retrain, champion_gate) run the gate: the action defaults to it.
+    assert ChampionConfig().action == "gate" and ChampionConfig().ignored() == []
 
 
 def test_promote_then_rollback(warehouse):
     champion, challenger = champion_and_other(warehouse)
+    scored, served = champion_rows(warehouse), table(warehouse, SERVED_TABLE)
+    assert set(scored["model_version"]) == {champion} and served.height == scored.height
+    months = {date.fromisoformat(m) for m in MONTHS}
+    assert {min(scored["application_month"]), max(scored["application_month"])} == months
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        [(labels_through,)] = connection.execute(
+            "select max(label_month) from gold.label_store"
+        ).fetchall()
     with dg.instance_for_test() as instance:
         promoted = run_job(
             warehouse,
@@ -125,7 +206,6 @@ def test_promote_then_rollback(warehouse):
             decided_by="risk officer",
         )
         assert promoted.success
-        assert promoted.output_for_node(OP) == challenger
         assert by_status(warehouse) == {"champion": [challenger], "retired": [champion]}
         row = decisions(warehouse).row(-1, named=True)
         assert row["kind"] == "manual" and row["decided_by"] == "risk officer"
@@ -133,19 +213,39 @@ def test_promote_then_rollback(warehouse):
         assert (row["candidate_version"], row["champion_version"]) == (challenger, champion)
         assert row["promoted"]
 
-        # The change shows on the champion asset's page and in the step's output.
-        [observation] = [
-            e.asset_observation_data.asset_observation
-            for e in promoted.all_events
-            if e.event_type_value == "ASSET_OBSERVATION"
-        ]
-        assert observation.asset_key == dg.AssetKey(["models", "champion"])
-        assert observation.metadata["champion_version"].value == challenger
-        assert observation.metadata["replaced_version"].value == champion
+        # The change shows on the champion asset's page: the gate's keys and the operator's.
+        meta = champion_metadata(promoted)
+        assert (meta["champion_version"], meta["replaced_version"]) == (challenger, champion)
+        assert meta["champion_family"] == by_family(warehouse)[challenger]
+        assert (meta["kind"], meta["decided_by"]) == ("manual", "risk officer")
+        assert meta["reason"] == row["reason"]
+        assert meta["pending_challengers"] == []
+        assert meta["labels_through"] == labels_through.isoformat()
+        assert challenger in meta["decisions"] and "manual" in meta["decisions"]
+
+        # The same run re-scored and re-monitored the months and wrote the documents: the
+        # predictions name the new champion on every application, once each.
+        assert materialized(promoted) == {CHAMPION, *FOLLOW_UPS}
+        now = champion_rows(warehouse)
+        assert set(now["model_version"]) == {challenger}
+        assert now.select("loan_id", "application_month").equals(
+            scored.select("loan_id", "application_month")
+        )
+        # What applicants were told before is history: the served decisions stay the old
+        # champion's, row for row.
+        assert table(warehouse, SERVED_TABLE).equals(served)
+        assert set(served["model_version"]) == {champion}
+        with duckdb.connect(str(warehouse), read_only=True) as connection:
+            document = registry.version(connection, challenger).document_path
+        assert document is not None and Path(document).is_file()
+        assert challenger in Path(document).read_text()
 
         rolled_back = run_job(warehouse, instance, action="rollback", reason="INC-123 resolved")
-        assert rolled_back.success and rolled_back.output_for_node(OP) == champion
+        assert rolled_back.success
+        assert champion_metadata(rolled_back)["champion_version"] == champion
         assert by_status(warehouse) == {"champion": [champion], "retired": [challenger]}
+        assert set(champion_rows(warehouse)["model_version"]) == {champion}
+        assert table(warehouse, SERVED_TABLE).equals(served)
         row = decisions(warehouse).row(-1, named=True)
         assert (row["kind"], row["reason"]) == ("rollback", "INC-123 resolved")
         assert row["decided_by"] == getpass.getuser()  # the OS user, when not given
@@ -169,25 +269,49 @@ def test_promote_then_rollback(warehouse):
         ({"action": "promote", "version": "CHALLENGER", "reason": "   "}, "a reason is required"),
         ({"action": "rollback", "reason": "r"}, "the first champion: there is no previous"),
         ({"action": "rollback", "version": "CHALLENGER", "reason": "r"}, "takes no version"),
+        ({"action": "rollback"}, "a reason is required"),
+        # A launchpad with the operator's fields but the action left at its default: the gate
+        # would run instead of the promotion asked for.
+        ({"version": "CHALLENGER", "reason": "r"}, "'gate' does not read version, reason"),
+        ({"action": "promote", "version": "CHALLENGER", "reason": "r", "margin": 0.1}, "margin"),
     ],
 )
 def test_refused_requests_fail_clearly_and_change_nothing(warehouse, config, message):
     before, decided = by_status(warehouse), decisions(warehouse)
+    scored = table(warehouse, "models.predictions")
     names = dict(zip(("CHAMPION", "CHALLENGER"), champion_and_other(warehouse), strict=True))
     config = {k: names.get(v, v) for k, v in config.items()}
     with dg.instance_for_test() as instance:
-        description = failure(run_job(warehouse, instance, **config))
+        result = run_job(warehouse, instance, **config)
+        description = failure(result)
     assert description.startswith("champion unchanged: ") and message in description
     assert by_status(warehouse) == before
     assert decisions(warehouse).equals(decided)
+    # Nothing downstream ran on the refused request.
+    assert materialized(result) == set()
+    assert table(warehouse, "models.predictions").equals(scored)
 
 
-def test_a_missing_reason_or_an_unknown_action_is_a_config_error(warehouse):
+def test_a_run_without_months_is_refused_before_the_champion_changes(warehouse):
+    """Without months the predictions step cannot run: the champion must not change alone."""
+    before, decided = by_status(warehouse), decisions(warehouse)
+    _, challenger = champion_and_other(warehouse)
     with dg.instance_for_test() as instance:
-        with pytest.raises(dg.DagsterInvalidConfigError, match='"reason"'):
-            run_job(warehouse, instance, action="rollback")
-        with pytest.raises(dg.DagsterInvalidConfigError, match="action"):
-            run_job(warehouse, instance, action="demote", reason="r")
+        result = run_job(
+            warehouse, instance, months=None, action="promote", version=challenger, reason="r"
+        )
+        description = failure(result)
+    assert description.startswith("champion unchanged: ") and "names no months" in description
+    assert by_status(warehouse) == before and decisions(warehouse).equals(decided)
+    assert materialized(result) == set()
+
+
+def test_an_unknown_action_is_a_config_error(warehouse):
+    with (
+        dg.instance_for_test() as instance,
+        pytest.raises(dg.DagsterInvalidConfigError, match="action"),
+    ):
+        run_job(warehouse, instance, action="demote", reason="r")
 
 
 def test_a_tampered_artifact_is_never_promoted(warehouse):

@@ -9,8 +9,10 @@ import pytest
 
 from loan_default.definitions import defs as load_definitions
 from loan_default.defs.monitoring.assets import DRIFT, PERFORMANCE
+from loan_default.defs.models.assets import CHAMPION
 from loan_default.defs.monitoring.automation import (
     RETRAIN_REASON,
+    challenger_pending,
     monthly_refresh,
     new_raw_month,
     retrain_on_alert,
@@ -78,9 +80,10 @@ def test_retrain_sensor_requests_one_run_per_error_failure():
         assert rejudged.run_requests == []
         report_check(instance, PERFORMANCE, "champion_roc_auc", False, ERROR, month="2025-02-01")
         [next_month] = tick(retrain_on_alert, instance, rejudged.cursor).run_requests
-        assert "2025-02-01" in next_month.run_config["ops"]["models__scorecard"]["config"][
-            "reason_detail"
-        ]
+        assert (
+            "2025-02-01"
+            in next_month.run_config["ops"]["models__scorecard"]["config"]["reason_detail"]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +91,59 @@ def small_raw(tmp_path_factory):
     raw_dir = tmp_path_factory.mktemp("raw_sensor")
     generate(raw_dir, loans=300, seed=1)
     return raw_dir
+
+
+def report_gate(instance, pending, after_alert, labels_through):
+    """A gate run's materialization, as the champion asset records it."""
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=CHAMPION,
+            metadata={
+                "champion_version": "gradient_boosting-1",
+                "pending_challengers": dg.MetadataValue.json(pending),
+                "pending_after_alert": dg.MetadataValue.json(after_alert),
+                "labels_through": labels_through,
+            },
+        )
+    )
+
+
+def report_label_month(instance, month):
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=dg.AssetKey(["gold", "label_store"]), partition=month)
+    )
+
+
+def test_an_alarm_waits_while_its_retrain_awaits_held_out_labels():
+    ERROR = dg.AssetCheckSeverity.ERROR
+    with dg.instance_for_test() as instance:
+        report_gate(instance, ["gradient_boosting-2"], ["gradient_boosting-2"], "2025-02-01")
+        report_check(instance, PERFORMANCE, "champion_roc_auc", False, ERROR, month="2025-03-01")
+        waiting = tick(retrain_on_alert, instance)
+        assert waiting.run_requests == []
+        assert "gradient_boosting-2 await held-out labels" in waiting.skip_message
+        # Judged once on held-out loans and refused: it no longer holds the next alarm back.
+        report_gate(instance, ["gradient_boosting-2"], [], "2025-03-01")
+        report_check(instance, PERFORMANCE, "champion_roc_auc", False, ERROR, month="2025-04-01")
+        [request] = tick(retrain_on_alert, instance, waiting.cursor).run_requests
+        assert (
+            "2025-04-01"
+            in request.run_config["ops"]["models__scorecard"]["config"]["reason_detail"]
+        )
+
+
+def test_the_gate_runs_again_when_a_newer_label_month_arrives_for_a_waiting_challenger():
+    with dg.instance_for_test() as instance:
+        assert tick(challenger_pending, instance).run_requests == []  # no gate run yet
+        report_gate(instance, ["scorecard-2"], [], "2025-02-01")
+        report_label_month(instance, "2025-02-01")
+        assert tick(challenger_pending, instance).run_requests == []  # nothing newer
+        report_label_month(instance, "2025-03-01")
+        [request] = tick(challenger_pending, instance).run_requests
+        assert request.run_key == "gate-2025-03-01-scorecard-2"
+        report_gate(instance, [], [], "2025-03-01")  # promoted or expired: nobody waits
+        report_label_month(instance, "2025-04-01")
+        assert tick(challenger_pending, instance).run_requests == []
 
 
 def test_new_raw_month_sensor_requests_the_months_not_yet_ingested(small_raw, tmp_path):

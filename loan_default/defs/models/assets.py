@@ -21,6 +21,7 @@ from loan_default.defs.partitions import backfill_policy, month_span, monthly_pa
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.models.families import FAMILIES
+from loan_default.lib.models.manual_promotion import ManualPromotionError, decision_for
 from loan_default.lib.models.model_data import TARGET, labeled_applications, newest_labeled_month
 from loan_default.lib.models.promotion import (
     Comparison,
@@ -191,6 +192,74 @@ def _decision_row(candidate, current, comparison, decision, rule: GateRule) -> d
     }
 
 
+# What stops an operator's change of champion before anything is written: the run's failure.
+MANUAL_REFUSALS = (ManualPromotionError, registry.ArtifactIntegrityError, registry.PromotionError)
+# The tags by which a run names its months: one partition, or a single-run range.
+MONTH_TAGS = ("dagster/partition", "dagster/asset_partition_range_start")
+
+
+def _manual_change(
+    context: dg.AssetExecutionContext,
+    config: ChampionConfig,
+    warehouse: TableStore,
+    s3: S3Endpoint | None,
+    labels_through: date,
+) -> dg.MaterializeResult:
+    """An operator's promotion or rollback instead of the gate's judgement: the request checked
+    (lib/models/manual_promotion.py), the new champion's artifact verified, then the decision
+    and the change of champion in the gate's own transaction. A refusal fails the step with the
+    registry as it was, so nothing downstream runs."""
+    if PREDICTIONS in context.job_def.asset_layer.selected_asset_keys and not any(
+        tag in context.run.tags for tag in MONTH_TAGS
+    ):
+        # Else the champion would change and the predictions step fail on the missing months,
+        # leaving predictions and monitoring to the old champion.
+        raise dg.Failure(
+            description="champion unchanged: the run names no months to score again: launch it "
+            "over a partition range (tags dagster/asset_partition_range_start and _end)"
+        )
+    with warehouse.connect() as connection:
+        try:
+            decision = decision_for(
+                connection, config.action, config.version, config.reason, config.decided_by
+            )
+            record = registry.version(connection, decision["candidate_version"])
+            # The API refuses an artifact that fails its sha256: never name such a champion.
+            registry.verified_artifact_bytes(record, s3)
+            registry.apply_decision(connection, decision)
+        except MANUAL_REFUSALS as error:
+            raise dg.Failure(description=f"champion unchanged: {error}") from error
+        now = registry.champion(connection)
+    replaced = decision["champion_version"] or "none"
+    context.log.info(
+        f"{decision['kind']}: {now.version_id} ({now.family}) is champion, was {replaced}; "
+        f"by {decision['decided_by']}: {decision['reason']}"
+    )
+    row = (
+        f"| {now.version_id} | {decision['kind']}: champion, replaces {replaced} | "
+        f"by {decision['decided_by']}: {decision['reason']} |"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            # The gate's keys: no gate ran, so who waited for the last one is not known here
+            # (none is listed; the next gate run finds them again).
+            "champion_version": now.version_id,
+            "champion_family": now.family,
+            "decisions": dg.MetadataValue.md(
+                "| candidate | decision | reason |\n|---|---|---|\n" + row
+            ),
+            "pending_challengers": dg.MetadataValue.json([]),
+            "pending_after_alert": dg.MetadataValue.json([]),
+            "labels_through": labels_through.isoformat(),
+            "kind": decision["kind"],
+            "replaced_version": replaced,
+            "reason": decision["reason"],
+            "decided_by": decision["decided_by"],
+            "decided_at": decision["decided_at"].isoformat(),
+        }
+    )
+
+
 @dg.asset(
     key=CHAMPION,
     deps=[a.key for a in model_assets],
@@ -200,7 +269,9 @@ def _decision_row(candidate, current, comparison, decision, rule: GateRule) -> d
     pool="duckdb",
     description=(
         "Champion/challenger gate over versions not yet judged: both scored on loans held out "
-        "for both (never the challenger's out-of-time window), with the evidence recorded."
+        "for both (never the challenger's out-of-time window), with the evidence recorded. With "
+        "config action promote or rollback (the manual_promotion job), an operator's decision "
+        "instead, with its reason."
     ),
 )
 def champion(
@@ -209,13 +280,22 @@ def champion(
     warehouse: dg.ResourceParam[TableStore],
     model_store: ModelStoreResource,
 ) -> dg.MaterializeResult:
-    rule = config.rule()
+    ignored = config.ignored()
+    if ignored:
+        raise dg.Failure(
+            description=f"champion unchanged: action {config.action!r} does not read "
+            f"{', '.join(ignored)}"
+            + (" (set action promote or rollback)" if config.action == "gate" else "")
+        )
     labels = warehouse.read(LABEL_TABLE)
-    data = labeled_applications(warehouse.read(FEATURE_TABLE), labels, settings.LABEL)
     labels_through = newest_labeled_month(labels)
-    newest_application = add_months(labels_through, -settings.LABEL.mob)
     s3 = model_store.object_storage()
-    lines, pending = [], []
+    if config.action != "gate":
+        return _manual_change(context, config, warehouse, s3, labels_through)
+    rule = config.rule()
+    data = labeled_applications(warehouse.read(FEATURE_TABLE), labels, settings.LABEL)
+    newest_application = add_months(labels_through, -settings.LABEL.mob)
+    lines, pending, unproven = [], [], set()
     with warehouse.connect() as connection:
         history = registry.decisions(connection)
         for candidate in candidates(registry.latest_versions(connection), judged=()):
@@ -233,6 +313,8 @@ def champion(
                 if waiting is not None:
                     if not waiting.endswith("no longer a candidate"):
                         pending.append(candidate.version_id)
+                    if not any(d["n"] for d in earlier):
+                        unproven.add(candidate.version_id)
                     lines.append(f"| {candidate.version_id} | not judged | {waiting} |")
                     continue
                 comparison = _compare(candidate, current, data, months, s3)
@@ -246,9 +328,16 @@ def champion(
             judged = [*earlier, {"n": comparison.n if comparison else 0}]
             if not decision.promote and sum(1 for d in judged if d["n"]) < rule.max_decisions:
                 pending.append(candidate.version_id)
+            if not any(d["n"] for d in judged):
+                unproven.add(candidate.version_id)
             lines.append(f"| {candidate.version_id} | {verdict} | {decision.reason} |")
             context.log.info(f"{candidate.version_id}: {verdict}: {decision.reason}")
         now = registry.champion(connection)
+        after_alert = {
+            r.version_id
+            for r in registry.all_versions(connection)
+            if r.reason_trained == registry.RETRAIN_AFTER_ALERT
+        }
     return dg.MaterializeResult(
         metadata={
             "champion_version": now.version_id if now else "none",
@@ -258,8 +347,13 @@ def champion(
                 if lines
                 else "no new versions to judge"
             ),
-            # Read by the challenger_pending sensor: who waits, and for labels after when.
+            # Read by the sensors: who waits, and for labels after when. While a retrain asked
+            # by an alarm waits for its first held-out evidence, the alarm does not ask again;
+            # once judged and refused, it no longer holds the next retrain back.
             "pending_challengers": dg.MetadataValue.json(pending),
+            "pending_after_alert": dg.MetadataValue.json(
+                [v for v in pending if v in after_alert and v in unproven]
+            ),
             "labels_through": labels_through.isoformat(),
         }
     )

@@ -4,9 +4,10 @@ hyperparameters as declared by its params dataclass in lib/models/families.py.""
 import dataclasses
 import typing
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import dagster as dg
+from pydantic import Field
 
 from loan_default import settings
 from loan_default.lib.models.families import BACKTESTED, FAMILIES, Family
@@ -76,12 +77,46 @@ class TrainingConfig(dg.Config):
 
 class ChampionConfig(dg.Config):
     """The gate's rule for one run; each field left empty takes thresholds.json's "promotion"
-    value (lib/models/promotion.py, GateRule), and every value is checked the same way."""
+    value (lib/models/promotion.py, GateRule), and every value is checked the same way.
 
+    Or an operator's decision instead of the gate's (the `manual_promotion` job): `action`
+    promote or rollback, with a reason (lib/models/manual_promotion.py checks the request)."""
+
+    action: Literal["gate", "promote", "rollback"] = Field(
+        default="gate",
+        description="gate: judge the candidates on evidence; promote: `version` becomes "
+        "champion; rollback: the version the most recent promotion replaced becomes champion "
+        "again.",
+    )
+    version: str | None = Field(
+        default=None, description="The version_id to promote (required for promote)."
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why (required for promote and rollback, kept with the decision row).",
+    )
+    decided_by: str | None = Field(
+        default=None, description="Who decides; the OS user running the job when empty."
+    )
+    # The gate's rule (action "gate" only).
     margin: float | None = None
     confidence: float | None = None
     lookback_months: int | None = None
     max_decisions: int | None = None
+
+    GATE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "margin",
+        "confidence",
+        "lookback_months",
+        "max_decisions",
+    )
+    MANUAL_FIELDS: ClassVar[tuple[str, ...]] = ("version", "reason", "decided_by")
+
+    def ignored(self) -> list[str]:
+        """The fields set that this action does not read: a launchpad with `version` filled in
+        but `action` left at gate would otherwise run the gate instead of the promotion."""
+        unread = self.MANUAL_FIELDS if self.action == "gate" else self.GATE_FIELDS
+        return [name for name in unread if getattr(self, name) is not None]
 
     def rule(self) -> GateRule:
         section = load_thresholds()["promotion"]

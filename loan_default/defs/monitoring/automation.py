@@ -78,6 +78,22 @@ champion_gate = dg.define_asset_job(
     ),
 )
 
+# An operator's change of champion is the gate asset with config: the same run brings the
+# predictions, monitoring and the model documents up to date (README, Manual promotion).
+manual_promotion = dg.define_asset_job(
+    "manual_promotion",
+    selection=dg.AssetSelection.assets(CHAMPION) | GATE_FOLLOW_UPS,
+    partitions_def=monthly_partitions,
+    description=(
+        "Manual promotion or rollback of the champion, with a reason (a row of "
+        "models.promotion_decisions, kind 'manual' or 'rollback'), then predictions and "
+        "monitoring of the run's months and the model documents. Launch it with config "
+        "`ops: models__champion: config: {action: promote|rollback, version, reason}` and the "
+        "partition range tags over the months to re-score (make promote / make rollback). The "
+        "API follows within LOAN_DEFAULT_API_REFRESH_SECONDS."
+    ),
+)
+
 monthly_refresh_schedule = dg.build_schedule_from_partitioned_job(
     monthly_refresh,
     name="monthly_refresh_schedule",
@@ -206,7 +222,7 @@ def retrain_on_alert(context: dg.SensorEvaluationContext):
     if not fresh:
         reason = "already acted on" if found else "no new ERROR failure of a champion check"
         return dg.SkipReason(reason)
-    waiting = pending_gate(context.instance)
+    waiting = pending_gate(context.instance, "pending_after_alert")
     if waiting is not None and waiting[0]:
         # A retrain is in flight: its challengers wait for held-out labels, and a newer retrain
         # would only replace them before any evidence could promote one.
@@ -218,16 +234,19 @@ def retrain_on_alert(context: dg.SensorEvaluationContext):
     return retrain_request(fresh, scored_months(context.instance))
 
 
-def pending_gate(instance: dg.DagsterInstance) -> tuple[list[str], str] | None:
-    """The challengers the last gate run left waiting and the newest label month it saw, from
-    its materialization (the event log, never the warehouse)."""
+def pending_gate(
+    instance: dg.DagsterInstance, key: str = "pending_challengers"
+) -> tuple[list[str], str] | None:
+    """The challengers the last gate run left waiting (`key`: all, or `pending_after_alert`,
+    those a retrain after an alarm trained) and the newest label month it saw, from its
+    materialization (the event log, never the warehouse)."""
     event = instance.get_latest_materialization_event(CHAMPION)
     if event is None or event.asset_materialization is None:
         return None
     meta = event.asset_materialization.metadata
-    if "pending_challengers" not in meta or "labels_through" not in meta:
+    if key not in meta or "labels_through" not in meta:
         return None
-    return list(meta["pending_challengers"].value), meta["labels_through"].value
+    return list(meta[key].value), meta["labels_through"].value
 
 
 @dg.sensor(
