@@ -24,6 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRST, LAST = date(2024, 6, 1), date(2024, 7, 1)
 # Date columns of the raw sources, as silver keeps them.
 SOURCE_DATES = ("snapshot_date", "loan_start_date")
+# Months a row points to, not rows read: when an estimated cohort's labels are due.
+DUE_MONTHS = {("monitoring.estimated_performance", "label_month")}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +65,11 @@ def test_no_table_holds_a_row_dated_after_the_simulated_month(replayed):
         ).fetchall()
         checked = set()
         for table, column in tables:
-            if column in (*MONTH_COLUMNS, *SOURCE_DATES) and column != "as_of_month":
-                newest = connection.execute(f"select max({column}) from {table}").fetchone()[0]
+            due = (table, column) in DUE_MONTHS
+            if column in (*MONTH_COLUMNS, *SOURCE_DATES) and column != "as_of_month" and not due:
+                newest = connection.execute(
+                    f"select max(try_cast({column} as date)) from {table}"
+                ).fetchone()[0]
                 if newest is not None:
                     assert newest <= LAST.replace(day=28), f"{table}.{column} = {newest}"
                     checked.add(table)
