@@ -11,6 +11,7 @@ from loan_default.defs.gold.assets import FEATURE_TABLE, LABEL_STORE, LABEL_TABL
 from loan_default.defs.metadata import frame_table, report_metadata
 from loan_default.defs.models.assets import CHAMPION, PREDICTIONS
 from loan_default.defs.monitoring.assets import ESTIMATED
+from loan_default.defs.monitoring.automation import retrain_on_alert
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.models.model_data import labeled_applications
@@ -71,7 +72,7 @@ def replay_events(instance: dg.DagsterInstance, decisions: pl.DataFrame) -> list
                         f"{evaluation.check_name} ({evaluation.severity.value}): "
                         f"{evaluation.description}"
                     )
-            if "dagster/sensor_name" in run.tags:
+            if run.tags.get("dagster/sensor_name") == retrain_on_alert.name:
                 configs = (run.run_config or {}).get("ops", {}).values()
                 detail = next((c["config"].get("reason_detail") for c in configs), None)
                 requested_by = f"{run.tags['dagster/sensor_name']}: {detail}"
