@@ -8,20 +8,21 @@ RAW_DIR ?= $(or $(LOAN_DEFAULT_RAW_DIR),data/raw)
 export LOAN_DEFAULT_RAW_DIR := $(RAW_DIR)
 MONTHS ?= 2023-01-01...2025-11-01
 BACKTEST_MONTHS ?= 2024-07-01...2025-07-01
-DATA_ASSETS := group:bronze or group:silver or group:gold
-MODEL_ASSETS := group:models
-REPORT_ASSET := key:monitoring/monitoring_report
-MONITORING_ASSETS := group:monitoring and not $(REPORT_ASSET)
 # Each run: create/migrate the instance once, fail runs whose process died (freeing their pool
 # slots), wait while a live run holds the pool, then run as a child that Ctrl-C always stops
 # (see README, Recovery).
 RECOVER := $(BIN)/python -m loan_default.recovery
 DAGSTER_CLI := $(RECOVER) --wait run -- $(BIN)/dagster asset materialize -m loan_default.definitions
+# The pipeline's steps (loan_default/pipeline.py: data, models, predictions, monitoring, report,
+# backtest, backtest_summary), each a Dagster run, all in one process that loads the code location
+# once; it recovers the instance as above and Ctrl-C always stops it. Dagster's events go to a
+# log file under $(DAGSTER_HOME)/pipeline_logs/, the terminal gets a line per step.
+PIPELINE := $(BIN)/python -m loan_default.pipeline run
 SYNTHETIC_LOANS ?= 12500
 UI_PORT ?= 3000
 API_PORT ?= $(or $(LOAN_DEFAULT_API_PORT),8000)
 
-.PHONY: install data-ready run backfill train predict monitor backtest ui serve run-production backfill-production ui-production serve-production services-up services-down test lint bench synthetic clean
+.PHONY: install data-ready run backfill train predict monitor backtest replay ui-replay ui serve run-production backfill-production ui-production serve-production services-up services-down test lint bench synthetic clean promote rollback
 
 # Re-installs only when pyproject.toml changed since the last install.
 $(BIN)/.installed: pyproject.toml
@@ -47,7 +48,7 @@ data-ready: install
 
 # Every data asset for every month in one run, then the models, predictions and monitoring.
 run: install data-ready $(DAGSTER_HOME)/dagster.yaml
-	$(MAKE) --no-print-directory backfill train predict monitor
+	$(PIPELINE) --months '$(MONTHS)'
 	@$(BIN)/python -c 'from loan_default import settings as s; \
 		print(f"Warehouse: {s.WAREHOUSE_PATH}\nModel artifacts: {s.ARTIFACT_DIR}\nReports: {s.REPORT_DIR}"); \
 		print(f"Monitoring dashboard: {s.REPORT_DIR}/monitoring/monitoring_dashboard.html"); \
@@ -55,24 +56,70 @@ run: install data-ready $(DAGSTER_HOME)/dagster.yaml
 	@echo "Runs and asset history: $(DAGSTER_HOME) (see them with 'make ui')"
 
 backfill: install $(DAGSTER_HOME)/dagster.yaml
-	$(DAGSTER_CLI) --select '$(DATA_ASSETS)' --partition-range '$(MONTHS)'
+	$(PIPELINE) --steps data --months '$(MONTHS)'
 
 # One new version of each model family, the champion/challenger gate, then the model documents.
 train: install $(DAGSTER_HOME)/dagster.yaml
-	$(DAGSTER_CLI) --select '$(MODEL_ASSETS)'
+	$(PIPELINE) --steps models
 
 predict: install $(DAGSTER_HOME)/dagster.yaml
-	$(DAGSTER_CLI) --select 'group:predictions' --partition-range '$(MONTHS)'
+	$(PIPELINE) --steps predictions --months '$(MONTHS)'
 
 # Drift, estimated and realized performance for every month, then the report and dashboard.
 monitor: install $(DAGSTER_HOME)/dagster.yaml
-	$(DAGSTER_CLI) --select '$(MONITORING_ASSETS)' --partition-range '$(MONTHS)'
-	$(DAGSTER_CLI) --select '$(REPORT_ASSET)'
+	$(PIPELINE) --steps monitoring,report --months '$(MONTHS)'
 
 # The walk-forward backtest (not part of `make run`): each as-of label month, then the summary.
 backtest: install $(DAGSTER_HOME)/dagster.yaml
-	$(DAGSTER_CLI) --select 'key:models/backtest' --partition-range '$(BACKTEST_MONTHS)'
-	$(DAGSTER_CLI) --select 'key:models/backtest_summary'
+	$(PIPELINE) --steps backtest,backtest_summary --months '$(BACKTEST_MONTHS)'
+
+# The platform operated month by month on an as-of clock (README, Replay): the real data by
+# default, or a synthetic scenario (REPLAY_SCENARIO=drift or stable); everything in
+# data/replay/<name>/, its runs in that folder's instance (`make ui-replay` shows them).
+REPLAY_SCENARIO ?=
+REPLAY_MONTHS ?=
+REPLAY_NAME := $(or $(REPLAY_SCENARIO),replay)
+replay: install
+	$(BIN)/python -m loan_default.replay --source '$(RAW_DIR)' \
+		$(if $(REPLAY_SCENARIO),--scenario $(REPLAY_SCENARIO)) \
+		$(if $(REPLAY_MONTHS),--months '$(REPLAY_MONTHS)')
+
+ui-replay: install
+	DAGSTER_HOME=$(CURDIR)/data/replay/$(REPLAY_NAME)/dagster_home \
+		$(BIN)/python -m loan_default.replay --dir data/replay/$(REPLAY_NAME) --ui --port $(UI_PORT)
+
+# An operator's change of champion (README, Manual promotion and rollback), recorded with its
+# reason and who ran it: `make promote VERSION=<version_id> REASON="..."`, `make rollback
+# REASON="..."` (DECIDED_BY=... defaults to the OS user). The job is the gate asset with that
+# config, and the same run re-scores and re-monitors $(MONTHS) (the run's partition range tags)
+# and writes the model documents. The values reach the run config and tags through the
+# environment and json.dumps, so any text is safe in them.
+MANUAL_PROMOTION := $(RECOVER) --wait run -- $(BIN)/dagster job execute \
+	-m loan_default.definitions -j manual_promotion
+PROMOTION_CONFIG := $(BIN)/python -c 'import json, os; \
+	names = ("action", "version", "reason", "decided_by"); \
+	given = {n: os.environ.get("PROMOTION_" + n.upper(), "") for n in names}; \
+	config = {n: v for n, v in given.items() if v.strip()}; \
+	print(json.dumps({"ops": {"models__champion": {"config": config}}}))'
+PROMOTION_TAGS := $(BIN)/python -c 'import datetime, json, os; \
+	first, _, last = os.environ["PROMOTION_MONTHS"].partition("..."); \
+	months = [datetime.date.fromisoformat(m.strip()).isoformat() for m in (first, last or first)]; \
+	keys = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end"); \
+	print(json.dumps(dict(zip(keys, months))))'
+promote: export PROMOTION_ACTION = promote
+rollback: export PROMOTION_ACTION = rollback
+promote rollback: export PROMOTION_VERSION = $(value VERSION)
+promote rollback: export PROMOTION_REASON = $(value REASON)
+promote rollback: export PROMOTION_DECIDED_BY = $(value DECIDED_BY)
+promote rollback: export PROMOTION_MONTHS = $(value MONTHS)
+
+promote rollback: install $(DAGSTER_HOME)/dagster.yaml
+	@test -n "$$PROMOTION_REASON" || { \
+		echo 'REASON is required: make $@ $(if $(filter promote,$@),VERSION=<version_id> )REASON="why"' >&2; \
+		exit 2; }
+	@config=$$(mktemp --suffix=.yaml) && trap 'rm -f "$$config"' EXIT && \
+		$(PROMOTION_CONFIG) > "$$config" && tags=$$($(PROMOTION_TAGS)) && \
+		$(MANUAL_PROMOTION) -c "$$config" --tags "$$tags"
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
@@ -126,6 +173,7 @@ bench: install
 	$(BIN)/python -m loan_default_tests.benchmarks.monitoring
 	$(BIN)/python -m loan_default_tests.benchmarks.api
 	$(BIN)/python -m loan_default_tests.benchmarks.production
+	$(BIN)/python -m loan_default_tests.benchmarks.replay
 
 # Also stops the production profile's services and removes their state.
 clean:

@@ -21,17 +21,20 @@ that folder's settings in the environment, so the code location reads them like 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import subprocess
 import sys
 import time
+import warnings
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
 
-from loan_default import settings
+from loan_default import pipeline, settings
 from loan_default.lib.models.families import FAMILIES
 from loan_default.lib.months import add_months, month_range
 from loan_default.lib.operations.clock import FRESHNESS_CHECK, SIMULATED_MONTH_TAG
@@ -96,36 +99,30 @@ def _execute(
     run_config: dict | None = None,
     tags: dict[str, str] | None = None,
     only: set[dg.AssetKey] | None = None,
+    progress: pipeline.Progress | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One run on the instance: a job of the code location by name (only the assets `only`
-    of it, when given), or a selection of its assets, over months [first, last] when given."""
-    range_tags = (
-        {
-            "dagster/asset_partition_range_start": months[0].isoformat(),
-            "dagster/asset_partition_range_end": months[1].isoformat(),
-        }
-        if months
-        else {}
-    )
-    options = {
-        "instance": instance,
-        "run_config": run_config,
-        "tags": {**range_tags, **(tags or {})},
-        "raise_on_error": False,
-    }
+    """One run on the instance (pipeline.execute): a job of the code location by name (only the
+    assets `only` of it, when given), or a selection of its assets, over months [first, last]."""
     if isinstance(target, str):
-        job = definitions.resolve_job_def(target)
+        selection = dg.AssetSelection.assets(*only) if only else None
+        name, job_name = target, target
     else:
-        job = definitions.resolve_implicit_global_asset_job_def()
-        only = target.resolve(definitions.resolve_asset_graph())
-    result = job.execute_in_process(asset_selection=list(only) if only else None, **options)
-    if not result.success:
-        failed = [e for e in result.all_events if e.is_step_failure]
-        detail = "; ".join(
-            f"{e.step_key}: {e.step_failure_data.error.message.strip()}" for e in failed
+        selection, name, job_name = target, "assets", None
+    try:
+        return pipeline.execute(
+            definitions,
+            instance,
+            name,
+            selection=selection,
+            job_name=job_name,
+            months=months,
+            run_config=run_config,
+            tags=tags,
+            progress=progress,
         )
-        raise SystemExit(f"{target} over {months} failed: {detail or 'see the run log'}")
-    return result
+    except pipeline.StepFailed as error:
+        where = progress.log_path if progress else "the instance"
+        raise SystemExit(f"{error}\nDagster's events: {where}") from error
 
 
 def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -176,20 +173,22 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
     histories = read_histories(Path(settings.REPLAY_SOURCE), settings.RAW_DATE_FORMAT)
     history = (settings.FIRST_MONTH, first)
     cursors: dict[str, str | None] = {}
-    with dg.DagsterInstance.get() as instance:
+    log = pipeline.log_path(str(settings.DAGSTER_HOME))
+    # One line per month on the terminal; each run's events and step lines go to the log.
+    with (
+        pipeline.Progress(log, out=io.StringIO()) as progress,
+        dg.DagsterInstance.get() as instance,
+    ):
+        run = partial(_execute, definitions, instance, progress=progress)
         for month in month_range(first, add_months(last, 1)):
             started = time.monotonic()
             delivered = deliver(histories, settings.RAW_DIR, month, first_drop=month == first)
             tags = {SIMULATED_MONTH_TAG: month.isoformat()}
             if month == first:  # the months before, then the first champion as of M
-                _execute(definitions, instance, DATA_LAYERS, history, tags=tags)
-                refresh = _execute(
-                    definitions, instance, retrain.name, history, tags=tags, only=retraining
-                )
+                run(DATA_LAYERS, history, tags=tags)
+                refresh = run(retrain.name, history, tags=tags, only=retraining)
             else:
-                refresh = _execute(
-                    definitions, instance, monthly_refresh.name, (month, month), tags=tags
-                )
+                refresh = run(monthly_refresh.name, (month, month), tags=tags)
             notes = _failed_checks(refresh)
             # The real sensors, evaluated on the instance as the daemon would at its next ticks:
             # a retrain for a new alarm, then the gate again for challengers with new labels.
@@ -213,15 +212,16 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
                     }
                     config = _only_families(request.run_config, families)
                     only = retraining if job is retrain else None
-                    _execute(definitions, instance, job.name, months, config, sensor_tags, only)
+                    run(job.name, months, config, sensor_tags, only)
                     notes.append("RETRAIN" if job is retrain else "GATE")
             print(
                 f"{month:%Y-%m}  {delivered['lms_loan_daily']:>8,} loan-book rows  "
                 f"{time.monotonic() - started:6.1f} s  {'; '.join(notes) or 'all checks pass'}",
                 flush=True,
             )
-        _execute(definitions, instance, dg.AssetSelection.assets(TIMELINE), None)
+        run(dg.AssetSelection.assets(TIMELINE), None)
     print(f"Timeline: {settings.REPORT_DIR / 'operations' / 'timeline.html'}", flush=True)
+    print(f"Dagster's events: {log}", flush=True)
     return 0
 
 
@@ -252,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=3000, help="the UI's port")
     args = parser.parse_args(argv)
     if args.operate:
+        for category in pipeline.QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", category=category)
         return operate(*args.operate, args.families)
     if args.ui:
         return show(

@@ -91,7 +91,8 @@ def replay_events(instance: dg.DagsterInstance, decisions: pl.DataFrame) -> list
             MonthEvents(
                 month=month,
                 runs=tuple(r.run_id for r in runs),
-                failed_checks=tuple(failed),
+                # A retrain's follow-ups judge the month again: each finding once.
+                failed_checks=tuple(dict.fromkeys(failed)),
                 retrain_requested_by=requested_by,
                 champion_after=champion,
                 gate_decisions=tuple(taken),
