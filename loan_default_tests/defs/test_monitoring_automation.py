@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 
 from loan_default.definitions import defs as load_definitions
-from loan_default.defs.monitoring.assets import DRIFT, PERFORMANCE
 from loan_default.defs.models.assets import CHAMPION
+from loan_default.defs.monitoring.assets import DRIFT, PERFORMANCE
 from loan_default.defs.monitoring.automation import (
     RETRAIN_REASON,
     challenger_pending,
