@@ -84,6 +84,7 @@ replay: install
 		$(if $(REPLAY_SCENARIO),--scenario $(REPLAY_SCENARIO)) \
 		$(if $(REPLAY_MONTHS),--months '$(REPLAY_MONTHS)')
 
+# The webserver alone: the history as it happened, no daemon acting on it.
 ui-replay: install
 	DAGSTER_HOME=$(CURDIR)/data/replay/$(REPLAY_NAME)/dagster_home \
 		$(BIN)/python -m loan_default.replay --dir data/replay/$(REPLAY_NAME) --ui --port $(UI_PORT)

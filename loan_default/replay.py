@@ -226,14 +226,15 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
 
 
 def show(folder: Path, port: int) -> int:
-    """The Dagster UI (and its daemon) over a replay's folder, in the settings it ran with."""
+    """The Dagster UI over a replay's folder, in the settings it ran with: the webserver alone,
+    no daemon, so the sensors (running by default) do not act on a finished replay's history."""
     saved = folder / ENVIRONMENT_FILE
     if not saved.exists():
         raise SystemExit(f"no replay in {folder}: run `make replay` first")
     environment = settings.environment_with(json.loads(saved.read_text()))
     workspace = str(settings.PROJECT_ROOT / "workspace.yaml")
-    dagster = str(Path(sys.executable).parent / "dagster")
-    command = [dagster, "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]
+    webserver = str(Path(sys.executable).parent / "dagster-webserver")
+    command = [webserver, "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]
     return subprocess.call(command, env=environment)
 
 
