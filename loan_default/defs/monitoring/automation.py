@@ -58,40 +58,40 @@ GATE_FOLLOW_UPS = (
     | dg.AssetSelection.groups("predictions")
     | dg.AssetSelection.assets(*MONITORED[1:])
 )
-retrain = dg.define_asset_job(
+FOLLOWED = "then predictions and monitoring of the run's months and the model documents."
+
+
+def champion_changing_job(name: str, gate_inputs: dg.AssetSelection, what: str) -> dg.JobDefinition:
+    """A job whose run may change the champion: the gate (after `gate_inputs`) and, in the
+    same run, everything that follows a gate decision, over the months the run names."""
+    return dg.define_asset_job(
+        name,
+        selection=gate_inputs | dg.AssetSelection.assets(CHAMPION) | GATE_FOLLOW_UPS,
+        partitions_def=monthly_partitions,
+        description=f"{what}, {FOLLOWED}",
+    )
+
+
+retrain = champion_changing_job(
     "retrain",
-    selection=dg.AssetSelection.assets(*(a.key for a in model_assets), CHAMPION) | GATE_FOLLOW_UPS,
-    partitions_def=monthly_partitions,
-    description=(
-        "A new version of every model family, the champion/challenger gate, then predictions "
-        "and monitoring of the run's months and the model documents."
-    ),
+    dg.AssetSelection.assets(*(a.key for a in model_assets)),
+    "A new version of every model family, the champion/challenger gate",
 )
-
-champion_gate = dg.define_asset_job(
+champion_gate = champion_changing_job(
     "champion_gate",
-    selection=dg.AssetSelection.assets(CHAMPION) | GATE_FOLLOW_UPS,
-    partitions_def=monthly_partitions,
-    description=(
-        "The champion/challenger gate again, for challengers with new held-out labels, then "
-        "predictions and monitoring of the run's months and the model documents."
-    ),
+    dg.AssetSelection.assets(),
+    "The champion/challenger gate again, for challengers with new held-out labels",
 )
-
 # An operator's change of champion is the gate asset with config: the same run brings the
 # predictions, monitoring and the model documents up to date (README, Manual promotion).
-manual_promotion = dg.define_asset_job(
+manual_promotion = champion_changing_job(
     "manual_promotion",
-    selection=dg.AssetSelection.assets(CHAMPION) | GATE_FOLLOW_UPS,
-    partitions_def=monthly_partitions,
-    description=(
-        "Manual promotion or rollback of the champion, with a reason (a row of "
-        "models.promotion_decisions, kind 'manual' or 'rollback'), then predictions and "
-        "monitoring of the run's months and the model documents. Launch it with config "
-        "`ops: models__champion: config: {action: promote|rollback, version, reason}` and the "
-        "partition range tags over the months to re-score (make promote / make rollback). The "
-        "API follows within LOAN_DEFAULT_API_REFRESH_SECONDS."
-    ),
+    dg.AssetSelection.assets(),
+    "Manual promotion or rollback of the champion, with a reason (a row of "
+    "models.promotion_decisions, kind 'manual' or 'rollback'; launch it with config "
+    "`ops: models__champion: config: {action: promote|rollback, version, reason}` and the "
+    "partition range tags over the months to re-score, or make promote / make rollback; the "
+    "API follows within LOAN_DEFAULT_API_REFRESH_SECONDS)",
 )
 
 monthly_refresh_schedule = dg.build_schedule_from_partitioned_job(
