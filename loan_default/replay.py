@@ -7,11 +7,11 @@ At each simulated month M the landing folder holds each source's rows dated up t
 monthly drop), and the platform does what it does in production that month, through its own
 Dagster definitions and one instance: the monthly refresh of M (data layers, predictions,
 monitoring of application month M and label month M, with their checks), then the real
-`retrain_on_alert` sensor evaluated on the instance and any retrain run it requests (the
-families, the gate, and what follows a gate decision). The first month also backfills the
-months before it and trains the first champion as of M. Every run is tagged with its simulated
-month, so `make ui` over the replay's instance shows the history as it happened, and the
-`operations/timeline` asset reads it from there.
+sensors evaluated on the instance as the daemon would: `retrain_on_alert` and any retrain run
+it requests (the families, the gate, and what follows a gate decision), `challenger_pending`
+and any gate run it requests. The first month also backfills the months before it and trains
+the first champion as of M. Every run is tagged with its simulated month, so `make ui-replay`
+shows the history as it happened, and the `operations/timeline` asset reads it from there.
 
 The replay keeps everything in its own folder (`--dir`, default data/replay/<name>): landing
 files, warehouse, artifacts, reports and the Dagster instance. This module re-runs itself with
@@ -78,8 +78,11 @@ def prepare(args: argparse.Namespace) -> tuple[Path, Path]:
     name = args.scenario or "replay"
     folder = Path(args.dir or DEFAULT_DIR / name)
     if folder.exists():
-        shutil.rmtree(folder)
+        if any(folder.iterdir()) and not (folder / ENVIRONMENT_FILE).exists():
+            raise SystemExit(f"{folder} holds files but no replay: choose another --dir")
+        shutil.rmtree(folder)  # a replay starts from nothing, so a re-run gives the same history
     (folder / "dagster_home").mkdir(parents=True)
+    (folder / ENVIRONMENT_FILE).write_text("{}")  # marks the folder as a replay's from the start
     (folder / "dagster_home" / "dagster.yaml").symlink_to(settings.PROJECT_ROOT / "dagster.yaml")
     if args.scenario:
         from loan_default.lib.synthetic import generate

@@ -216,6 +216,7 @@ class TabTransformerClassifier:
         if unlabeled is not None and p.pretrain_epochs > 0:
             self._pretrain(self.preprocessor.transform(unlabeled, p.clip), generator, log)
         x_train = self.preprocessor.transform(train, p.clip)
+        x_stop = self.preprocessor.transform(valid, p.clip)  # once, not once per epoch
         target = torch.from_numpy(np.asarray(y_train, dtype=np.float32))
         optimizer = torch.optim.AdamW(
             self.network.parameters(), lr=p.learning_rate, weight_decay=p.weight_decay
@@ -231,7 +232,7 @@ class TabTransformerClassifier:
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * y.shape[0]
-            auc = float(roc_auc_score(y_valid, self.predict_proba(valid)))
+            auc = float(roc_auc_score(y_valid, self._probabilities(x_stop)))
             self.history.append(
                 {"phase": "train", "epoch": epoch, "loss": total / len(target), "stop_auc": auc}
             )
@@ -293,11 +294,13 @@ class TabTransformerClassifier:
         return (probability - substituted).T
 
     def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
-        tensors = self.preprocessor.transform(frame, self.params.clip)
+        return self._probabilities(self.preprocessor.transform(frame, self.params.clip))
+
+    def _probabilities(self, tensors) -> np.ndarray:
         self.network.eval()
-        out = []
+        rows, out = tensors[0].shape[0], []
         with _torch_threads(getattr(self.params, "threads", 1)), torch.inference_mode():
-            for start in range(0, frame.height, 8192):
+            for start in range(0, rows, 8192):
                 batch = [t[start : start + 8192] for t in tensors]
                 out.append(torch.sigmoid(self.network(*batch)).numpy())
         return np.concatenate(out) if out else np.empty(0)
