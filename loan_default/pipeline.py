@@ -483,9 +483,13 @@ def execute(
 def _require_single_run(
     definitions: dg.Definitions, step: str, keys: Sequence[dg.AssetKey] | None
 ) -> None:
-    """As the CLI: a range in one run needs every asset to take a range in one call."""
+    """As the CLI: a range in one run needs every partitioned asset to take a range in one
+    call (an unpartitioned one, such as the gate in a retrain, runs once)."""
     for key in keys or []:
-        policy = definitions.resolve_assets_def(key).backfill_policy
+        assets_def = definitions.resolve_assets_def(key)
+        if assets_def.partitions_def is None:
+            continue
+        policy = assets_def.backfill_policy
         if policy is None or policy.max_partitions_per_run is not None:
             raise StepFailed(
                 f"step {step}: {key.to_user_string()} cannot run a range of months in one run "

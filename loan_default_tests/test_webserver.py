@@ -76,6 +76,7 @@ def test_asset_graph_through_graphql(webserver):
         "predictions",
         "monitoring",
         "backtest",
+        "operations",
     }
 
     feature_store = nodes["gold/feature_store"]
