@@ -114,6 +114,7 @@ class _Network(nn.Module):
             dropout=p.dropout,
             batch_first=True,
         )
+        layer.self_attn.dropout = p.attention_dropout  # `dropout`: feed-forward and residuals
         self.encoder = nn.TransformerEncoder(layer, p.layers, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 1))
         self.projection = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))

@@ -1,6 +1,7 @@
 """The TabTransformer on a small frame with a known signal."""
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -96,3 +97,21 @@ def test_early_stopping_rows_are_a_seeded_share_of_the_training_rows_only():
     assert any("early-stopping ROC-AUC" in line for line in lines)
     with pytest.raises(ValueError, match="both classes"):
         TabTransformerClassifier(["grade"], ["x1"], params).fit(train, np.zeros(2000, int))
+
+
+def test_attention_dropout_is_its_own_setting_and_old_params_still_load(model):
+    # Dropout on the attention weights takes torch's slow attention kernel on CPU, so it has
+    # its own setting, off by default; `dropout` stays on the feed-forward and residuals.
+    [layer] = model.network.encoder.layers
+    assert layer.self_attn.dropout == FAST.attention_dropout == 0.0
+    assert layer.dropout.p == FAST.dropout == 0.1
+    again = TabTransformerClassifier(["grade"], ["x1"], replace(FAST, attention_dropout=0.2))
+    train, y = signal_frame(400, 9)
+    [layer] = again.fit(train, y, log=lambda _: None).network.encoder.layers
+    assert layer.self_attn.dropout == 0.2
+    # Params pickled before the field existed (registered versions) read its default.
+    old = replace(FAST)
+    del old.__dict__["attention_dropout"]
+    restored = pickle.loads(pickle.dumps(old))
+    assert "attention_dropout" not in restored.__dict__
+    assert restored.attention_dropout == 0.0 and restored == FAST
