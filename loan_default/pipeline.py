@@ -443,7 +443,7 @@ def execute(
     run_tags |= tags or {}
     config = dict(run_config or {})
     if progress is not None:
-        config.setdefault("loggers", QUIET_CONSOLE)
+        config["loggers"] = config.get("loggers") or QUIET_CONSOLE  # a RunConfig gives {}
 
     recovery.wait_for_pool(instance, POOL)
     run_id = str(uuid.uuid4())
