@@ -28,7 +28,9 @@ from loan_default.lib.models.promotion import (
     GateRule,
     candidates,
     comparison_months,
+    evidence_decisions,
     judge,
+    still_candidate,
     waiting_reason,
 )
 from loan_default.lib.models.reason_codes import score_with_reasons, stored_reasons
@@ -311,9 +313,9 @@ def champion(
                 ).to_dicts()
                 waiting = waiting_reason(months, earlier, rule)
                 if waiting is not None:
-                    if not waiting.endswith("no longer a candidate"):
+                    if still_candidate(earlier, rule):
                         pending.append(candidate.version_id)
-                    if not any(d["n"] for d in earlier):
+                    if not evidence_decisions(earlier):
                         unproven.add(candidate.version_id)
                     lines.append(f"| {candidate.version_id} | not judged | {waiting} |")
                     continue
@@ -326,9 +328,9 @@ def champion(
             )
             verdict = "promoted" if decision.promote else "refused"
             judged = [*earlier, {"n": comparison.n if comparison else 0}]
-            if not decision.promote and sum(1 for d in judged if d["n"]) < rule.max_decisions:
+            if not decision.promote and still_candidate(judged, rule):
                 pending.append(candidate.version_id)
-            if not any(d["n"] for d in judged):
+            if not evidence_decisions(judged):
                 unproven.add(candidate.version_id)
             lines.append(f"| {candidate.version_id} | {verdict} | {decision.reason} |")
             context.log.info(f"{candidate.version_id}: {verdict}: {decision.reason}")

@@ -7,10 +7,9 @@ import dagster as dg
 import polars as pl
 
 from loan_default import settings
-from loan_default.defs.gold.assets import FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
+from loan_default.defs.gold.assets import FEATURE_STORE, FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
 from loan_default.defs.metadata import frame_table, report_metadata
 from loan_default.defs.models.assets import CHAMPION, PREDICTIONS
-from loan_default.defs.monitoring.assets import ESTIMATED
 from loan_default.defs.monitoring.automation import retrain_on_alert
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
@@ -198,7 +197,7 @@ def _champion_gains(
 
 @dg.asset(
     key=TIMELINE,
-    deps=[PREDICTIONS, ESTIMATED, LABEL_STORE, CHAMPION],
+    deps=[PREDICTIONS, FEATURE_STORE, LABEL_STORE, CHAMPION],
     group_name="operations",
     kinds={"duckdb", "plotly"},
     owners=settings.OWNERS,

@@ -243,16 +243,25 @@ def judge(comparison: Comparison | None, rule: GateRule) -> Decision:
     return Decision(False, f"{evidence}, not above the margin {rule.margin:+.4f}: {again}", low)
 
 
+def evidence_decisions(decisions: Sequence[Mapping]) -> int:
+    """Decisions taken on held-out loans (n > 0); one without loans only waited."""
+    return sum(1 for d in decisions if d.get("n"))
+
+
+def still_candidate(decisions: Sequence[Mapping], rule: GateRule) -> bool:
+    """Whether a challenger refused in `decisions` may be judged again."""
+    return evidence_decisions(decisions) < rule.max_decisions
+
+
 def waiting_reason(
     months: Sequence[date], earlier: Sequence[Mapping], rule: GateRule
 ) -> str | None:
     """Why a challenger is not judged now, or None to judge it. `months` are the pooled months
     it would be judged on; `earlier` its earlier decisions against the same champion, each with
     `n` and `window_months` (comma-separated ISO months)."""
-    with_evidence = [d for d in earlier if d.get("n")]
-    if len(with_evidence) >= rule.max_decisions:
+    if not still_candidate(earlier, rule):
         return (
-            f"judged {len(with_evidence)} times on held-out loans without promotion "
+            f"judged {evidence_decisions(earlier)} times on held-out loans without promotion "
             f"(max_decisions {rule.max_decisions}): no longer a candidate"
         )
     judged = {
