@@ -223,9 +223,22 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
                 flush=True,
             )
         run(dg.AssetSelection.assets(TIMELINE), None)
+    keep_cursors(cursors)
     print(f"Timeline: {settings.REPORT_DIR / 'operations' / 'timeline.html'}", flush=True)
     print(f"Dagster's events: {log}", flush=True)
     return 0
+
+
+def keep_cursors(cursors: dict[str, str | None]) -> None:
+    """Stores each sensor's cursor in the replay's instance, through Dagster's own CLI, as the
+    daemon stores it after a tick: a daemon started later over the replay's instance goes on
+    from where the replay stopped instead of acting again on alarms already acted on."""
+    dagster = str(Path(sys.executable).parent / "dagster")
+    workspace = str(settings.PROJECT_ROOT / "workspace.yaml")
+    for name, cursor in cursors.items():
+        if cursor is not None:
+            command = [dagster, "sensor", "cursor", name, "--set", cursor, "-w", workspace]
+            subprocess.run(command, check=True, capture_output=True)
 
 
 def show(folder: Path, port: int) -> int:

@@ -84,11 +84,17 @@ def test_every_run_carries_its_simulated_month_and_the_timeline_has_one_row_each
     try:
         with dg.DagsterInstance.get() as instance:
             runs = instance.get_runs()
+            cursors = {
+                state.instigator_name: state.instigator_data.cursor
+                for state in instance.all_instigator_state()
+            }
     finally:
         del os.environ["DAGSTER_HOME"]
     months = sorted({r.tags.get(SIMULATED_MONTH_TAG) for r in runs} - {None})
     assert months == [FIRST.isoformat(), LAST.isoformat()]
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    # The sensors' cursors stay in the instance, so a daemon started later goes on from them.
+    assert json.loads(cursors["retrain_on_alert"])["after"]
     database = replayed / "warehouse" / "loan_default.duckdb"
     with duckdb.connect(str(database), read_only=True) as connection:
         timeline = connection.execute("select * from operations.timeline order by month").pl()
