@@ -202,6 +202,7 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
                     )
                 )
                 cursors[sensor.name] = tick.cursor
+                progress.log(tick_line(month, sensor.name, tick.run_requests, tick.skip_message))
                 for request in tick.run_requests:
                     months = tuple(
                         date.fromisoformat(request.tags[f"dagster/asset_partition_range_{end}"])
@@ -227,6 +228,16 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
     print(f"Timeline: {settings.REPORT_DIR / 'operations' / 'timeline.html'}", flush=True)
     print(f"Dagster's events: {log}", flush=True)
     return 0
+
+
+def tick_line(
+    month: date, sensor: str, requests: list[dg.RunRequest] | None, skip_message: str | None
+) -> str:
+    """What a sensor's evaluation at month M decided, as the daemon's tick history shows it:
+    the runs it asked for by run key, or why it skipped."""
+    asked = [request.run_key or "run" for request in requests or []]
+    outcome = f"requested {', '.join(asked)}" if asked else f"skipped: {skip_message or '-'}"
+    return f"===== tick {month:%Y-%m} {sensor}: {outcome}"
 
 
 def keep_cursors(cursors: dict[str, str | None]) -> None:

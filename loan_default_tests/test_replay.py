@@ -95,6 +95,11 @@ def test_every_run_carries_its_simulated_month_and_the_timeline_has_one_row_each
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     # The sensors' cursors stay in the instance, so a daemon started later goes on from them.
     assert json.loads(cursors["retrain_on_alert"])["after"]
+    # Each evaluation is in the replay's log, as the daemon's tick history would show it.
+    log = "".join(p.read_text() for p in (replayed / "dagster_home").glob("pipeline_logs/*.log"))
+    for month in (FIRST, LAST):
+        for sensor in ("retrain_on_alert", "challenger_pending"):
+            assert f"===== tick {month:%Y-%m} {sensor}: " in log, (month, sensor)
     database = replayed / "warehouse" / "loan_default.duckdb"
     with duckdb.connect(str(database), read_only=True) as connection:
         timeline = connection.execute("select * from operations.timeline order by month").pl()
