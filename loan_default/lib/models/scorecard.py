@@ -13,12 +13,18 @@ on validation, as for every family, corrects the level).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from loan_default.lib.gold.features import CLICKSTREAM_COUNTS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # optbinning's trends for the event rate over ordered bins; "auto_asc_desc" picks the better
 # of ascending and descending per feature, so every numeric feature's bins are monotonic.
@@ -120,24 +126,48 @@ class ScorecardModel:
     def fit(self, frame: pl.DataFrame, y: np.ndarray) -> ScorecardModel:
         """Bins and regresses; then, while a feature's coefficient has the reversed sign (more
         points for a riskier bin, which WoE features correlated with stronger ones can get),
-        leaves those features out and fits again, so every feature's points rise as its bins'
-        event rate falls."""
-        data, columns = self._pandas(frame), self.columns
+        leaves those features out and regresses again, so every feature's points rise as its
+        bins' event rate falls.
+
+        A feature's bins depend on its own values and the target alone, so leaving features out
+        changes the regression, not the bins: the rounds refit only the regression on the first
+        fit's WoE columns, and the scorecard is binned once more, for the features it keeps."""
+        # One BLAS thread: the regressions are small, and on shared cores a second thread waits
+        # for the first more than it helps.
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._fit(self._pandas(frame), y)
+        return self
+
+    def _fit(self, data: pd.DataFrame, y: np.ndarray) -> None:
         self.left_out = {}
-        for _ in range(self.params.max_sign_rounds + 1):
-            self.scorecard = self._unfitted(columns)
-            # Empirical WoE for Missing and Special bins: each is a bin the regression weighs.
-            self.scorecard.fit(data, y, metric_missing="empirical", metric_special="empirical")
-            if not self.left_out:  # the first fit's IV of every feature, for the IV table
-                self.summary = _summary(self.scorecard.binning_process_.summary())
-                for feature in self.summary.filter(~pl.col("selected"))["feature"].to_list():
-                    self.left_out[feature] = f"IV below {self.params.min_iv}"
-            reversed_sign = [str(f) for f, c in self.coefficients().items() if c > 0]
+        self.scorecard = self._fitted(self.columns, data, y)
+        # The first fit's IV of every feature, for the IV table.
+        self.summary = _summary(self.scorecard.binning_process_.summary())
+        for feature in self.summary.filter(~pl.col("selected"))["feature"].to_list():
+            self.left_out[feature] = f"IV below {self.params.min_iv}"
+        woe = self.scorecard.binning_process_.transform(
+            data, metric_missing="empirical", metric_special="empirical"
+        )
+        regressed, coefficients = self.columns, self.coefficients()
+        for sign_round in range(self.params.max_sign_rounds + 1):
+            reversed_sign = [f for f, c in coefficients.items() if c > 0]
             if not reversed_sign:
                 break
             self.left_out.update(dict.fromkeys(reversed_sign, "reversed sign"))
-            columns = [c for c in columns if c not in self.left_out]
-        return self
+            if sign_round == self.params.max_sign_rounds:
+                break  # no rounds left: the scorecard keeps this regression's features
+            regressed = [c for c in regressed if c not in self.left_out]
+            estimator = clone(self.scorecard.estimator).fit(woe[regressed], y)
+            coefficients = dict(zip(regressed, estimator.coef_.ravel().tolist(), strict=True))
+        if regressed != self.columns:
+            self.scorecard = self._fitted(regressed, data, y)
+
+    def _fitted(self, columns: list[str], data: pd.DataFrame, y: np.ndarray):
+        """The scorecard on `columns`, with empirical WoE for Missing and Special bins: each is
+        a bin the regression weighs."""
+        return self._unfitted(columns).fit(
+            data, y, metric_missing="empirical", metric_special="empirical"
+        )
 
     def coefficients(self) -> dict[str, float]:
         """The regression's coefficient per WoE feature (negative: WoE is higher for safer

@@ -143,3 +143,43 @@ def test_an_unseen_category_and_the_pickled_model_score(fitted):
     assert np.all((probabilities > 0) & (probabilities < 1))
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.predict_proba(frame), model.predict_proba(frame))
+
+
+def proxies_frame(n: int = 3000, seed: int = 4, k: int = 10) -> tuple[pl.DataFrame, np.ndarray]:
+    """Ten noisier and noisier copies of one risk driver; the target follows the first alone,
+    so the others' coefficients have either sign, and leaving some out turns others."""
+    rng = np.random.default_rng(seed)
+    driver = rng.normal(size=n)
+    frame = pl.DataFrame(
+        {f"x{i}": driver + rng.normal(scale=0.3 + 0.2 * i, size=n) for i in range(k)}
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(1 - 2 * frame["x0"].to_numpy()))).astype(int)
+    return frame, y
+
+
+def test_sign_rounds_rebin_no_feature_and_match_a_fit_on_the_kept_features(monkeypatch):
+    """Leaving features out changes the regression, not the bins: a feature is binned once for
+    the IV table and once more if the scorecard keeps it, whatever the number of sign rounds,
+    and the scorecard is the one fitted on the kept features alone."""
+    from optbinning import OptimalBinning
+
+    binned: list[str] = []
+    fit = OptimalBinning.fit
+
+    def counted_fit(self, *args, **kwargs):
+        binned.append(self.name)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(OptimalBinning, "fit", counted_fit)
+    frame, y = proxies_frame()
+    params = ScorecardParams(min_iv=0.0)
+    model = scorecard([], frame.columns, params).fit(frame, y)
+    kept = list(model.coefficients())
+    reversed_sign = [f for f, why in model.left_out.items() if why == "reversed sign"]
+    assert len(reversed_sign) >= 3
+    assert all(c < 0 for c in model.coefficients().values())
+    assert sorted(binned) == sorted([*frame.columns, *kept])
+    alone = scorecard([], kept, params).fit(frame.select(kept), y)
+    assert alone.left_out == {}
+    assert alone.points_table().equals(model.points_table())
+    np.testing.assert_array_equal(alone.predict_proba(frame), model.predict_proba(frame))
