@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -196,11 +197,11 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
             # The real sensors, evaluated on the instance as the daemon would at its next ticks:
             # a retrain for a new alarm, then the gate again for challengers with new labels.
             for sensor, job in ((retrain_on_alert, retrain), (challenger_pending, champion_gate)):
-                tick = sensor.evaluate_tick(
-                    dg.build_sensor_context(
-                        instance=instance, cursor=cursors.get(sensor.name), definitions=definitions
-                    )
+                context = dg.build_sensor_context(
+                    instance=instance, cursor=cursors.get(sensor.name), definitions=definitions
                 )
+                to_log(context.log, progress)
+                tick = sensor.evaluate_tick(context)
                 cursors[sensor.name] = tick.cursor
                 progress.log(tick_line(month, sensor.name, tick.run_requests, tick.skip_message))
                 for request in tick.run_requests:
@@ -228,6 +229,22 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
     print(f"Timeline: {settings.REPORT_DIR / 'operations' / 'timeline.html'}", flush=True)
     print(f"Dagster's events: {log}", flush=True)
     return 0
+
+
+class _ProgressLogHandler(logging.Handler):
+    def __init__(self, progress: pipeline.Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.progress.log(f"===== {record.name} {record.levelname}: {record.getMessage()}")
+
+
+def to_log(log: logging.Logger, progress: pipeline.Progress) -> None:
+    """A sensor's own log lines go to the replay's log, not the terminal (one line a month)."""
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+    log.addHandler(_ProgressLogHandler(progress))
 
 
 def tick_line(

@@ -4,6 +4,7 @@ The clock: at simulated month M no step reads a row dated after M. After replayi
 landing folder holds no later row, and no table of the warehouse holds a month after M.
 """
 
+import io
 import json
 import os
 import subprocess
@@ -112,3 +113,22 @@ def test_every_run_carries_its_simulated_month_and_the_timeline_has_one_row_each
     deciders = served.filter(pl.col("application_month") == LAST)["model_version"].unique()
     assert deciders.to_list() == [first_champion]
     assert (replayed / "reports" / "operations" / "timeline.html").exists()
+
+
+def test_a_sensors_log_lines_go_to_the_replays_log_not_the_terminal(tmp_path, capfd):
+    from loan_default import pipeline
+    from loan_default.replay import to_log
+
+    @dg.sensor(target=[])
+    def talkative(context: dg.SensorEvaluationContext):
+        context.log.info("retraining: a reason")
+        return dg.SkipReason("nothing new")
+
+    log = tmp_path / "replay.log"
+    with pipeline.Progress(log, out=io.StringIO()) as progress:
+        context = dg.build_sensor_context()
+        to_log(context.log, progress)
+        talkative.evaluate_tick(context)
+    captured = capfd.readouterr()
+    assert "retraining" not in captured.out + captured.err
+    assert "===== dagster INFO: retraining: a reason" in log.read_text()
