@@ -2,7 +2,7 @@
 under the report dir (a folder or an s3:// prefix), linked from the version's registry row, and
 markdown in the UI."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +16,7 @@ from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.models.model_data import labeled_applications
 from loan_default.lib.models.model_document import (
+    TrainingInformationValues,
     document_of,
     render_html,
     render_markdown,
@@ -98,9 +99,15 @@ def model_document(
         features, labels = warehouse.read(FEATURE_TABLE), warehouse.read(LABEL_TABLE)
         backtest = warehouse.read_if_exists(BACKTEST_TABLE)
         drift = warehouse.read_if_exists(DRIFT_TABLE)
+    information_values = TrainingInformationValues()
+    labeled: dict[date, pl.DataFrame] = {}
     for version_id in stale:
         record = records[version_id]
-        data = labeled_applications(features, labels, settings.LABEL, record.as_of_month)
+        if record.as_of_month not in labeled:
+            labeled[record.as_of_month] = labeled_applications(
+                features, labels, settings.LABEL, record.as_of_month
+            )
+        data = labeled[record.as_of_month]
         document = document_of(
             record,
             registry.load_artifact(record, s3),
@@ -115,6 +122,7 @@ def model_document(
             backtest=None
             if backtest is None
             else backtest.filter(pl.col("model_family") == record.family),
+            training_information_values=information_values,
         )
         location = object_storage.join(directory, f"{version_id}.html")
         object_storage.write_bytes(location, render_html(document).encode("utf-8"), s3)

@@ -19,6 +19,7 @@ from datetime import date, datetime
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from loan_default.lib.ingest.sources import PERSONAL_COLUMNS
 from loan_default.lib.models.backtest import summarize
@@ -218,20 +219,47 @@ def information_values(
     frame: pl.DataFrame, label: np.ndarray, categorical: list[str], numeric: list[str]
 ) -> pl.DataFrame:
     """Each input's information value from optbinning's default optimal binning of the training
-    window, for families that do not bin (the scorecard records its own)."""
-    from optbinning import BinningProcess  # imported on first use: seconds of import
+    window, for families that do not bin (the scorecard records its own). Each input is binned
+    by `OptimalBinning` with `BinningProcess`'s defaults, without the process's summary
+    statistics (quality score, tests between bins) that the document does not show."""
+    from optbinning import OptimalBinning  # imported on first use: seconds of import
 
-    columns = [*categorical, *numeric]
-    process = BinningProcess(columns, categorical_variables=categorical)
-    process.fit(frame.select(columns).to_pandas(), np.asarray(label))
-    summary = process.summary()
-    return pl.DataFrame(
-        {
-            "feature": summary["name"].astype(str).tolist(),
-            "iv": summary["iv"].to_numpy().astype(np.float64),
-            "n_bins": summary["n_bins"].to_numpy().astype(np.int64),
-        }
-    ).sort("iv", descending=True)
+    y = np.asarray(label)
+    rows = []
+    for column in [*categorical, *numeric]:
+        dtype = "categorical" if column in categorical else "numerical"
+        binning = OptimalBinning(name=column, dtype=dtype)
+        binning.fit(frame[column].to_pandas(), y)
+        binning.binning_table.build()
+        rows.append(
+            {
+                "feature": column,
+                "iv": float(binning.binning_table.iv),
+                "n_bins": len(binning.splits) + (dtype == "numerical"),
+            }
+        )
+    schema = {"feature": pl.String, "iv": pl.Float64, "n_bins": pl.Int64}
+    return pl.DataFrame(rows, schema=schema).sort("iv", descending=True)
+
+
+class TrainingInformationValues:
+    """`information_values` of each distinct training window and inputs, fitted once: the
+    versions of one gate run (every family) train on the same rows, and optbinning's fit is
+    most of a document's cost."""
+
+    def __init__(self) -> None:
+        self._fitted: list[tuple[pl.DataFrame, pl.DataFrame]] = []
+
+    def __call__(
+        self, train: pl.DataFrame, categorical: list[str], numeric: list[str]
+    ) -> pl.DataFrame:
+        rows = train.select(*categorical, *numeric, TARGET)
+        for fitted_rows, table in self._fitted:
+            if fitted_rows.equals(rows):
+                return table
+        table = information_values(rows, rows[TARGET].to_numpy(), categorical, numeric)
+        self._fitted.append((rows, table))
+        return table
 
 
 def clickstream_gap(data: pl.DataFrame) -> date | None:
@@ -318,20 +346,23 @@ def document_of(
     monitoring_drift: pl.DataFrame | None = None,
     fairness_rules: FairnessRules | None = None,
     backtest: pl.DataFrame | None = None,
+    training_information_values: TrainingInformationValues | None = None,
 ) -> ModelDocument:
     """The version's document from its verified model and its labeled applications `data`
     (observed by its as-of month). Without `information_value` (the scorecard records its
-    own), each input's IV is computed on the training window."""
+    own), each input's IV is computed on the training window, by
+    `training_information_values` when given (shared by the documents of one run)."""
     parts = window_frames(record, data)
-    scored = {n: model.score(rows) for n, rows in parts.items()}
-    scores = {n: frame["calibrated_probability"] for n, frame in scored.items()}
     source = "the scorecard's own binning, recorded beside its artifact"
-    if information_value is None:
-        train = parts["train"]
-        information_value = information_values(
-            train, train[TARGET].to_numpy(), model.categorical, model.numeric
-        )
-        source = "optbinning's optimal binning of the training window"
+    # One native thread (OpenMP, BLAS): the windows hold thousands of rows, and on shared cores
+    # a thread team waits for its slowest member longer than it saves.
+    with threadpool_limits(limits=1):
+        scored = {n: model.score(rows) for n, rows in parts.items()}
+        if information_value is None:
+            fit = training_information_values or TrainingInformationValues()
+            information_value = fit(parts["train"], model.categorical, model.numeric)
+            source = "optbinning's optimal binning of the training window"
+    scores = {n: frame["calibrated_probability"] for n, frame in scored.items()}
     share = {
         n: rows["has_clickstream"].cast(pl.Float64).mean()
         for n, rows in parts.items()
@@ -468,7 +499,15 @@ def _moved_inputs(doc: ModelDocument, top: int = 15) -> Iterable[Block]:
             max_missing_change=pl.col("missing_change").max(),
         )
         .filter((pl.col("max_csi") > 0.10) | (pl.col("max_missing_change") > 0.05))
-        .sort("max_csi", descending=True, nulls_last=True)
+        # Ties (inputs whose missing share jumps alike) in a fixed order: the same document
+        # for the same data.
+        .sort(
+            "max_csi",
+            "max_missing_change",
+            "feature",
+            descending=[True, True, False],
+            nulls_last=True,
+        )
     )
     yield (
         f"Inputs past a watch level (CSI > 0.10 or missing share moved by > 0.05) in some "

@@ -15,6 +15,7 @@ from loan_default.lib.models.model_document import (
     SECTIONS,
     ModelDocument,
     PersonalDataError,
+    TrainingInformationValues,
     calibration_table,
     clickstream_gap,
     fairness_at_training,
@@ -219,6 +220,61 @@ def test_every_section_with_the_figures_as_given(windows):
     assert fe_oot["missing_share"][0] == 1.0 and fe_oot["psi"][0] is None
     stability = page_text.split(f'id="s{SECTIONS.index("Stability")}"')[1].split("</section>")[0]
     assert "fe_1_mean" in stability
+
+
+def test_information_values_are_the_binning_processs(windows):
+    """Each input binned on its own, as optbinning's binning process bins it: the same IV and
+    number of bins per input."""
+    from optbinning import BinningProcess
+
+    train = windows["train"]
+    label = train["label"].to_numpy()
+    categorical, numeric = ["occupation"], ["income", "fe_1_mean", "has_clickstream"]
+    process = BinningProcess([*categorical, *numeric], categorical_variables=categorical)
+    process.fit(train.select(*categorical, *numeric).to_pandas(), label)
+    summary = process.summary()
+    expected = {
+        name: (iv, n_bins)
+        for name, iv, n_bins in zip(summary["name"], summary["iv"], summary["n_bins"], strict=True)
+    }
+    table = information_values(train, label, categorical, numeric)
+    assert {r["feature"]: (r["iv"], r["n_bins"]) for r in table.iter_rows(named=True)} == expected
+    assert table["iv"].is_sorted(descending=True)
+
+
+def test_one_information_value_fit_per_training_window(windows):
+    """The versions of one gate run train on the same rows: their documents share one fit."""
+    fit = TrainingInformationValues()
+    train = windows["train"]
+    first = fit(train, ["occupation"], ["income", "fe_1_mean"])
+    # Another family's training rows: equal, from another frame, with other columns around.
+    same_rows = train.with_columns(score=pl.lit(0.5)).select(reversed(train.columns))
+    assert fit(same_rows, ["occupation"], ["income", "fe_1_mean"]) is first
+    other_window = fit(windows["validation"], ["occupation"], ["income", "fe_1_mean"])
+    other_inputs = fit(train, ["occupation"], ["income"])
+    assert other_window is not first and not other_window.equals(first)
+    assert sorted(other_inputs["feature"]) == ["income", "occupation"]
+
+
+def test_inputs_shifted_alike_in_a_fixed_order(windows):
+    """Inputs tied on CSI and missing-share change (the clickstream columns at the gap) are
+    listed by name: the same data gives the same document."""
+    features = [f"fe_{i}_mean" for i in range(1, 21)]
+    stability = pl.DataFrame(
+        {
+            "window": ["oot"] * 21,
+            "feature": [None, *features],
+            "kind": ["score", *["feature"] * 20],
+            "psi": [0.01, *[0.9] * 20],
+            "missing_share_reference": [0.0] * 21,
+            "missing_share": [0.0, *[1.0] * 20],
+        }
+    )
+    doc = document(windows)
+    markdown = render_markdown(ModelDocument(**{**doc.__dict__, "stability": stability}))
+    section = markdown.split("## Stability")[1].split("## Fairness")[0]
+    listed = [line.split(" | ")[0][2:] for line in section.splitlines() if line.startswith("| fe_")]
+    assert listed == sorted(features)[:15]
 
 
 def test_no_personal_data_anywhere(windows):
