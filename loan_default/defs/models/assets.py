@@ -17,7 +17,7 @@ from loan_default.defs.gold.assets import (
 )
 from loan_default.defs.metadata import frame_table, table_metadata
 from loan_default.defs.models.config import FAMILY_CONFIGS, ChampionConfig, TrainingConfig
-from loan_default.defs.partitions import backfill_policy, month_span, monthly_partitions, months_of
+from loan_default.defs.partitions import backfill_policy, month_span, monthly_partitions
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
 from loan_default.lib.models.families import FAMILIES
@@ -300,7 +300,7 @@ def champion(
     lines, pending, unproven = [], [], set()
     with warehouse.connect() as connection:
         history = registry.decisions(connection)
-        for candidate in candidates(registry.latest_versions(connection), judged=()):
+        for candidate in candidates(registry.latest_versions(connection)):
             current = registry.champion(connection)
             comparison, months, earlier = None, [], []
             if current is not None:
@@ -389,32 +389,33 @@ def predictions(
     champion_id = current.version_id if current else None
     s3 = model_store.object_storage()
     models = {v: registry.load_artifact(r, s3) for v, r in versions.items()}
-    served_before = warehouse.exists(SERVED_TABLE)
-    for month in months_of(context):
-        next_month = add_months(month, 1)
-        features = warehouse.read(FEATURE_TABLE, "application_month", month, next_month)
-        scored = pl.concat(
-            features.select("loan_id", "application_month")
-            .hstack(stored_reasons(score_with_reasons(models[version_id], features)))
-            .with_columns(
-                model_family=pl.lit(record.family),
-                model_version=pl.lit(version_id),
-                is_champion=pl.lit(version_id == champion_id),
-                scored_at=pl.lit(datetime.now(UTC)),
-            )
-            for version_id, record in versions.items()
+    start, end = month_span(context)
+    # Every month at once: each version scores and explains the whole range in one call.
+    features = warehouse.read(FEATURE_TABLE, "application_month", start, end)
+    scored_at = datetime.now(UTC)
+    scored = pl.concat(
+        features.select("loan_id", "application_month")
+        .hstack(stored_reasons(score_with_reasons(models[version_id], features)))
+        .with_columns(
+            model_family=pl.lit(record.family),
+            model_version=pl.lit(version_id),
+            is_champion=pl.lit(version_id == champion_id),
+            scored_at=pl.lit(scored_at),
         )
-        existing = (
-            warehouse.read(SERVED_TABLE, "application_month", month, next_month)
-            if served_before
-            else None
-        )
-        served = served_decisions(existing, scored.filter(pl.col("is_champion")))
-        with warehouse.replacing(month, next_month) as replacement:
-            replacement.write(PREDICTIONS_TABLE, scored, "application_month")
-            replacement.write(SERVED_TABLE, served, "application_month")
+        for version_id, record in versions.items()
+    )
+    existing = (
+        warehouse.read(SERVED_TABLE, "application_month", start, end)
+        if warehouse.exists(SERVED_TABLE)
+        else None
+    )
+    served = served_decisions(existing, scored.filter(pl.col("is_champion")))
+    # One transaction for the range: every month in it is replaced, as a run of that month would.
+    with warehouse.replacing(start, end) as replacement:
+        replacement.write(PREDICTIONS_TABLE, scored, "application_month")
+        replacement.write(SERVED_TABLE, served, "application_month")
     metadata = table_metadata(
-        warehouse.describe(PREDICTIONS_TABLE, "application_month", *month_span(context))
+        warehouse.describe(PREDICTIONS_TABLE, "application_month", start, end)
     )
     yield dg.MaterializeResult(
         metadata={

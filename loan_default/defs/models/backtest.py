@@ -4,7 +4,6 @@ Not part of `make run`: `make backtest` backfills it (see the README).
 """
 
 import dagster as dg
-import polars as pl
 
 from loan_default import settings
 from loan_default.defs.gold.assets import FEATURE_STORE, FEATURE_TABLE, LABEL_STORE, LABEL_TABLE
@@ -13,12 +12,12 @@ from loan_default.defs.models.config import FAMILY_CONFIGS, BacktestConfig
 from loan_default.defs.partitions import backfill_policy, month_span, monthly_partitions, months_of
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models.backtest import (
-    BACKTEST_SCHEMA,
-    backtest_month,
+    BacktestData,
     chart_html,
     months_markdown,
     summarize,
     summary_markdown,
+    walk_forward,
 )
 from loan_default.lib.storage import object_storage
 from loan_default.lib.storage.table_store import TableStore
@@ -51,24 +50,17 @@ def backtest(
     if unknown:
         raise dg.Failure(f"unknown families {unknown}; expected some of {list(FAMILY_CONFIGS)}")
     start, end = month_span(context)
-    features, labels = warehouse.read(FEATURE_TABLE), warehouse.read(LABEL_TABLE)
-    rows = [
-        backtest_month(
-            family,
-            as_of,
-            features,
-            labels,
-            settings.LABEL,
-            FAMILY_CONFIGS[family](seed=config.seed).hyperparameters(),
-            tuple(config.relative_months),
-            config.seed,
-            config.clickstream_dropout,
-            log=context.log.debug,
-        )
-        for as_of in months_of(context)
-        for family in config.families
-    ]
-    table = pl.DataFrame(rows, schema=BACKTEST_SCHEMA)
+    table = walk_forward(
+        config.families,
+        months_of(context),
+        BacktestData.of(warehouse.read(FEATURE_TABLE), warehouse.read(LABEL_TABLE), settings.LABEL),
+        settings.LABEL,
+        {f: FAMILY_CONFIGS[f](seed=config.seed).hyperparameters() for f in config.families},
+        tuple(config.relative_months),
+        config.seed,
+        config.clickstream_dropout,
+        log=context.log.debug,
+    )
     warehouse.replace(BACKTEST_TABLE, table, "as_of_month", start, end)
     metadata = table_metadata(warehouse.describe(BACKTEST_TABLE, "as_of_month", start, end))
     return dg.MaterializeResult(

@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from loan_default import settings
-from loan_default.lib.models.families import BACKTESTED, FAMILIES, Family
+from loan_default.lib.models.families import FAMILIES, Family
 from loan_default.lib.models.model_windows import Windows
 from loan_default.lib.models.promotion import GateRule
 from loan_default.lib.thresholds import load_thresholds
@@ -155,7 +155,7 @@ FAMILY_CONFIGS: dict[str, type[TrainingConfig]] = {
 class BacktestConfig(dg.Config):
     """Families compared walk-forward, each with its default hyperparameters."""
 
-    families: list[str] = BACKTESTED
+    families: list[str] = list(FAMILIES)
     relative_months: list[int] = [12, 3, 2, 1]
     seed: int = 42
     clickstream_dropout: float = 0.3

@@ -8,8 +8,11 @@ alone; families are compared on the mean over many as-of months, with an interva
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
+from typing import Self
 
 import plotly.graph_objects as go
 import polars as pl
@@ -50,21 +53,81 @@ SUMMARY_SCHEMA = {
 }
 
 
-def backtest_month(
-    family: str,
-    as_of: date,
-    features: pl.DataFrame,
-    labels: pl.DataFrame,
+@dataclass(frozen=True)
+class BacktestData:
+    """What every as-of month and family share, prepared once per run: the feature store in
+    (application month, loan) order and its applications joined with their labels."""
+
+    features: pl.DataFrame
+    labeled: pl.DataFrame
+
+    @classmethod
+    def of(cls, features: pl.DataFrame, labels: pl.DataFrame, label: LabelDefinition) -> Self:
+        ordered = features.sort("application_month", "loan_id")
+        return cls(ordered, labeled_applications(ordered, labels, label))
+
+    def in_windows(self, windows: Windows) -> pl.DataFrame:
+        """The labeled applications of the windows. Relative windows end at as-of - mob, so
+        every label among them is observed by the as-of month: the rows are those of
+        `labeled_applications(..., as_of)` within the windows, in the same order."""
+        return self.labeled.filter(
+            pl.col("application_month").is_between(windows.train[0], windows.last_application_month)
+        )
+
+
+def walk_forward(
+    families: Sequence[str],
+    as_of_months: Sequence[date],
+    data: BacktestData,
     label: LabelDefinition,
-    params: dict,
+    params: Mapping[str, dict],
     relative_months: tuple[int, int, int, int] = (12, 3, 2, 1),
     seed: int = 42,
     clickstream_dropout: float = 0.3,
     log: Callable[[str], None] = print,
+) -> pl.DataFrame:
+    """Each family trained as of each month (labels observed by then) and judged on its OOT
+    month: one row per as-of month and family. Windows and each month's rows are computed once
+    and shared by the families."""
+    windows = {as_of: Windows.relative(as_of, label.mob, relative_months) for as_of in as_of_months}
+    rows = []
+    for as_of, window in windows.items():
+        observed = data.in_windows(window)
+        for family in families:
+            started = time.perf_counter()
+            row = evaluate(
+                family,
+                as_of,
+                window,
+                observed,
+                data.features,
+                params[family],
+                seed,
+                clickstream_dropout,
+                log,
+            )
+            log(
+                f"backtest as of {as_of:%Y-%m} {family}: OOT ROC-AUC {row['roc_auc']}, "
+                f"fit {row['train_seconds']:.1f} s, {time.perf_counter() - started:.1f} s in all"
+            )
+            rows.append(row)
+    return pl.DataFrame(rows, schema=BACKTEST_SCHEMA)
+
+
+def evaluate(
+    family: str,
+    as_of: date,
+    windows: Windows,
+    data: pl.DataFrame,
+    features: pl.DataFrame,
+    params: dict,
+    seed: int,
+    clickstream_dropout: float,
+    log: Callable[[str], None],
 ) -> dict:
-    """One family trained as of `as_of` (labels observed by then) and judged on its OOT month."""
-    windows = Windows.relative(as_of, label.mob, relative_months)
-    data = labeled_applications(features, labels, label, as_of)
+    """One family fitted on the labeled applications `data` of `windows` (the feature store
+    `features` pretrains the families that pretrain), as a backtest row. Permutation importance
+    is skipped: the backtest reports none."""
     result = train(
         family,
         data,
@@ -74,6 +137,7 @@ def backtest_month(
         clickstream_dropout=clickstream_dropout,
         unlabeled=features,
         log=log,
+        importance=False,
     )
     oot = result.metrics.get("oot") or {}
     oot_rows = features.filter(pl.col("application_month").is_between(*windows.oot))

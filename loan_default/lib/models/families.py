@@ -57,8 +57,6 @@ class Family:
     explain: Callable[[Any, pl.DataFrame, dict[str, list[str]], Any], np.ndarray]
     # Whether `fit` also pretrains on unlabeled applications (`unlabeled=`).
     pretrains: bool = False
-    # Whether the walk-forward backtest compares it unless told otherwise (13 fits per run).
-    backtested: bool = True
     # Tables describing a fitted estimator (name -> frame): shown in the UI and written as CSV
     # beside its artifact, e.g. the scorecard's points per bin.
     tables: Callable[[Any], dict[str, pl.DataFrame]] | None = None
@@ -100,7 +98,6 @@ FAMILIES: dict[str, Family] = {
                 frame, groups, reference
             ),
             pretrains=True,
-            backtested=False,
         ),
         Family(
             "scorecard",
@@ -115,7 +112,6 @@ FAMILIES: dict[str, Family] = {
         ),
     )
 }
-BACKTESTED = [name for name, family in FAMILIES.items() if family.backtested]
 
 
 def family(name: str) -> Family:

@@ -17,7 +17,7 @@ ROC-AUCs, the difference, its two-sided 95% DeLong interval and the one-sided lo
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from statistics import NormalDist
@@ -152,19 +152,16 @@ def has_new_evidence(months: Iterable[date], judged_months: Iterable[date]) -> b
     return bool(set(months) - set(judged_months))
 
 
-def candidates(
-    latest: Mapping[str, RegistryRecord], judged: Collection[str]
-) -> list[RegistryRecord]:
-    """The versions to judge: of each declared family, its newest version when it is a
-    challenger not judged yet. A family the code no longer declares is not judged. The best
+def candidates(latest: Mapping[str, RegistryRecord]) -> list[RegistryRecord]:
+    """The versions to judge: of each declared family, its newest version while it is a
+    challenger (judged again as new held-out labels arrive, see `still_candidate`). A family
+    the code no longer declares is not judged. The best
     validation ROC-AUC comes first: the order only decides which first version becomes
     champion unopposed."""
     found = [
         record
         for name in FAMILIES
-        if (record := latest.get(name)) is not None
-        and record.status == "challenger"
-        and record.version_id not in judged
+        if (record := latest.get(name)) is not None and record.status == "challenger"
     ]
     return sorted(found, key=lambda r: -(r.metrics["validation"]["roc_auc"] or 0))
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from loan_default.lib.gold.features import CLICKSTREAM_COLUMNS, CLICKSTREAM_COUNTS
 from loan_default.lib.models import families
@@ -134,7 +135,39 @@ def train(
     importance: bool = True,
 ) -> TrainingResult:
     """Fits `family` on the train window of labeled applications `data`; `importance=False`
-    skips the permutation importance (a fit whose report nobody reads, as a counterfactual's)."""
+    skips the permutation importance (a fit whose report nobody reads, as a counterfactual's).
+
+    OpenMP (boosting's fit and predictions) runs one thread: on cores shared with other runs
+    a thread team waits for its slowest member far longer than it saves, and the results do not
+    depend on it (the BLAS pool keeps its threads, as their count changes the logistic
+    regression's sums)."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _train(
+            family,
+            data,
+            windows,
+            params,
+            seed,
+            clickstream_dropout,
+            decision_threshold,
+            unlabeled,
+            log,
+            importance,
+        )
+
+
+def _train(
+    family: str,
+    data: pl.DataFrame,
+    windows: Windows,
+    params: dict,
+    seed: int,
+    clickstream_dropout: float,
+    decision_threshold: float | None,
+    unlabeled: pl.DataFrame | None,
+    log: Callable[[str], None],
+    importance: bool,
+) -> TrainingResult:
     parts = split(data, windows)
     empty = [n for n in ("train", "validation") if parts[n].is_empty()]
     if empty:

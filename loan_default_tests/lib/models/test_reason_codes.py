@@ -13,6 +13,7 @@ from loan_default.lib.models.reason_codes import (
     ReasonCode,
     load_catalogue,
     prepare,
+    reason_lists,
     top_reasons,
 )
 from loan_default.lib.models.training import TrainedModel
@@ -62,6 +63,24 @@ def test_top_reasons_are_the_four_largest_positive_contributions():
     assert picked[0].text == catalogue.codes[codes[2]].text
     # none positive: still the one largest, so a declined applicant always gets a reason
     assert [r.code for r in top_reasons(np.array([-1.0, -0.5]), codes[:2], catalogue)] == [codes[1]]
+
+
+def test_reasons_of_many_applicants_at_once_are_each_applicants_own():
+    """The batch path (every month's declined applicants in one matrix) gives each row what
+    `top_reasons` gives it alone: ties, no positive contribution, fewer codes than four."""
+    catalogue = load_catalogue()
+    codes = list(catalogue.codes)[:6]
+    rng = np.random.default_rng(0)
+    matrix = rng.choice([-1.0, 0.0, 0.25, 0.5, 2.0], size=(300, len(codes)))
+    matrix[:20] = -rng.random((20, len(codes)))  # none positive
+    declined = np.sort(rng.choice(1000, size=300, replace=False))
+    found = reason_lists(1000, declined, codes, matrix, catalogue).to_list()
+    expected = [[] for _ in range(1000)]
+    for row, index in enumerate(declined):
+        expected[index] = [r.__dict__ for r in top_reasons(matrix[row], codes, catalogue)]
+    assert found == expected
+    few = reason_lists(2, np.array([1]), codes[:2], np.array([[0.5, 0.7]]), catalogue)
+    assert [[r["code"] for r in row] for row in few.to_list()] == [[], [codes[1], codes[0]]]
 
 
 def test_a_version_trained_before_reason_codes_is_refused_by_name():
