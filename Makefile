@@ -161,8 +161,12 @@ services-down: install
 synthetic: install
 	$(BIN)/python -m loan_default.lib.synthetic --out $(RAW_DIR) --loans $(SYNTHETIC_LOANS)
 
+# Every test, on TEST_WORKERS pytest-xdist workers: more than the two cores, since many tests
+# wait on subprocesses and servers. Each module runs on one worker (--dist loadscope), the
+# slowest modules first (the order loan_default_tests/conftest.py gives them).
+TEST_WORKERS ?= 4
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check .

@@ -24,10 +24,12 @@ from loan_default.lib.models import registry
 from loan_default.lib.models.served_decisions import SERVED_TABLE
 from loan_default.lib.synthetic import generate
 from loan_default_tests.conftest import (
+    build_once,
     materialize_months,
     project_assets,
     project_resources,
     range_tags,
+    shared_folder,
 )
 from loan_default_tests.serving.conftest import copy_warehouse
 from loan_default_tests.serving.server import start_server
@@ -60,12 +62,7 @@ REFRESH_SECONDS = 1.0
 LOAD_SECONDS = 5.0
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A warehouse with two real versions judged by the gate: the first became champion, the
-    second was refused; every month of MONTHS scored (predictions and served decisions). Never
-    mutated: copy it."""
-    folder = tmp_path_factory.mktemp("manual_promotion")
+def _train(folder: Path) -> None:
     generate(folder / "raw", loans=2_000, seed=3)
     database = folder / "warehouse.duckdb"
     with dg.instance_for_test() as instance:
@@ -83,7 +80,15 @@ def trained(tmp_path_factory) -> Path:
             tags=range_tags(MONTHS),
         )
     assert result.success
-    return database
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A warehouse with two real versions judged by the gate: the first became champion, the
+    second was refused; every month of MONTHS scored (predictions and served decisions). Built
+    once per test session; each xdist worker gets its own copy. Never mutated: copy it."""
+    built = build_once(shared_folder(tmp_path_factory, "manual_promotion"), _train)
+    return copy_warehouse(built / "warehouse.duckdb", tmp_path_factory.mktemp("trained"))
 
 
 @pytest.fixture

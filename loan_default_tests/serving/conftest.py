@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from loan_default.defs.models.config import FAMILY_CONFIGS
 from loan_default.defs.models.model_document import MODEL_DOCUMENT
 from loan_default.lib.models import registry
+from loan_default_tests.conftest import build_once, shared_folder
 from loan_default_tests.defs.test_models import CHAMPION, GB, LR, PREDICTIONS, REFERENCE, SC, run
 from loan_default_tests.serving.server import Server, start_server
 
@@ -23,14 +25,9 @@ ScorecardConfig = FAMILY_CONFIGS["scorecard"]
 COMPARED_MONTHS = ("2024-05-01", "2025-01-01")
 
 
-@pytest.fixture(scope="session")
-def trained_warehouse(real_warehouse, tmp_path_factory) -> Path:
-    """The real-data warehouse with boosting (champion) and logistic (refused) registered, a
-    scorecard challenger not yet judged (the hot-swap tests promote it), the model document of
-    each, and the predictions asset run over the compared months. Never mutated: copy it to
-    change it."""
-    database = tmp_path_factory.mktemp("serving") / "warehouse.duckdb"
-    shutil.copy(real_warehouse[0], database)
+def _train(real_database: Path, folder: Path) -> None:
+    database = folder / "warehouse.duckdb"
+    shutil.copy(real_database, database)
     run(
         database,
         [LR, GB, CHAMPION],
@@ -42,6 +39,27 @@ def trained_warehouse(real_warehouse, tmp_path_factory) -> Path:
     run(database, [SC], {"models__scorecard": ScorecardConfig(**REFERENCE)})
     run(database, [MODEL_DOCUMENT])
     run(database, [PREDICTIONS], months=COMPARED_MONTHS)
+
+
+@pytest.fixture(scope="session")
+def trained_warehouse(real_warehouse, tmp_path_factory) -> Path:
+    """The real-data warehouse with boosting (champion) and logistic (refused) registered, a
+    scorecard challenger not yet judged (the hot-swap tests promote it), the model document of
+    each, and the predictions asset run over the compared months. Trained once per test
+    session; each xdist worker gets its own copy, artifacts and documents included. Never
+    mutated: copy it to change it."""
+    built = build_once(
+        shared_folder(tmp_path_factory, "trained_warehouse"),
+        functools.partial(_train, real_warehouse[0]),
+    )
+    target = tmp_path_factory.mktemp("serving")
+    database = copy_warehouse(built / "warehouse.duckdb", target)
+    shutil.copytree(built / "reports", target / "reports")
+    with duckdb.connect(str(database)) as connection:
+        connection.execute(
+            f"update {registry.REGISTRY_TABLE} set document_path = replace(document_path, ?, ?)",
+            [str(built / "reports"), str(target / "reports")],
+        )
     return database
 
 
