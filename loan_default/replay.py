@@ -184,6 +184,7 @@ def operate(first: date, last: date, families: list[str] | None) -> int:
         dg.DagsterInstance.get() as instance,
     ):
         run = partial(_execute, definitions, instance, progress=progress)
+        warnings.showwarning = partial(warning_to_log, progress)
         for month in month_range(first, add_months(last, 1)):
             started = time.monotonic()
             delivered = deliver(histories, settings.RAW_DIR, month, first_drop=month == first)
@@ -238,6 +239,20 @@ class _ProgressLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.progress.log(f"===== {record.name} {record.levelname}: {record.getMessage()}")
+
+
+def warning_to_log(
+    progress: pipeline.Progress,
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    """Libraries' warnings (a dependency's deprecations, say) go to the replay's log."""
+    text = warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+    progress.log(f"===== warning: {text}")
 
 
 def to_log(log: logging.Logger, progress: pipeline.Progress) -> None:

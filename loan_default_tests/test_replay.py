@@ -132,3 +132,23 @@ def test_a_sensors_log_lines_go_to_the_replays_log_not_the_terminal(tmp_path, ca
     captured = capfd.readouterr()
     assert "retraining" not in captured.out + captured.err
     assert "===== dagster INFO: retraining: a reason" in log.read_text()
+
+
+def test_a_librarys_warning_goes_to_the_replays_log_not_the_terminal(tmp_path, capfd):
+    import warnings
+    from functools import partial
+
+    from loan_default import pipeline
+    from loan_default.replay import warning_to_log
+
+    log = tmp_path / "replay.log"
+    shown = warnings.showwarning
+    try:
+        with pipeline.Progress(log, out=io.StringIO()) as progress:
+            warnings.showwarning = partial(warning_to_log, progress)
+            warnings.warn("inplace is deprecated", FutureWarning, stacklevel=1)
+    finally:
+        warnings.showwarning = shown
+    captured = capfd.readouterr()
+    assert "inplace" not in captured.out + captured.err
+    assert "FutureWarning: inplace is deprecated" in log.read_text()
