@@ -130,8 +130,9 @@ serve: install
 	LOAN_DEFAULT_API_PORT=$(API_PORT) $(BIN)/python -m loan_default.serving
 
 # The production profile (README, Production profile): Dagster on PostgreSQL, a DuckLake
-# warehouse (catalog in PostgreSQL, files on the S3 server), each month of a backfill its own
-# run, MAX_CONCURRENT_RUNS at once. Its instance lives in .dagster_home_production/.
+# warehouse (catalog in PostgreSQL, files on the S3 server). `run-production` runs each step as
+# one run, as `make run` does; a backfill splits months into runs, MAX_CONCURRENT_RUNS at once.
+# Its instance lives in .dagster_home_production/.
 PRODUCTION := DAGSTER_HOME=$(CURDIR)/.dagster_home_production LOAN_DEFAULT_PROFILE=production \
 	$(BIN)/python -m loan_default.production
 

@@ -17,7 +17,9 @@ blocked on a pool never gets there. So `run` recovers the instance (recovery.py:
 migrate it under its lock, fail runs whose process died, wait while a live run holds the pool),
 then runs itself as a child that Ctrl-C always stops (recovery.run_interruptibly).
 
-Other drivers (a month-by-month replay) call `execute()` for each run, with one `Progress`.
+Other drivers (a month-by-month replay) call `execute()` for each run, with one `Progress`;
+`python -m loan_default.production run` is this driver (`supervise`, then `run_steps` in its
+child) on the production profile's instance and warehouse.
 """
 
 from __future__ import annotations
@@ -578,9 +580,18 @@ def main(argv: list[str] | None = None) -> int:
         months = parse_months(arguments.months)
     except ValueError as error:
         raise SystemExit(f"--months {arguments.months}: {error}") from error
-    try:
-        if arguments.supervised:
+    if arguments.supervised:
+        try:
             return run_steps(steps, months)
+        except KeyboardInterrupt:
+            return 130
+    return supervise([sys.executable, "-m", "loan_default.pipeline", *argv, "--supervised"])
+
+
+def supervise(child: list[str]) -> int:
+    """Recovers the instance, waits for the pool, then runs `child` (a driver that calls
+    run_steps) as a process that Ctrl-C always stops; returns its exit code."""
+    try:
         with recovery.open_instance() as instance:
             done = recovery.recover(instance)
             for run_id in done.failed_runs:
@@ -588,7 +599,6 @@ def main(argv: list[str] | None = None) -> int:
             recovery.wait_for_pool(instance, POOL)
     except KeyboardInterrupt:
         return 130
-    child = [sys.executable, "-m", "loan_default.pipeline", *argv, "--supervised"]
     return recovery.run_interruptibly(child)
 
 

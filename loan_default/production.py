@@ -1,16 +1,23 @@
 """`python -m loan_default.production`: the production profile on one machine.
 
-    run [--months A...B]           services up, the daemon, then the whole pipeline
+    run [--months A...B]           services up, then the whole pipeline as `make run` runs it
     backfill STEP... [--months A...B]  backfills of the steps in defs/backfills.py, in turn
                                    (`data_layers` is month_layers then feature_layer)
     materialize SELECTION          one run of unpartitioned assets (the models, the report)
     ui [--port N]                  the Dagster UI (and its daemon) on the production instance
     serve                          the scoring API on the production warehouse and object store
 
-Every month-partitioned step is a Dagster backfill: the daemon splits it into runs of
-BACKFILL_MONTHS_PER_RUN months and the queued run coordinator starts at most
-MAX_CONCURRENT_RUNS of them at once, each writing its months of the DuckLake warehouse. A failed
-month fails and retries alone. On a cluster the same backfills launch run pods instead of
+`run` is the embedded driver (pipeline.py) on the production instance and warehouse: one
+process loads the code location once and runs each step as one Dagster run over the months,
+recorded in PostgreSQL, writing the DuckLake warehouse, with `make run`'s progress lines. On one
+machine that is what is fast: a run the daemon launches is a new process that pays Python's and
+Dagster's start-up and the code location's import, and the daemon notices queued and finished
+runs only at its next poll.
+
+`backfill` is for scale-out: every month-partitioned step is a Dagster backfill, the daemon
+splits it into runs of BACKFILL_MONTHS_PER_RUN months and the queued run coordinator starts at
+most MAX_CONCURRENT_RUNS of them at once, each writing its months of the DuckLake warehouse. A
+failed month fails and retries alone. On a cluster the same backfills launch run pods instead of
 processes (deploy/kubernetes); nothing here changes.
 """
 
@@ -23,8 +30,10 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import date
 from pathlib import Path
 
 from loan_default import profile, settings
@@ -34,17 +43,6 @@ INSTANCE_CONFIG = settings.PROJECT_ROOT / "deploy" / "production" / "dagster.yam
 WORKSPACE = settings.PROJECT_ROOT / "workspace.yaml"
 BIN = Path(sys.executable).parent
 POLL_SECONDS = 2.0
-# The pipeline as `make run` runs it: each month-partitioned step a backfill (defs/backfills.py),
-# the models and the monitoring report one run each.
-STEPS = (
-    ("backfill", "month_layers"),
-    ("backfill", "feature_layer"),
-    ("materialize", "group:models"),
-    ("backfill", "monthly_predictions"),
-    ("backfill", "monitoring_of_scores"),
-    ("backfill", "monitoring_of_outcomes"),
-    ("materialize", "key:monitoring/monitoring_report"),
-)
 DATA_LAYERS = ("month_layers", "feature_layer")
 
 
@@ -186,20 +184,58 @@ def execute(steps: list[tuple[str, str]], first: str, last: str) -> None:
                 materialize(target)
 
 
-def run(first: str, last: str) -> None:
-    """The whole pipeline, as `make run` does it, on the production profile."""
+def start_services() -> None:
+    """PostgreSQL and the S3 server on loopback, started unless they run (idempotent)."""
     postgres.up()
     postgres.wait_ready()
     s3_server.up()
     s3_server.wait_ready()
-    execute(list(STEPS), first, last)
-    print(
-        f"Warehouse: DuckLake, catalog {settings.POSTGRES_CATALOG_DB} on "
-        f"{settings.POSTGRES_HOST}:{settings.POSTGRES_PORT}, files under {profile.LAKE_DATA_PATH}\n"
-        f"Model artifacts: {profile.ARTIFACT_DIR}\nReports: {profile.REPORT_DIR}\n"
-        f"Runs and asset history: {settings.DAGSTER_HOME} (see them with 'make ui-production'); "
-        "the API: 'make serve-production'; stop the services: 'make services-down'"
-    )
+
+
+def months_of(first: str, last: str) -> tuple[date, date]:
+    """The months of `run` as pipeline.py takes them; exits naming a malformed one."""
+    from loan_default import pipeline
+
+    try:
+        return pipeline.parse_months(f"{first}...{last}")
+    except ValueError as error:
+        raise SystemExit(f"--months {first}...{last}: {error}") from error
+
+
+def run(first: str, last: str) -> int:
+    """The whole pipeline, as `make run` runs it, on the production profile: the services,
+    then pipeline.py's driver in a child that Ctrl-C always stops (`run --supervised`)."""
+    from loan_default import pipeline
+
+    months_of(first, last)  # before anything starts
+    start_services()
+    # Each step one run over the whole range, as in the embedded profile: the child loads the
+    # assets with a single-run backfill policy (backfills keep theirs).
+    os.environ["LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN"] = "0"
+    child = [sys.executable, "-m", "loan_default.production", "run", "--supervised"]
+    code = pipeline.supervise([*child, "--months", f"{first}...{last}"])
+    if code == 0:
+        print(
+            f"Warehouse: DuckLake, catalog {settings.POSTGRES_CATALOG_DB} on "
+            f"{settings.POSTGRES_HOST}:{settings.POSTGRES_PORT}, files under "
+            f"{profile.LAKE_DATA_PATH}\nModel artifacts: {profile.ARTIFACT_DIR}\n"
+            f"Reports: {profile.REPORT_DIR}\nRuns and asset history: {settings.DAGSTER_HOME} "
+            "(see them with 'make ui-production'); the API: 'make serve-production'; stop the "
+            "services: 'make services-down'"
+        )
+    return code
+
+
+def run_pipeline(first: str, last: str) -> int:
+    """The supervised child of `run`: each step of pipeline.PIPELINE in turn, in this process."""
+    from loan_default import pipeline
+
+    for category in pipeline.QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", category=category)
+    try:
+        return pipeline.run_steps(pipeline.PIPELINE, months_of(first, last))
+    except KeyboardInterrupt:
+        return 130
 
 
 def _months(text: str) -> tuple[str, str]:
@@ -216,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "backfill":
             command.add_argument("steps", nargs="+", metavar="STEP")
         command.add_argument("--months", default=months, help="FIRST...LAST, inclusive")
+        if name == "run":  # set by `run` for its child, which runs the steps
+            command.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     commands.add_parser("materialize").add_argument("selection")
     commands.add_parser("ui").add_argument("--port", default="3000")
     commands.add_parser("serve")
@@ -228,8 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(sys.executable, [sys.executable, "-m", "loan_default.serving"])
     try:
         if arguments.command == "run":
-            run(*_months(arguments.months))
-        elif arguments.command == "backfill":
+            first, last = _months(arguments.months)
+            return run_pipeline(first, last) if arguments.supervised else run(first, last)
+        if arguments.command == "backfill":
             steps = [
                 step
                 for name in arguments.steps

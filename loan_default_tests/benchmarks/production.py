@@ -8,6 +8,10 @@ memory is the machine's memory in use above what it was when the case started, s
 0.2 s (runs, daemon, PostgreSQL and the S3 server's in-memory objects together); the embedded
 case reports the same figure beside its own process's peak RSS. Cases alternate embedded and
 production per data set, so the machine's drift touches both alike.
+
+`--whole-pipeline` compares instead `make run` (`python -m loan_default.pipeline run`) with
+`make run-production` (`python -m loan_default.production run`, its services started fresh on
+free ports), alternating them for `--rounds` rounds; the target is production <= 2x embedded.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from loan_default_tests.benchmarks.data_layers import (
     measure,
     synthetic_raw_dir,
 )
-from loan_default_tests.cli_env import REPO_ROOT
+from loan_default_tests.cli_env import REPO_ROOT, project_env
 from loan_default_tests.production_services import free_ports, running_services, services_folder
 
 
@@ -108,24 +112,94 @@ def production(raw_dir: Path, concurrent: int, months_per_run: int) -> Result:
     )
 
 
+def whole_embedded(raw_dir: Path) -> Result:
+    """`make run` on a fresh instance and warehouse."""
+    with tempfile.TemporaryDirectory() as scratch:
+        env = project_env(Path(scratch), raw_dir)
+        env["LOAN_DEFAULT_ARTIFACTS"] = str(Path(scratch) / "artifacts")
+        env["LOAN_DEFAULT_REPORTS"] = str(Path(scratch) / "reports")
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "loan_default.pipeline", "run"],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            wall = time.perf_counter() - started
+    if done.returncode:
+        print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
+    return Result("embedded make run", wall, memory.peak, "5", done.returncode == 0)
+
+
+def whole_production(raw_dir: Path) -> Result:
+    """`make run-production` on fresh services, instance and warehouse; the services' start
+    counts, as `make run-production` starts them."""
+    with tempfile.TemporaryDirectory() as scratch, services_folder() as folder:
+        ports = free_ports(2)
+        env = {
+            **os.environ,
+            "LOAN_DEFAULT_PROFILE": "production",
+            "LOAN_DEFAULT_SERVICES_DIR": str(folder),
+            "LOAN_DEFAULT_PG_PORT": str(ports[0]),
+            "LOAN_DEFAULT_S3_ENDPOINT": f"http://127.0.0.1:{ports[1]}",
+            "DAGSTER_HOME": str(Path(scratch) / "dagster_home"),
+            "LOAN_DEFAULT_RAW_DIR": str(raw_dir),
+        }
+        try:
+            with PeakMemory() as memory:
+                started = time.perf_counter()
+                done = subprocess.run(
+                    [sys.executable, "-m", "loan_default.production", "run"],
+                    cwd=REPO_ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
+                wall = time.perf_counter() - started
+        finally:
+            subprocess.run(
+                [sys.executable, "-m", "loan_default.services", "down"],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+            )
+    if done.returncode:
+        print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
+    return Result("production make run", wall, memory.peak, "5", done.returncode == 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scales", type=int, nargs="*", default=[10])
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--concurrent", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--months-per-run", type=int, default=3)
+    parser.add_argument("--whole-pipeline", action="store_true")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     data = []
     if not args.skip_real and (REAL_RAW_DIR / "lms_loan_daily.csv").exists():
         data.append(("real data", REAL_RAW_DIR))
     data += [(f"synthetic x{s}", synthetic_raw_dir(s)) for s in args.scales]
-    print(f"production backfills: runs of {args.months_per_run} months", flush=True)
+    if args.whole_pipeline:
+        print(f"whole pipeline, {args.rounds} rounds", flush=True)
+    else:
+        print(f"production backfills: runs of {args.months_per_run} months", flush=True)
     print(f"{'data':<14} {'case':<22} {'runs':>5} {'wall s':>8} {'peak GB':>8}  status")
     for name, raw_dir in data:
-        cases = [lambda raw=raw_dir: embedded(raw)] + [
-            lambda raw=raw_dir, n=n: production(raw, n, args.months_per_run)
-            for n in args.concurrent
-        ]
+        if args.whole_pipeline:
+            cases = [
+                lambda raw=raw_dir, case=case: case(raw)
+                for _ in range(args.rounds)
+                for case in (whole_embedded, whole_production)
+            ]
+        else:
+            cases = [lambda raw=raw_dir: embedded(raw)] + [
+                lambda raw=raw_dir, n=n: production(raw, n, args.months_per_run)
+                for n in args.concurrent
+            ]
         for case in cases:
             r = case()
             print(
