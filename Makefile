@@ -179,6 +179,7 @@ bench: install
 	$(BIN)/python -m loan_default_tests.benchmarks.monitoring
 	$(BIN)/python -m loan_default_tests.benchmarks.api
 	$(BIN)/python -m loan_default_tests.benchmarks.production
+	$(BIN)/python -m loan_default_tests.benchmarks.production --whole-pipeline --rounds 3 --scales
 	$(BIN)/python -m loan_default_tests.benchmarks.replay
 
 # Also stops the production profile's services and removes their state.
