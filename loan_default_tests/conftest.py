@@ -148,6 +148,7 @@ def raw_copy(tmp_path) -> Path:
 # the end. `-m "not slow"` skips them for a quick run.
 SLOW_MODULES = (
     "loan_default_tests/test_production_profile.py",
+    "loan_default_tests/test_production_run.py",
     "loan_default_tests/defs/test_manual_promotion.py",
     "loan_default_tests/defs/test_backtest.py",
     "loan_default_tests/test_label_contract.py",
