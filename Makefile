@@ -164,10 +164,11 @@ synthetic: install
 
 # Every test, on TEST_WORKERS pytest-xdist workers: more than the two cores, since many tests
 # wait on subprocesses and servers. Each module runs on one worker (--dist loadscope), the
-# slowest modules first (the order loan_default_tests/conftest.py gives them).
+# slowest modules first (the order loan_default_tests/conftest.py gives them); the ten slowest
+# tests are listed at the end.
 TEST_WORKERS ?= 4
 test: install
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=10
 
 lint: install
 	$(BIN)/ruff check .
