@@ -118,19 +118,24 @@ def whole_embedded(raw_dir: Path) -> Result:
         env = project_env(Path(scratch), raw_dir)
         env["LOAN_DEFAULT_ARTIFACTS"] = str(Path(scratch) / "artifacts")
         env["LOAN_DEFAULT_REPORTS"] = str(Path(scratch) / "reports")
-        with PeakMemory() as memory:
-            started = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-m", "loan_default.pipeline", "run"],
-                cwd=REPO_ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            wall = time.perf_counter() - started
+        return _timed_run("embedded make run", "loan_default.pipeline", env)
+
+
+def _timed_run(case: str, module: str, env: dict[str, str]) -> Result:
+    """`python -m <module> run` in `env`: its wall time and the machine's peak memory."""
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", module, "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - started
     if done.returncode:
         print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
-    return Result("embedded make run", wall, memory.peak, "5", done.returncode == 0)
+    return Result(case, wall, memory.peak, "5", done.returncode == 0)
 
 
 def whole_production(raw_dir: Path) -> Result:
@@ -148,16 +153,7 @@ def whole_production(raw_dir: Path) -> Result:
             "LOAN_DEFAULT_RAW_DIR": str(raw_dir),
         }
         try:
-            with PeakMemory() as memory:
-                started = time.perf_counter()
-                done = subprocess.run(
-                    [sys.executable, "-m", "loan_default.production", "run"],
-                    cwd=REPO_ROOT,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                )
-                wall = time.perf_counter() - started
+            return _timed_run("production make run", "loan_default.production", env)
         finally:
             subprocess.run(
                 [sys.executable, "-m", "loan_default.services", "down"],
@@ -165,9 +161,6 @@ def whole_production(raw_dir: Path) -> Result:
                 env=env,
                 capture_output=True,
             )
-    if done.returncode:
-        print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
-    return Result("production make run", wall, memory.peak, "5", done.returncode == 0)
 
 
 def main() -> None:
