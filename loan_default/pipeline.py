@@ -588,9 +588,10 @@ def main(argv: list[str] | None = None) -> int:
     return supervise([sys.executable, "-m", "loan_default.pipeline", *argv, "--supervised"])
 
 
-def supervise(child: list[str]) -> int:
+def supervise(child: list[str], env: dict[str, str] | None = None) -> int:
     """Recovers the instance, waits for the pool, then runs `child` (a driver that calls
-    run_steps) as a process that Ctrl-C always stops; returns its exit code."""
+    run_steps; in environment `env` when given) as a process that Ctrl-C always stops;
+    returns its exit code."""
     try:
         with recovery.open_instance() as instance:
             done = recovery.recover(instance)
@@ -599,7 +600,7 @@ def supervise(child: list[str]) -> int:
             recovery.wait_for_pool(instance, POOL)
     except KeyboardInterrupt:
         return 130
-    return recovery.run_interruptibly(child)
+    return recovery.run_interruptibly(child, env=env)
 
 
 if __name__ == "__main__":

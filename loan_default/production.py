@@ -211,9 +211,9 @@ def run(first: str, last: str) -> int:
     start_services()
     # Each step one run over the whole range, as in the embedded profile: the child loads the
     # assets with a single-run backfill policy (backfills keep theirs).
-    os.environ["LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN"] = "0"
+    single_runs = settings.environment_with({"LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN": "0"})
     child = [sys.executable, "-m", "loan_default.production", "run", "--supervised"]
-    code = pipeline.supervise([*child, "--months", f"{first}...{last}"])
+    code = pipeline.supervise([*child, "--months", f"{first}...{last}"], env=single_runs)
     if code == 0:
         print(
             f"Warehouse: DuckLake, catalog {settings.POSTGRES_CATALOG_DB} on "

@@ -198,7 +198,9 @@ def interrupt_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_interruptibly(command: list[str], grace_seconds: float = 10.0) -> int:
+def run_interruptibly(
+    command: list[str], grace_seconds: float = 10.0, env: dict[str, str] | None = None
+) -> int:
     """Runs a CLI run as a child that Ctrl-C (or SIGTERM) always stops.
 
     Dagster's in-process executor looks at a captured interrupt only between steps, so a run
@@ -211,7 +213,7 @@ def run_interruptibly(command: list[str], grace_seconds: float = 10.0) -> int:
     # SIGINT ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, env=env)
     try:
         return child.wait()
     except KeyboardInterrupt:
