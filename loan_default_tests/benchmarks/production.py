@@ -92,24 +92,11 @@ def production(raw_dir: Path, concurrent: int, months_per_run: int) -> Result:
             "LOAN_DEFAULT_MAX_CONCURRENT_RUNS": str(concurrent),
             "LOAN_DEFAULT_BACKFILL_MONTHS_PER_RUN": str(months_per_run),
         }
-        with PeakMemory() as memory:
-            started = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-m", "loan_default.production", "backfill", "data_layers"],
-                cwd=REPO_ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            wall = time.perf_counter() - started
-        if done.returncode:
-            print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
+        done, wall, peak = timed(["loan_default.production", "backfill", "data_layers"], env)
         runs = str(
             sum(int(line.split()[0]) for line in done.stdout.splitlines() if " runs, " in line)
         )
-    return Result(
-        f"production, {concurrent} at once", wall, memory.peak, runs, done.returncode == 0
-    )
+    return Result(f"production, {concurrent} at once", wall, peak, runs, done.returncode == 0)
 
 
 def whole_embedded(raw_dir: Path) -> Result:
@@ -121,12 +108,15 @@ def whole_embedded(raw_dir: Path) -> Result:
         return _timed_run("embedded make run", "loan_default.pipeline", env)
 
 
-def _timed_run(case: str, module: str, env: dict[str, str]) -> Result:
-    """`python -m <module> run` in `env`: its wall time and the machine's peak memory."""
+def timed(
+    module_args: list[str], env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess, float, float]:
+    """`python -m <module_args>` in `env`: the finished process (its output printed when it
+    failed), its wall time and the machine's peak memory meanwhile."""
     with PeakMemory() as memory:
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", module, "run"],
+            [sys.executable, "-m", *module_args],
             cwd=REPO_ROOT,
             env=env,
             capture_output=True,
@@ -135,7 +125,13 @@ def _timed_run(case: str, module: str, env: dict[str, str]) -> Result:
         wall = time.perf_counter() - started
     if done.returncode:
         print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
-    return Result(case, wall, memory.peak, "5", done.returncode == 0)
+    return done, wall, memory.peak
+
+
+def _timed_run(case: str, module: str, env: dict[str, str]) -> Result:
+    """`python -m <module> run` in `env`, as a bench row."""
+    done, wall, peak = timed([module, "run"], env)
+    return Result(case, wall, peak, "5", done.returncode == 0)
 
 
 def whole_production(raw_dir: Path) -> Result:
