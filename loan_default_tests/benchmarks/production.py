@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,22 @@ class Result:
     peak_gb: float
     runs: str
     ok: bool
+    steps: dict[str, float] | None = None
+
+
+# A step's closing line: "[2/5] models  ...  36.6 s" or "... 3 min 8 s" (a progress line ends
+# in "left", a failed step's in "failed after 1.1 s").
+STEP_LINE = re.compile(r"^\[\d+/\d+\] (\S+) .*?  (?:(\d+) min )?(\d+(?:\.\d+)?) s$")
+
+
+def pipeline_steps(stdout: str) -> dict[str, float]:
+    """Each step's wall seconds, from the pipeline's terminal lines."""
+    steps = {}
+    for line in stdout.splitlines():
+        if match := STEP_LINE.match(line.strip()):
+            name, minutes, seconds = match.groups()
+            steps[name] = 60 * int(minutes or 0) + float(seconds)
+    return steps
 
 
 def embedded(raw_dir: Path) -> Result:
@@ -131,7 +148,8 @@ def timed(
 def _timed_run(case: str, module: str, env: dict[str, str]) -> Result:
     """`python -m <module> run` in `env`, as a bench row."""
     done, wall, peak = timed([module, "run"], env)
-    return Result(case, wall, peak, "5", done.returncode == 0)
+    steps = pipeline_steps(done.stdout)
+    return Result(case, wall, peak, str(len(steps)), done.returncode == 0, steps)
 
 
 def whole_production(raw_dir: Path) -> Result:
@@ -196,6 +214,8 @@ def main() -> None:
                 f"{'ok' if r.ok else 'FAILED'}",
                 flush=True,
             )
+            if r.steps:
+                print(" " * 16 + ", ".join(f"{k} {v:.1f}" for k, v in r.steps.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 import pytest
 
 from loan_default_tests.benchmarks.data_layers import step_seconds
+from loan_default_tests.benchmarks.production import pipeline_steps
 
 
 def test_step_seconds_reads_milliseconds_seconds_and_minutes():
@@ -11,3 +12,16 @@ def test_step_seconds_reads_milliseconds_seconds_and_minutes():
     assert step_seconds(log + "\nFinished steps in process (pid: 1) in 9.9s") == pytest.approx(
         0.4 + 3.54 + 74 + 120.5
     )
+
+
+def test_pipeline_steps_reads_each_steps_closing_line_not_its_progress():
+    stdout = "\n".join(
+        [
+            "[1/3] data  2023-01..2025-11  2/14 assets (35 months each)  7 s, about 43 s left",
+            "[1/3] data         2023-01..2025-11  18.2 s",
+            "[2/3] backtest     2024-07..2025-07  3 min 8 s",
+            "[3/3] report                         failed after 1.1 s",
+            "5 runs in 74.4 s; Dagster's events: /x.log",
+        ]
+    )
+    assert pipeline_steps(stdout) == {"data": 18.2, "backtest": 188.0}
