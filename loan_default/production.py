@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from loan_default import profile, settings
 from loan_default.services import postgres, s3_server
@@ -226,16 +227,17 @@ def run(first: str, last: str) -> int:
     return code
 
 
-def run_pipeline(first: str, last: str) -> int:
+def run_pipeline(first: str, last: str) -> NoReturn:
     """The supervised child of `run`: each step of pipeline.PIPELINE in turn, in this process."""
     from loan_default import pipeline
 
     for category in pipeline.QUIET_WARNINGS:
         warnings.filterwarnings("ignore", category=category)
     try:
-        return pipeline.run_steps(pipeline.PIPELINE, months_of(first, last))
+        code = pipeline.run_steps(pipeline.PIPELINE, months_of(first, last))
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    pipeline.end_child(code)
 
 
 def _months(text: str) -> tuple[str, str]:
