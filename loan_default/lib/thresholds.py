@@ -159,9 +159,30 @@ class LabelRate(Section):
     checks = (Check("high", lambda s: s.low < s.high, "must be above low ({low})"),)
 
 
+VolumeBand = Annotated[
+    tuple[Number, Number],
+    rule(
+        lambda band: 0 < band[0] < 1 < band[1],
+        "must be [low, high] with 0 < low < 1 < high: factors of the recent median, and a month "
+        "at the median must pass",
+    ),
+]
+
+
+class RawMonthVolume(Section):
+    """The band of a raw month's rows around its recent median, per volume shape declared in
+    the sources' contracts (lib/ingest/sources.py)."""
+
+    recent_months: Annotated[Count, within("[1, inf)")]
+    min_recent_rows: Annotated[Count, within("[0, inf)")]
+    steady: VolumeBand
+    on_book: VolumeBand
+
+
 class DataQuality(Section):
     quarantine_share: QuarantineShare
     label_rate: LabelRate
+    raw_month_volume: RawMonthVolume
     feature_value_ranges: dict[StrictStr, OpenRange]
 
 
@@ -198,11 +219,37 @@ class RocAuc(Metric):
     max_degradation_from_oot: Annotated[Number, within("[0, 1]")] | None = None
 
 
+class CalibrationPValue(Metric):
+    """The p-value of a window's observed defaults under its predicted probabilities
+    (lib/monitoring/performance.calibration_band): below a level, the observed count is outside
+    the band of confidence 1 - level, so data_science is also the recorded band's 1 - confidence."""
+
+    checks = (
+        *Metric.checks,
+        Check(
+            "direction",
+            lambda m: m.direction == "higher",
+            "must be 'higher': a small p-value is the alarm",
+        ),
+        Check(
+            "data_science",
+            lambda m: 0 < m.data_science <= 0.5,
+            "must be in (0, 0.5]: the recorded band's confidence, 1 - data_science, must lie "
+            "in [0.5, 1)",
+        ),
+        Check(
+            "business",
+            lambda m: m.business > 0,
+            "must be above 0: no p-value is below 0, so the threshold would never fire",
+        ),
+    )
+
+
 class Performance(Section):
     roc_auc: RocAuc
     ks: Metric
     brier: Metric
-    default_rate_gap: Metric
+    calibration_p_value: CalibrationPValue
     pr_auc: Metric
     f1: Metric
 

@@ -7,6 +7,7 @@ column means editing this file only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 # Text hygiene, for every column: a value that still holds a control character (NUL, the other
@@ -33,6 +34,38 @@ class Kind(StrEnum):
 # a loan starts in (its mob-0 snapshots).
 SNAPSHOT_MONTHS = "snapshot"
 APPLICATION_MONTHS = "application"
+
+
+# Values of `RawContract.volume`: how a source's rows per month move. The band a month's rows
+# may lie in, around the median of its recent months, is set per shape in thresholds.json
+# (data_quality.raw_month_volume).
+STEADY_VOLUME = "steady"  # about the same every month
+ON_BOOK_VOLUME = "on_book"  # loans on book: ramps up over the first tenure, runs off at the end
+
+
+@dataclass(frozen=True)
+class RawContract:
+    """What a source's raw file promises, judged before bronze writes a month
+    (lib/ingest/source_contract.py); a broken promise stops the run, naming source and months.
+
+    - Every file holds data rows: an empty or header-only file is refused.
+    - `covers_every_month`: each configured month a run ingests must hold rows, but for the
+      months from `gap_from` on, a known gap declared with its reason (no alarm there). False
+      leaves coverage to silver's `months_present` check, which knows the loan book's months.
+    - `volume`: STEADY_VOLUME or ON_BOOK_VOLUME; a month outside its band is a WARN.
+    """
+
+    covers_every_month: bool
+    volume: str = STEADY_VOLUME
+    gap_from: date | None = None
+    gap_reason: str = ""
+
+    def expects(self, month: date) -> bool:
+        """True when the file must hold rows in `month`."""
+        return self.covers_every_month and (self.gap_from is None or month < self.gap_from)
+
+    def in_gap(self, month: date) -> bool:
+        return self.gap_from is not None and month >= self.gap_from
 
 
 @dataclass(frozen=True)
@@ -76,6 +109,7 @@ class Source:
     # fails a blocking check): SNAPSHOT_MONTHS, APPLICATION_MONTHS, or None when the source may
     # legitimately stop (clickstream covers no cohort from 2024-07).
     expected_months: str | None = None
+    contract: RawContract = RawContract(covers_every_month=False)
 
     @property
     def column_names(self) -> list[str]:
@@ -91,6 +125,8 @@ LMS_LOAN_DAILY = Source(
     description="Loan management system: one row per loan per month on book.",
     key=("loan_id", "snapshot_date"),
     expected_months=SNAPSHOT_MONTHS,
+    # The loan book defines the months: every configured month holds snapshots.
+    contract=RawContract(covers_every_month=True, volume=ON_BOOK_VOLUME),
     columns=(
         Column("loan_id", Kind.TEXT, "Loan identifier: <Customer_ID>_<start date>.", required=True),
         Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
@@ -114,6 +150,8 @@ FEATURES_ATTRIBUTES = Source(
     description="Customer attributes, one row per customer dated at the loan's start month.",
     key=("Customer_ID", "snapshot_date"),
     expected_months=APPLICATION_MONTHS,
+    # Rows only in months a loan starts: silver judges them against the loan book.
+    contract=RawContract(covers_every_month=False),
     columns=(
         Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
         Column("Name", Kind.PERSONAL, "Personal data: kept raw in bronze only."),
@@ -144,6 +182,8 @@ FEATURES_FINANCIALS = Source(
     description="Customer financials, one row per customer dated at the loan's start month.",
     key=("Customer_ID", "snapshot_date"),
     expected_months=APPLICATION_MONTHS,
+    # Rows only in months a loan starts: silver judges them against the loan book.
+    contract=RawContract(covers_every_month=False),
     columns=(
         Column("Customer_ID", Kind.TEXT, "Customer identifier (pseudonymous key).", required=True),
         Column("Annual_Income", Kind.FLOAT, "Annual income.", 0, 1e8),
@@ -196,6 +236,14 @@ FEATURE_CLICKSTREAM = Source(
     file_name="feature_clickstream.csv",
     description="Monthly clickstream features per customer (fe_1..fe_20).",
     key=("Customer_ID", "snapshot_date"),
+    contract=RawContract(
+        covers_every_month=True,
+        gap_from=date(2025, 1, 1),
+        gap_reason=(
+            "the clickstream feed stops covering new customers from the 2024-07 cohort and "
+            "holds no rows from 2025-01 on: a known gap, not a late delivery"
+        ),
+    ),
     columns=(
         *(
             Column(f"fe_{i}", Kind.INT, f"Clickstream feature {i}.", required=True)
