@@ -4,7 +4,9 @@ Each request becomes bronze-like text frames, one per source, that go through th
 `clean()` as the files, the loan book's `with_delinquency()` and `build_features()`. Nothing
 here re-implements a cleaning or feature rule: it only builds the frames, maps the
 quarantine's reasons back to request fields, and refuses what the batch pipeline would
-tolerate silently (a value it nulls as out of range, a source row dated after the application).
+tolerate silently (a value it nulls as out of range or unreadable, a source row dated after the
+application). `Customer_ID`, which the frames replace by an internal key, is judged by the
+same column rules (`value_reasons`).
 
 Each application gets its own internal customer and loan key (its position in the request), so
 applications in one batch never see each other's rows, whatever Customer_ID they carry.
@@ -22,7 +24,14 @@ import polars as pl
 from loan_default import settings
 from loan_default.lib.gold.features import build_features
 from loan_default.lib.gold.loan_delinquency import with_delinquency
-from loan_default.lib.ingest.cleaning import REASON_SEPARATOR, CleanResult, clean
+from loan_default.lib.ingest.cleaning import (
+    REASON_SEPARATOR,
+    CleanResult,
+    clean,
+    declared,
+    nulled_reason,
+    value_reasons,
+)
 from loan_default.lib.ingest.raw_reader import ISO_DATE_FORMAT, raw_month
 from loan_default.lib.ingest.sources import (
     FEATURE_CLICKSTREAM,
@@ -59,6 +68,7 @@ MESSAGES = {
     "unreadable_text": "is not readable text",
     "unreadable_category": "is not readable text",
     "missing_value": "is required",
+    "control_character": "holds a control character (NUL, another C0 code or DEL)",
     "out_of_range": "is outside the valid range",
     "duplicate_key": "repeats a month already given",
     "after_application_month": (
@@ -201,7 +211,7 @@ def _error(source: Source, origin: tuple[int, int | None], column: str, kind: st
     loc = _field_loc(source, column, position)
     message = f"{loc[-1]} {MESSAGES.get(kind, kind)}"
     if kind == "out_of_range":
-        spec = source.column(column)
+        spec = declared(source).column(column)
         message += f" [{_bound(spec.valid_min)}, {_bound(spec.valid_max)}]"
     return FieldError(index, loc, kind, message)
 
@@ -223,19 +233,40 @@ def _quarantine_errors(
     return errors
 
 
-def _nulled_out_of_range(source: Source, result: CleanResult) -> list[tuple[int, str]]:
-    """(source_line, column) of values cleaning set to null for lying outside their range.
+def _nulled_refused(result: CleanResult) -> list[tuple[int, str, str]]:
+    """(source_line, column, reason) of values cleaning set to null for lying outside their
+    range or not parsing.
 
     Cleaning nulls such values in optional columns; the API refuses them instead, so the
-    caller learns which field is wrong.
+    caller learns which field is wrong. A placeholder means unknown and is accepted.
     """
-    ranged = [c.name for c in source.columns if c.has_range and not c.required]
-    if not ranged or result.nulled.is_empty():
+    refused = {
+        label: reason
+        for label in result.nulled.columns[1:]
+        if (reason := nulled_reason(label)) is not None
+    }
+    if not refused or result.nulled.is_empty():
         return []
-    flags = result.nulled[ranged].to_numpy()
+    labels = list(refused)
+    flags = result.nulled[labels].fill_null(False).to_numpy()
     rows, columns = np.nonzero(flags)
     lines = result.nulled["source_line"].to_numpy()[rows]
-    return [(int(line), ranged[c]) for line, c in zip(lines, columns, strict=True)]
+    return [(int(line), *refused[labels[c]]) for line, c in zip(lines, columns, strict=True)]
+
+
+def _customer_id_errors(applications: Sequence[Application]) -> list[FieldError]:
+    """What cleaning would quarantine a loan row for in its Customer_ID (a NUL byte, blank)."""
+    judged = value_reasons(
+        [application.Customer_ID for application in applications],
+        LMS_LOAN_DAILY,
+        SHARED_KEY,
+        collect,
+    )
+    return [
+        FieldError(index, (SHARED_KEY,), kind, f"{SHARED_KEY} {MESSAGES.get(kind, kind)}")
+        for index, reasons in enumerate(judged)
+        for kind in (reason.partition(":")[0] for reason in reasons)
+    ]
 
 
 def _after_application(silver: pl.DataFrame, application_months: pl.DataFrame) -> list[int]:
@@ -258,14 +289,14 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
     """Feature-store rows, one per application in request order, or RejectedApplications."""
     bronze = bronze_frames(applications)
     silver: dict[str, pl.DataFrame] = {}
-    errors: list[FieldError] = []
+    errors = _customer_id_errors(applications)
     for source in (LMS_LOAN_DAILY, FEATURES_ATTRIBUTES, FEATURES_FINANCIALS, FEATURE_CLICKSTREAM):
         origins = bronze.origins[source.name]
         result = _clean(source, bronze.frames[source.name])
         errors += _quarantine_errors(source, result.quarantine, origins)
         errors += [
-            _error(source, origins[line], column, "out_of_range")
-            for line, column in _nulled_out_of_range(source, result)
+            _error(source, origins[line], column, kind)
+            for line, column, kind in _nulled_refused(result)
         ]
         silver[source.name] = result.silver
     loans = silver[LMS_LOAN_DAILY.name]
@@ -277,7 +308,9 @@ def features_of(applications: Sequence[Application]) -> pl.DataFrame:
             for line in _after_application(silver[source.name], months)
         ]
     if errors:
-        unique = list(dict.fromkeys(errors))
+        # One error per field and kind: loan_amt also fills the loan book's balance, whose
+        # range differs, and the caller has one field to fix.
+        unique = list({(e.application, e.loc, e.type): e for e in reversed(errors)}.values())
         raise RejectedApplications(sorted(unique, key=lambda e: (e.application, str(e.loc))))
     features = build_features(
         with_delinquency(loans.lazy()),

@@ -220,6 +220,22 @@ def test_invalid_input_is_a_422_naming_the_field(api, case):
         assert not any(value in response.text for value in PERSONAL_VALUES)
 
 
+def test_nul_byte_in_customer_id_is_a_422_as_the_pipeline_quarantines_it(api):
+    """The batch pipeline quarantines a Customer_ID holding NUL; the API refuses it by the same
+    rule rather than scoring it and echoing it back."""
+    response = httpx.post(f"{api.url}/predict", json=example(Customer_ID="CUS_0xD3E0\x00"))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == [
+        {
+            "loc": ["body", "Customer_ID"],
+            "field": "Customer_ID",
+            "type": "control_character",
+            "msg": "Customer_ID holds a control character (NUL, another C0 code or DEL)",
+        }
+    ]
+    assert "CUS_0xD3E0" not in response.text
+
+
 def test_malformed_json_and_bad_batches_are_422(api):
     broken = httpx.post(
         f"{api.url}/predict", content=b'{"loan_id": ', headers={"content-type": "application/json"}

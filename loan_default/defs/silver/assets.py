@@ -21,7 +21,13 @@ from loan_default.defs.partitions import backfill_policy, month_span, monthly_pa
 from loan_default.defs.resources import RawDataResource
 from loan_default.lib import data_quality
 from loan_default.lib.gold.loan_delinquency import with_delinquency
-from loan_default.lib.ingest.cleaning import CleanResult, clean
+from loan_default.lib.ingest.cleaning import (
+    FIXED_PER_ENTITY,
+    CleanResult,
+    clean,
+    first_values,
+    nulled_reason,
+)
 from loan_default.lib.ingest.raw_reader import MONTH_COLUMN as MONTH
 from loan_default.lib.ingest.sources import (
     APPLICATION_MONTHS,
@@ -148,14 +154,17 @@ def _silver_assets(source: Source) -> dg.AssetsDefinition:
         bronze = bronze_table(source)
         counts = warehouse.month_counts(bronze, MONTH, *window)
         expected = _expected_months(source, warehouse, counts, window)
+        known = _earlier_first_values(source, warehouse, window[0])
         with warehouse.replacing(*window) as replacement:
             for start, end in month_chunks(months_of(context), counts, CHUNK_ROWS):
                 rows = warehouse.scan(bronze, MONTH, start, end).collect()
-                result = clean(rows, source, raw_data.date_format)
+                result = clean(rows, source, raw_data.date_format, known=known)
+                known = _with_first_values(source, known, result.silver)
                 typed = ENRICHMENT.get(source.name, lambda frame: frame)(result.silver)
                 replacement.write(silver_table(source), typed, MONTH)
                 replacement.write(quarantine_table(source), result.quarantine, MONTH)
                 _log_quarantine(context, source, result.quarantine)
+                _log_unreadable(context, source, result)
                 for column, count in result.nulled_values.items():
                     nulled[column] = nulled.get(column, 0) + count
                 _check_chunk(
@@ -195,6 +204,48 @@ def _log_quarantine(
             f"{source.name} {month}: {rows.height:,} rows quarantined: "
             f"{rows['reason'].value_counts().rows()}"
         )
+
+
+def _earlier_first_values(
+    source: Source, warehouse: TableStore, before: date
+) -> pl.DataFrame | None:
+    """The values fixed per entity (a loan's start date and tenure) that silver holds from
+    months before the run: rows in the run must repeat them."""
+    if source.name not in FIXED_PER_ENTITY:
+        return None
+    try:
+        earlier = warehouse.scan(silver_table(source), MONTH, settings.FIRST_MONTH, before)
+        return first_values(earlier.collect(), source)
+    except MissingTableError:  # no silver yet: the run's own first rows decide
+        return None
+
+
+def _with_first_values(
+    source: Source, known: pl.DataFrame | None, silver: pl.DataFrame
+) -> pl.DataFrame | None:
+    """`known` plus the entities first seen in a chunk (chunks run in month order)."""
+    if source.name not in FIXED_PER_ENTITY:
+        return None
+    new = first_values(silver, source)
+    if known is None:
+        return new
+    return pl.concat([known, new]).unique(new.columns[0], keep="first", maintain_order=True)
+
+
+def _log_unreadable(context: dg.AssetExecutionContext, source: Source, result: CleanResult) -> None:
+    """Values nulled because they did not parse, with their lines: the count alone (metadata
+    `nulled_values`) does not say where to look."""
+    for label in result.nulled.columns[1:]:
+        reason = nulled_reason(label)
+        if reason is None or not reason[1].startswith("unreadable_"):
+            continue
+        lines = result.nulled.filter(pl.col(label))["source_line"]
+        if lines.len():
+            context.log.warning(
+                f"{source.name}: {lines.len():,} values of {reason[0]} set to null as "
+                f"{reason[1]}, at lines {lines.head(20).to_list()}"
+                + (" ..." if lines.len() > 20 else "")
+            )
 
 
 def _expected_months(

@@ -1,8 +1,11 @@
 """Reads a raw CSV into bronze rows: every value as raw text, plus where it came from.
 
-Anything that makes a file unreadable as a whole (wrong header, wrong delimiter, ragged or
-truncated rows, rows whose partition date cannot be read) raises `RawInputError` naming file,
-line and column. Values that are merely dirty stay as text here and are judged in silver.
+Anything that makes a file unreadable as a whole (a source with both a plain and a gzip file,
+damaged gzip data, CR-only line endings, wrong header, wrong delimiter, ragged or truncated
+rows, a '"' inside an unquoted value, a field over `FIELD_SIZE_LIMIT`, rows whose partition date
+cannot be read) raises `RawInputError` naming file, line and column. Blank lines at the end of a
+file are not rows and are ignored; a blank line before another row is an error. Values that
+are merely dirty stay as text here and are judged in silver.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,9 +41,14 @@ _ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _FORMAT_SETTING = "LOAN_DEFAULT_DATE_FORMAT"
 # Rows per batch streamed from a file into the warehouse: memory stays flat at any file size.
 BATCH_ROWS = 500_000
-# Largest field, in characters, the csv module reads when it locates records (its own default,
-# 131,072, refuses valid files that polars reads); a larger field is refused by name.
+# Largest field, in characters (64 MiB, as the README states): a larger field is refused by
+# name, whichever parser reads the file (polars for well-formed files, the csv module otherwise;
+# the csv module's own default, 131,072, would refuse valid files that polars reads).
 FIELD_SIZE_LIMIT = 64 << 20
+# Compressed bytes fed to the decompressor at a time when a gzip file is verified.
+_GZIP_BLOCK = 1 << 16
+# How far from its end a file is searched for trailing blank lines.
+_TAIL_BYTES = 1 << 16
 # The largest limit the csv module accepts on every platform (a C long).
 _UNLIMITED = (1 << 31) - 1
 
@@ -67,10 +76,19 @@ class RawFile:
 
     @classmethod
     def locate(cls, raw_dir: Path, source: Source) -> RawFile:
+        """The source's one file; a plain and a gzip file side by side are refused, since
+        either could be the newer export."""
         plain = raw_dir / source.file_name
-        for candidate in (plain, plain.with_name(plain.name + ".gz")):
-            if candidate.exists():
-                return cls(candidate)
+        compressed = plain.with_name(plain.name + ".gz")
+        found = [candidate for candidate in (plain, compressed) if candidate.exists()]
+        if len(found) > 1:
+            raise RawInputError(
+                plain,
+                f"two files for source {source.name!r}: {plain} and {compressed}; keep only "
+                "the one to ingest",
+            )
+        if found:
+            return cls(found[0])
         raise RawInputError(plain, f"file not found (also looked for {plain.name}.gz)")
 
     @property
@@ -79,6 +97,27 @@ class RawFile:
 
     def open_bytes(self) -> IO[bytes]:
         return gzip.open(self.path, "rb") if self.compressed else open(self.path, "rb")
+
+    def decompressed(self) -> bytes:
+        """The whole content of a gzip file, or RawInputError naming the first line it cannot
+        fully give (the data is cut short, damaged or fails its checksum)."""
+        output = bytearray()
+        with open(self.path, "rb") as handle:
+            data = handle.read()
+        try:
+            _gunzip(data, output)
+        except _DamagedGzip as damage:
+            lines = output.count(b"\n")
+            if damage.checksum:
+                line, where = lines, "it decompresses to this line but fails its checksum"
+            else:
+                line, where = lines + 1, "lines before this one decompress, this one does not"
+            raise RawInputError(
+                self.path,
+                f"the gzip data is {damage}: {where}; copy or compress the file again",
+                line=line,
+            ) from None
+        return bytes(output)
 
     def open_text(self) -> IO[str]:
         """Text as the csv module wants it: BOM dropped, line endings left to the reader."""
@@ -103,6 +142,44 @@ class RawFile:
         return None
 
 
+class _DamagedGzip(Exception):
+    """Why gzip data stops decompressing; the output so far is what it gave."""
+
+    def __init__(self, message: str, checksum: bool = False) -> None:
+        super().__init__(message)
+        # The data decompressed to its end, but its CRC or length does not match.
+        self.checksum = checksum
+
+
+def _gunzip(data: bytes, output: bytearray) -> None:
+    """Decompress every gzip member of `data` into `output`, up to the exact byte where it
+    fails: a failing block is fed again byte by byte from a copy of the state before it."""
+    rest = data
+    while True:
+        inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        start = 0
+        while not inflate.eof and start < len(rest):
+            block = rest[start : start + _GZIP_BLOCK]
+            start += len(block)
+            before = inflate.copy()
+            try:
+                output += inflate.decompress(block)
+            except zlib.error as error:
+                for byte in range(len(block)):
+                    try:
+                        output += before.decompress(block[byte : byte + 1])
+                    except zlib.error:
+                        break
+                checksum = "incorrect data check" in str(error) or "length check" in str(error)
+                raise _DamagedGzip(f"damaged ({error})", checksum) from None
+        if not inflate.eof:
+            raise _DamagedGzip("cut short (the compressed stream ends early)")
+        rest = inflate.unused_data + rest[start:]
+        # gzip pads some files with zero bytes after the last member.
+        if not rest.strip(b"\0"):
+            return
+
+
 def _encoding_error(raw: RawFile, line: int, error: UnicodeDecodeError) -> RawInputError:
     byte = error.object[error.start : error.start + 1]
     return RawInputError(
@@ -115,6 +192,8 @@ def _encoding_error(raw: RawFile, line: int, error: UnicodeDecodeError) -> RawIn
 
 def check_header(raw: RawFile, source: Source) -> list[str]:
     """Refuse files whose header does not match the source schema exactly; return the header."""
+    if raw.compressed:
+        raw.decompressed()  # damaged gzip data is refused before any line is read
     line = raw.first_line()
     if not line:
         raise RawInputError(
@@ -122,7 +201,17 @@ def check_header(raw: RawFile, source: Source) -> list[str]:
             f"file is empty; expected a header line: {','.join(source.column_names)}",
             line=1,
         )
-    header = next(csv.reader([line.rstrip("\r\n")]))
+    if "\r" in line.rstrip("\r\n"):
+        raise RawInputError(
+            raw.path,
+            "lines end in a carriage return only (CR, as old Mac OS wrote them); re-export the "
+            "file with LF or CRLF line endings",
+            line=1,
+        )
+    try:
+        header = next(csv.reader([line.rstrip("\r\n")]))
+    except csv.Error as error:
+        raise RawInputError(raw.path, f"the header is not valid CSV ({error})", line=1) from None
     if len(header) == 1:
         found = [d for d in _OTHER_DELIMITERS if d in header[0]]
         if found:
@@ -159,17 +248,42 @@ def check_header(raw: RawFile, source: Source) -> list[str]:
     return header
 
 
-def _scan_text(raw: RawFile) -> tuple[pl.LazyFrame, int]:
-    """All values as text with a 0-based record index, and the file's physical line count.
+@dataclass(frozen=True)
+class _Text:
+    """A file's values as text with a 0-based record index, and its line counts.
 
-    Polars numbers records, not lines; the line count tells whether the two can differ.
+    Polars numbers records, not lines; the line count tells whether the two can differ. Polars
+    reads each trailing blank line as a record of empty values: those are not rows.
     """
+
+    frame: pl.LazyFrame
+    physical_lines: int
+    trailing_blank_lines: int
+
+
+def _scan_text(raw: RawFile) -> _Text:
     options = dict(infer_schema=False, empty_string_is_null=False, row_index_name=_RECORD)
     if raw.compressed:
-        with gzip.open(raw.path, "rb") as handle:
-            data = handle.read()
-        return pl.read_csv(data, **options).lazy(), _count_lines([data])
-    return pl.scan_csv(raw.path, **options), _count_file_lines(raw.path)
+        data = raw.decompressed()
+        return _Text(
+            pl.read_csv(data, **options).lazy(),
+            _count_lines([data]),
+            _trailing_blank_lines(data[-_TAIL_BYTES:]),
+        )
+    with open(raw.path, "rb") as handle:
+        handle.seek(max(raw.path.stat().st_size - _TAIL_BYTES, 0))
+        tail = handle.read()
+    return _Text(
+        pl.scan_csv(raw.path, **options),
+        _count_file_lines(raw.path),
+        _trailing_blank_lines(tail),
+    )
+
+
+def _trailing_blank_lines(tail: bytes) -> int:
+    """Empty lines after the last line that holds anything: its own line break is not one."""
+    ending = tail[len(tail.rstrip(b"\r\n")) :]
+    return max(ending.count(b"\n") - 1, 0)
 
 
 def _count_lines(blocks: Iterable[bytes | bytearray]) -> int:
@@ -202,23 +316,49 @@ def _field_size_limit(limit: int) -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-def _records(raw: RawFile, limit: int | None = None) -> Iterable[tuple[int, list[str]]]:
-    """(first physical line, fields) of each data record, as Python's csv module reads them.
+@dataclass(frozen=True)
+class _Record:
+    """A data record as Python's csv module reads it, with the text it was read from."""
 
-    Fields up to `limit` characters (default `FIELD_SIZE_LIMIT`) are read.
+    line: int  # its first physical line
+    fields: list[str]
+    text: str
+
+
+def _records(raw: RawFile, limit: int | None = None) -> Iterator[_Record]:
+    """Each data record, as Python's csv module reads it; blank lines at the end are none.
+
+    Fields up to `limit` characters (default `FIELD_SIZE_LIMIT`) are read. A blank line is
+    held back until a record follows it, so only one before a record is seen.
     """
     limit = FIELD_SIZE_LIMIT if limit is None else limit
     bad_encoding = raw.first_non_utf8_line()
     if bad_encoding is not None:
         raise _encoding_error(raw, *bad_encoding)
+    read: list[str] = []
+
+    def lines(handle: IO[str]) -> Iterator[str]:
+        for line in handle:
+            read.append(line)
+            yield line
+
     with raw.open_text() as handle, _field_size_limit(limit):
-        reader = csv.reader(handle, strict=True)
+        reader = csv.reader(lines(handle), strict=True)
         header = next(reader, None)
+        read.clear()
         start = reader.line_num + 1
+        blanks: list[_Record] = []
         try:
             for row in reader:
-                yield start, row
+                record = _Record(start, row, "".join(read))
+                read.clear()
                 start = reader.line_num + 1
+                if not row:
+                    blanks.append(record)
+                    continue
+                yield from blanks
+                blanks.clear()
+                yield record
         except csv.Error as error:
             if str(error).startswith("field larger than field limit"):
                 raise _oversized_field(raw, header or [], start, limit) from error
@@ -236,9 +376,9 @@ def _oversized_field(raw: RawFile, header: list[str], line: int, limit: int) -> 
     The csv module stops inside the record; reading it again without a limit finds the field.
     """
     column = None
-    for start, row in _records(raw, limit=_UNLIMITED):
-        if start == line:
-            sizes = [len(value) for value in row]
+    for record in _records(raw, limit=_UNLIMITED):
+        if record.line == line:
+            sizes = [len(value) for value in record.fields]
             over = next((i for i, size in enumerate(sizes) if size > limit), None)
             if over is not None and over < len(header):
                 column = header[over]
@@ -255,11 +395,14 @@ def _oversized_field(raw: RawFile, header: list[str], line: int, limit: int) -> 
 def _find_malformed_row(raw: RawFile, header: list[str]) -> RawInputError | None:
     """The first record whose field count differs from the header's, as an error to raise."""
     width = len(header)
-    for line, row in _records(raw):
+    for record in _records(raw):
+        line, row = record.line, record.fields
         if len(row) == width:
             continue
         if not row:
-            return RawInputError(raw.path, "line is blank; remove blank lines", line=line)
+            return RawInputError(
+                raw.path, "line is blank; remove blank lines between rows", line=line
+            )
         mixed = _other_delimiter(row, width)
         if mixed is not None:
             return RawInputError(
@@ -295,10 +438,32 @@ def _other_delimiter(row: list[str], width: int) -> str | None:
     return None
 
 
+def _find_stray_quote(raw: RawFile, header: list[str]) -> RawInputError | None:
+    """The first value holding a '"' that was not quoted, as an error to raise.
+
+    The csv module keeps such a quote as text; polars opens a quoted value there and reads
+    on past the line's end. A quoted value appears in its record's text doubled and enclosed.
+    """
+    for record in _records(raw):
+        for position, value in enumerate(record.fields):
+            quoted = '"' + value.replace('"', '""') + '"'
+            if '"' in value and quoted not in record.text:
+                return RawInputError(
+                    raw.path,
+                    "a '\"' inside a value that is not quoted; quote the whole value and double "
+                    "the '\"' inside it, or remove it",
+                    line=record.line,
+                    column=header[position] if position < len(header) else None,
+                )
+    return None
+
+
 def _parse_failure(raw: RawFile, header: list[str], error: Exception) -> RawInputError:
     """Polars' parse error, restated with the line the csv module finds at fault."""
-    return _find_malformed_row(raw, header) or RawInputError(
-        raw.path, f"cannot parse the file as CSV: {error}"
+    return (
+        _find_malformed_row(raw, header)
+        or _find_stray_quote(raw, header)
+        or RawInputError(raw.path, f"cannot parse the file as CSV: {error}")
     )
 
 
@@ -309,10 +474,13 @@ def _collect(raw: RawFile, header: list[str], frame: pl.LazyFrame) -> pl.DataFra
         raise _parse_failure(raw, header, error) from error
 
 
-def _record_lines(raw: RawFile, records: int) -> pl.Series:
+def _record_lines(raw: RawFile, header: list[str], records: int) -> pl.Series:
     """First physical line of every record, for files where a quoted value spans lines."""
-    lines = [line for line, _ in _records(raw)]
+    lines = [record.line for record in _records(raw)]
     if len(lines) != records:
+        stray = _find_stray_quote(raw, header)
+        if stray is not None:
+            raise stray
         raise RawInputError(
             raw.path,
             f"the csv module reads {len(lines)} records but polars reads {records}; check the "
@@ -436,16 +604,19 @@ def _single_pass(
 ) -> Iterator[pl.DataFrame]:
     """Bronze batches from one parse of a well-formed file, the empty (typed) frame first.
 
-    Well-formed means: ISO dates that all parse, no field that could be a truncated row, and
-    one record per physical line (so `source_line` is the record number + 2). The checks run
+    Well-formed means: ISO dates that all parse, no field that could be a truncated row, no
+    field over `FIELD_SIZE_LIMIT`, no trailing blank line, and one record per physical line
+    (so `source_line` is the record number + 2). The checks run
     on each batch as it streams; the first one that fails raises `_NeedsSecondPass`, after some
     batches may have been yielded: consume this inside a transaction.
     """
     if date_format != ISO_DATE_FORMAT or raw.compressed:
         raise _NeedsSecondPass
     header = check_header(raw, source)
-    text, physical_lines = _scan_text(raw)
-    frame = text.with_columns(partition_month=raw_month(source.date_column, date_format))
+    text = _scan_text(raw)
+    if text.trailing_blank_lines:
+        raise _NeedsSecondPass
+    frame = text.frame.with_columns(partition_month=raw_month(source.date_column, date_format))
 
     def bronze_rows(batch: pl.DataFrame) -> pl.DataFrame:
         if months is not None:
@@ -467,6 +638,7 @@ def _single_pass(
                 # A truncated row leaves its last fields empty or missing.
                 maybe_short=(pl.col(header[-1]) == "").any(),
                 incomplete=pl.any_horizontal(pl.col(header).is_null()).any(),
+                oversized=_longest_field(header) > FIELD_SIZE_LIMIT,
             ).row(0)
             if any(suspect):
                 raise _NeedsSecondPass
@@ -474,8 +646,13 @@ def _single_pass(
             yield bronze_rows(batch)
     except pl.exceptions.ComputeError as error:
         raise _NeedsSecondPass from error
-    if physical_lines != records + 1:
+    if text.physical_lines != records + 1:
         raise _NeedsSecondPass
+
+
+def _longest_field(header: list[str]) -> pl.Expr:
+    """The largest field's size in bytes: at least its size in characters."""
+    return pl.max_horizontal(pl.col(header).str.len_bytes().max()).fill_null(0)
 
 
 def scan_bronze(
@@ -495,10 +672,14 @@ def scan_bronze(
     header = check_header(raw, source)
     date_column = source.date_column
     try:
-        text, physical_lines = _scan_text(raw)
+        text = _scan_text(raw)
     except pl.exceptions.ComputeError as error:
         raise _parse_failure(raw, header, error) from error
-    frame = text.with_columns(partition_month=raw_month(date_column, date_format))
+    frame = text.frame
+    if text.trailing_blank_lines:
+        records = _collect(raw, header, frame.select(pl.len())).item()
+        frame = frame.filter(pl.col(_RECORD) < records - text.trailing_blank_lines)
+    frame = frame.with_columns(partition_month=raw_month(date_column, date_format))
     stats = _collect(
         raw,
         header,
@@ -509,16 +690,21 @@ def scan_bronze(
             maybe_short=(pl.col(header[-1]) == "").any(),
             # Polars notices a row with too many fields only when every column is read.
             complete=pl.all_horizontal(pl.col(header).is_not_null()).all(),
+            longest=_longest_field(header),
         ),
     ).row(0, named=True)
+    if stats["longest"] > FIELD_SIZE_LIMIT:
+        # The csv module counts characters and refuses the first field over the limit.
+        for _ in _records(raw):
+            pass
     if stats["unreadable"] is not None or stats["maybe_short"]:
         malformed = _find_malformed_row(raw, header)
         if malformed is not None:
             raise malformed
-    if physical_lines == stats["records"] + 1:
+    if text.physical_lines - text.trailing_blank_lines == stats["records"] + 1:
         line = pl.col(_RECORD) + 2
     else:
-        line = pl.lit(_record_lines(raw, stats["records"])).gather(pl.col(_RECORD))
+        line = pl.lit(_record_lines(raw, header, stats["records"])).gather(pl.col(_RECORD))
     frame = frame.with_columns(source_line=line.cast(pl.Int64))
     if stats["unreadable"] is not None:
         row = frame.filter(pl.col(_RECORD) == stats["unreadable"]).collect().row(0, named=True)

@@ -5,16 +5,21 @@ Files are written into tmp_path from made-up rows; the real data is never copied
 
 from __future__ import annotations
 
+import gzip
+import re
+import zlib
 from datetime import date
 
 import pytest
 
-from loan_default.lib.ingest.raw_reader import RawInputError, read_bronze
+from loan_default.lib.ingest import raw_reader
+from loan_default.lib.ingest.cleaning import clean, first_values, value_reasons
+from loan_default.lib.ingest.raw_reader import RawFile, RawInputError, read_bronze
 from loan_default.lib.ingest.sources import FEATURE_CLICKSTREAM as CLICKS
 from loan_default.lib.ingest.sources import FEATURES_ATTRIBUTES as ATTRS
 from loan_default.lib.ingest.sources import FEATURES_FINANCIALS as FIN
 from loan_default.lib.ingest.sources import LMS_LOAN_DAILY as LMS
-from loan_default_tests.lib.conftest import INGESTED_AT, csv_line, header_line
+from loan_default_tests.lib.conftest import INGESTED_AT, REPO_ROOT, csv_line, header_line
 
 ATTRS_HEADER = "Customer_ID,Name,Age,SSN,Occupation,snapshot_date"
 ATTRS_ROWS = (
@@ -207,7 +212,8 @@ def test_unparseable_numbers_are_quarantined_naming_the_column(write_raw, ingest
     assert result.silver["source_line"].to_list() == [3]
 
 
-def test_unparseable_optional_number_is_quarantined(write_raw, ingest):
+def test_unparseable_optional_number_is_nulled_with_its_reason(write_raw, ingest):
+    """An optional income that does not parse loses that value, not the applicant's row."""
     text = (
         "\n".join(
             [
@@ -219,9 +225,9 @@ def test_unparseable_optional_number_is_quarantined(write_raw, ingest):
         + "\n"
     )
     _, result = ingest(write_raw(FIN, text), FIN)
-    assert result.quarantine.select("source_line", "reason").rows() == [
-        (3, "unreadable_float:Annual_Income")
-    ]
+    assert result.quarantine.height == 0
+    assert result.silver["annual_income"].to_list() == [41872.5, None]
+    assert result.nulled_values == {"Annual_Income (unreadable_float)": 1}
 
 
 def test_duplicate_rows_quarantine_the_later_ones(write_raw, ingest):
@@ -408,3 +414,210 @@ def test_latin1_header(write_raw):
     error = raises(raw, ATTRS)
     assert error.line == 1
     assert "the file is not UTF-8" in str(error)
+
+
+# --- issue 25: plausibility, consistency, limits, locations ----------------------------------
+
+
+def lms_text(*rows: str) -> str:
+    return header_line(LMS) + "\n" + "".join(rows)
+
+
+def test_implausible_loan_amount_is_quarantined(write_raw, ingest):
+    """1e300 parses as a float and is above 0, the column's own bound: plausibility stops it."""
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[1] = rows[1].replace(",10000,1000.0,", ",1e300,1000.0,")
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine.select("source_line", "reason", "loan_amt").rows() == [
+        (3, "out_of_range:loan_amt", "1e300")
+    ]
+    assert result.silver["loan_amt"].to_list() == [10000.0, 10000.0]
+
+
+def test_implausible_balance_is_quarantined(write_raw, ingest):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[2] = rows[2].replace(",9000.0,2023-07-01", ",-1e12,2023-07-01")
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine.select("source_line", "reason").rows() == [(4, "out_of_range:balance")]
+
+
+def test_loan_start_date_contradicting_the_first_snapshot_is_quarantined(write_raw, ingest):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[2] = rows[2].replace(",2023-05-01,10,2,", ",2023-06-01,10,2,")
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (
+            4,
+            "contradicts_loan:loan_start_date (loan_id CUS_0x2b1f_2023_05_01: 2023-05-01 in "
+            "its first snapshot, 2023-06-01 here)",
+        )
+    ]
+    assert result.silver["source_line"].to_list() == [2, 3]
+
+
+def test_tenure_contradicting_the_first_snapshot_is_quarantined(write_raw, ingest):
+    """The first snapshot is the earliest by date, wherever it stands in the file."""
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[0] = rows[0].replace(",2023-05-01,10,0,", ",2023-05-01,12,0,")
+    _, result = ingest(write_raw(LMS, lms_text(rows[2], rows[1], rows[0])), LMS)
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (
+            2,
+            "contradicts_loan:tenure (loan_id CUS_0x2b1f_2023_05_01: 12 in its first "
+            "snapshot, 10 here)",
+        ),
+        (
+            3,
+            "contradicts_loan:tenure (loan_id CUS_0x2b1f_2023_05_01: 12 in its first "
+            "snapshot, 10 here)",
+        ),
+    ]
+
+
+def test_a_later_month_contradicting_silver_is_quarantined(write_raw, ingest):
+    """A month cleaned on its own is judged against the first values earlier months left in
+    silver, as the silver asset passes them."""
+    first, second, third = LMS_ROWS.splitlines(keepends=True)
+    _, earlier = ingest(write_raw(LMS, lms_text(first, second)), LMS)
+    later = read_bronze(
+        write_raw(LMS, lms_text(third.replace(",10,2,", ",11,2,"))), LMS, None, INGESTED_AT
+    )
+    result = clean(later, LMS, known=first_values(earlier.silver, LMS))
+    assert result.quarantine["reason"].to_list() == [
+        "contradicts_loan:tenure (loan_id CUS_0x2b1f_2023_05_01: 10 in its first snapshot, 11 here)"
+    ]
+    assert clean(later, LMS).quarantine.height == 0  # without silver, nothing to contradict
+
+
+def test_text_nan_in_optional_income_nulls_the_value_not_the_row(write_raw, ingest):
+    text = header_line(FIN) + "\n" + csv_line(FIN, Annual_Income="nan") + "\n"
+    _, result = ingest(write_raw(FIN, text), FIN)
+    assert result.quarantine.height == 0
+    assert result.silver["annual_income"].to_list() == [None]
+    assert result.silver["monthly_inhand_salary"].to_list() == [3289.375]
+    assert result.nulled.select("source_line", "Annual_Income (unreadable_float)").rows() == [
+        (2, True)
+    ]
+
+
+def test_text_nan_in_a_required_amount_still_quarantines(write_raw, ingest):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[0] = rows[0].replace(",0.0,0.0,0.0,", ",nan,0.0,0.0,")
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine["reason"].to_list() == ["unreadable_float:due_amt"]
+
+
+def test_nul_byte_in_customer_id_is_quarantined_as_the_api_refuses_it(write_raw, ingest):
+    text = header_line(ATTRS) + "\n" + ATTRS_ROWS.replace("CUS_0x3c07", "CUS_0x3c\x0007")
+    _, result = ingest(write_raw(ATTRS, text), ATTRS)
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (3, "control_character:Customer_ID")
+    ]
+    # The API judges a Customer_ID with the same rules.
+    assert value_reasons(["CUS_0x3c\x0007", "CUS_0x3c07"], ATTRS, "Customer_ID") == [
+        ["control_character:Customer_ID"],
+        [],
+    ]
+
+
+def test_trailing_blank_lines_are_not_rows(write_raw, ingest):
+    for ending in ("\n", "\n\n\n", "\r\n"):
+        bronze, result = ingest(write_raw(LMS, lms_text(LMS_ROWS) + ending), LMS)
+        assert bronze["source_line"].to_list() == [2, 3, 4], repr(ending)
+        assert result.silver.height == 3
+    gz = write_raw(LMS, lms_text(LMS_ROWS) + "\n", gz=True)
+    assert ingest(gz, LMS)[0]["source_line"].to_list() == [2, 3, 4]
+
+
+def test_trailing_blank_line_after_a_multiline_value(write_raw, ingest):
+    text = ATTRS_HEADER + "\n" + 'CUS_0x11a0,"Lee\nWong",29,318-44-1029,Doctor,2023-05-01\n\n'
+    bronze, _ = ingest(write_raw(ATTRS, text), ATTRS)
+    assert bronze["source_line"].to_list() == [2]
+
+
+def test_plain_and_gzip_file_for_one_source(tmp_path):
+    (tmp_path / "lms_loan_daily.csv").write_text(lms_text(LMS_ROWS))
+    (tmp_path / "lms_loan_daily.csv.gz").write_bytes(gzip.compress(lms_text(LMS_ROWS).encode()))
+    with pytest.raises(RawInputError) as info:
+        RawFile.locate(tmp_path, LMS)
+    message = str(info.value)
+    assert str(tmp_path / "lms_loan_daily.csv") in message
+    assert str(tmp_path / "lms_loan_daily.csv.gz") in message
+    assert "two files for source 'lms_loan_daily'" in message
+
+
+def write_gzip_bytes(tmp_path, data: bytes) -> RawFile:
+    """Already-compressed bytes as the source's .gz file."""
+    path = tmp_path / (LMS.file_name + ".gz")
+    path.write_bytes(data)
+    return RawFile(path)
+
+
+def test_gzip_cut_short_names_the_first_unreadable_line(tmp_path):
+    compressed = gzip.compress(lms_text(*[LMS_ROWS] * 400).encode())
+    raw = write_gzip_bytes(tmp_path, compressed[: len(compressed) // 2])
+    with pytest.raises(EOFError):  # what it was: no file, no line
+        gzip.decompress(raw.path.read_bytes())
+    readable = zlib.decompressobj(wbits=31).decompress(raw.path.read_bytes())
+    error = raises(raw, LMS)
+    assert error.line == readable.count(b"\n") + 1 > 2
+    assert f"{raw.path}, line {error.line}: the gzip data is cut short" in str(error)
+
+
+def test_damaged_gzip_names_a_line(tmp_path):
+    compressed = bytearray(gzip.compress(lms_text(*[LMS_ROWS] * 400).encode()))
+    compressed[-6] ^= 0xFF  # inside the CRC-32 trailer: every line decompresses
+    raw = write_gzip_bytes(tmp_path, bytes(compressed))
+    with pytest.raises(gzip.BadGzipFile):
+        gzip.decompress(raw.path.read_bytes())
+    error = raises(raw, LMS)
+    assert error.line == 1201
+    assert "decompresses to this line but fails its checksum" in str(error)
+    compressed[len(compressed) // 2] ^= 0xFF  # inside the deflate data
+    assert raises(write_gzip_bytes(tmp_path, bytes(compressed)), LMS).line <= 1201
+
+
+def test_cr_only_line_endings_are_refused_by_name(write_raw):
+    raw = write_raw(LMS, lms_text(LMS_ROWS).replace("\n", "\r"))
+    error = raises(raw, LMS)
+    assert (error.line, error.column) == (1, None)
+    assert "lines end in a carriage return only (CR" in str(error)
+
+
+def test_stray_quote_inside_a_value_names_line_and_column(write_raw):
+    """The csv module keeps a '"' inside an unquoted value; polars reads on past the line."""
+    rows = [ATTRS_ROWS] * 200
+    bad = 'CUS_0x5e01,Rita Mae,37,229-01-7720,Nurse",2023-06-01\n'
+    error = raises(write_raw(ATTRS, ATTRS_HEADER + "\n" + "".join(rows) + bad + ATTRS_ROWS), ATTRS)
+    assert (error.line, error.column) == (602, "Occupation")
+    assert "a '\"' inside a value that is not quoted" in str(error)
+
+
+def test_field_over_the_limit_names_file_line_and_column(write_raw, monkeypatch):
+    """The limit holds for well-formed files (polars reads them) as for the others."""
+    monkeypatch.setattr(raw_reader, "FIELD_SIZE_LIMIT", 1000)
+    at_limit = ATTRS_ROWS.replace("Maria Oyelaran", "M" * 1000)
+    assert (
+        read_bronze(write_raw(ATTRS, ATTRS_HEADER + "\n" + at_limit), ATTRS, None, INGESTED_AT)[
+            "Name"
+        ]
+        .str.len_chars()
+        .max()
+        == 1000
+    )
+    over = ATTRS_ROWS.replace("Teacher", '"' + "T" * 1001 + '"')
+    for gz in (False, True):
+        error = raises(write_raw(ATTRS, ATTRS_HEADER + "\n" + over, gz=gz), ATTRS)
+        assert (error.line, error.column) == (4, "Occupation")
+        assert "larger than the reader's limit of 1,000 characters" in str(error)
+
+
+def test_the_readme_field_limit_is_the_one_enforced(write_raw):
+    readme = (REPO_ROOT / "README.md").read_text()
+    (mebibytes,) = re.findall(r"a field over the reader's\s+limit of (\d+) MiB", readme)
+    stated = int(mebibytes) << 20
+    assert stated == raw_reader.FIELD_SIZE_LIMIT
+    over = ATTRS_ROWS.replace("Teacher", "T" * (stated + 1))
+    error = raises(write_raw(ATTRS, ATTRS_HEADER + "\n" + over), ATTRS)
+    assert (error.line, error.column) == (4, "Occupation")
+    assert f"limit of {stated:,} characters" in str(error)

@@ -112,9 +112,11 @@ def test_credit_history_age_in_months(bronze_frame, text, months):
     assert result.silver["credit_history_age"].to_list() == [months]
 
 
-def test_unreadable_credit_history_age_is_quarantined(bronze_frame):
+def test_unreadable_credit_history_age_is_nulled_with_its_reason(bronze_frame):
     result = cleaned(bronze_frame(FIN, {"Credit_History_Age": "ten years"}), FIN)
-    assert reasons(result) == [(2, "unreadable_duration:Credit_History_Age")]
+    assert result.quarantine.height == 0
+    assert result.silver["credit_history_age"].to_list() == [None]
+    assert result.nulled_values == {"Credit_History_Age (unreadable_duration)": 1}
 
 
 def test_personal_columns_are_dropped(bronze_frame):
@@ -133,10 +135,13 @@ def test_integral_float_text_is_an_int(bronze_frame):
     assert result.silver["num_credit_inquiries"].dtype == pl.Int64
 
 
-def test_non_integral_number_in_an_int_column_is_quarantined(bronze_frame):
+def test_non_integral_number_in_an_int_column_is_unreadable(bronze_frame):
+    result = cleaned(bronze_frame(CLICKS, {"fe_3": "2.5"}), CLICKS)
+    assert reasons(result) == [(2, "unreadable_int:fe_3")]
+    assert result.quarantine["fe_3"].to_list() == ["2.5"]
+    # An optional financials count is nulled instead (NULLED_WHEN_UNREADABLE).
     result = cleaned(bronze_frame(FIN, {"Num_Credit_Inquiries": "2.5"}), FIN)
-    assert reasons(result) == [(2, "unreadable_int:Num_Credit_Inquiries")]
-    assert result.quarantine["Num_Credit_Inquiries"].to_list() == ["2.5"]
+    assert result.nulled_values == {"Num_Credit_Inquiries (unreadable_int)": 1}
 
 
 def test_multiple_reasons_are_joined(bronze_frame):

@@ -42,11 +42,12 @@ def test_error_message_names_file_line_and_column():
     assert str(RawInputError(Path("/raw/x.csv"), "gone")) == "/raw/x.csv: gone"
 
 
-def test_locate_prefers_plain_and_falls_back_to_gzip(tmp_path):
+def test_locate_finds_the_plain_or_the_gzip_file(tmp_path):
     with pytest.raises(RawInputError, match=r"file not found \(also looked for .*\.csv\.gz\)"):
         RawFile.locate(tmp_path, LMS)
     (tmp_path / "lms_loan_daily.csv.gz").write_bytes(b"")
     assert RawFile.locate(tmp_path, LMS).compressed
+    (tmp_path / "lms_loan_daily.csv.gz").unlink()
     (tmp_path / "lms_loan_daily.csv").write_text("")
     assert not RawFile.locate(tmp_path, LMS).compressed
 
