@@ -32,9 +32,14 @@ from loan_default.lib.monitoring.fairness import BAND_METRICS, FairnessRules, ag
 from loan_default.lib.monitoring.monitoring_tables import (
     DriftReference,
     ScoredVersion,
+    band_alpha,
     drift_rows,
 )
-from loan_default.lib.monitoring.performance import auc_interval
+from loan_default.lib.monitoring.performance import (
+    auc_interval,
+    calibration_across_months,
+    calibration_band,
+)
 
 SECTIONS = (
     "Purpose and label",
@@ -72,6 +77,8 @@ class ModelDocument:
     stability: pl.DataFrame  # window, feature, kind, psi, missing shares (against train)
     decisions: pl.DataFrame  # the gate's decisions about this version
     monitoring_drift: pl.DataFrame | None = None  # monitoring.drift's score PSI by month
+    # Observed defaults against their band per window and month (calibration_bands).
+    calibration_band: pl.DataFrame | None = None
     fairness: pl.DataFrame | None = None  # by age band on its test and OOT windows
     backtest: pl.DataFrame | None = None  # models.backtest rows of its family
     # The first application month from which no application has clickstream (None: no gap).
@@ -186,6 +193,61 @@ CALIBRATION_SCHEMA = {
     "mean_predicted": pl.Float64,
     "observed_default_rate": pl.Float64,
 }
+BAND_WINDOWS = ("validation", "test", "oot")  # train is the fit itself: its band says nothing
+BAND_SCHEMA = {
+    "window": pl.String,
+    "month": pl.String,  # an application month, or "all" for the window pooled
+    "n": pl.Int64,
+    "expected_defaults": pl.Float64,
+    "observed_defaults": pl.Int64,
+    "band_low": pl.Int64,
+    "band_high": pl.Int64,
+    "predicted_rate": pl.Float64,
+    "observed_rate": pl.Float64,
+    "rate_band": pl.String,
+    "inside_band": pl.Boolean,
+    "p_value": pl.Float64,
+    "chi2_months": pl.Float64,
+    "chi2_p_value": pl.Float64,
+}
+
+
+def calibration_bands(
+    window: str, label: np.ndarray, probability: np.ndarray, month: np.ndarray, alpha: float
+) -> pl.DataFrame:
+    """The window's observed defaults against the band of confidence 1 - alpha its calibrated
+    probabilities imply (monitoring's rule, performance.calibration_band): pooled ("all"),
+    then each application month; the pooled row adds the chi-square across its months."""
+    label, probability, month = np.asarray(label), np.asarray(probability, float), np.asarray(month)
+    rows = []
+    for name, chosen in [("all", np.ones(label.size, bool))] + [
+        (str(m), month == m) for m in np.unique(month)
+    ]:
+        y, p = label[chosen], probability[chosen]
+        band = calibration_band(y, p, alpha)
+        across = calibration_across_months(y, p, month[chosen]) if name == "all" else {}
+        n = int(y.size)
+        rows.append(
+            {
+                "window": window,
+                "month": name,
+                "n": n,
+                "expected_defaults": band["expected_defaults"],
+                "observed_defaults": int(y.sum()),
+                "band_low": band["defaults_band_low"],
+                "band_high": band["defaults_band_high"],
+                "predicted_rate": float(p.mean()) if n else None,
+                "observed_rate": float(y.mean()) if n else None,
+                "rate_band": _interval_text(
+                    (band["defaults_band_low"] / n, band["defaults_band_high"] / n) if n else None
+                ),
+                "inside_band": band["inside_band"],
+                "p_value": band["calibration_p_value"],
+                "chi2_months": across.get("calibration_chi2"),
+                "chi2_p_value": across.get("calibration_chi2_p_value"),
+            }
+        )
+    return pl.DataFrame(rows, schema=BAND_SCHEMA)
 
 
 def training_stability(
@@ -347,11 +409,14 @@ def document_of(
     fairness_rules: FairnessRules | None = None,
     backtest: pl.DataFrame | None = None,
     training_information_values: TrainingInformationValues | None = None,
+    calibration_alpha: float | None = None,
 ) -> ModelDocument:
     """The version's document from its verified model and its labeled applications `data`
     (observed by its as-of month). Without `information_value` (the scorecard records its
     own), each input's IV is computed on the training window, by
-    `training_information_values` when given (shared by the documents of one run)."""
+    `training_information_values` when given (shared by the documents of one run). The
+    calibration band has confidence 1 - `calibration_alpha` (default: monitoring's,
+    `band_alpha()`)."""
     parts = window_frames(record, data)
     source = "the scorecard's own binning, recorded beside its artifact"
     # One native thread (OpenMP, BLAS): the windows hold thousands of rows, and on shared cores
@@ -379,6 +444,18 @@ def document_of(
             [
                 calibration_table(n, rows[TARGET].to_numpy(), scores[n].to_numpy())
                 for n, rows in parts.items()
+            ]
+        ),
+        calibration_band=pl.concat(
+            [
+                calibration_bands(
+                    n,
+                    parts[n][TARGET].to_numpy(),
+                    scores[n].to_numpy(),
+                    parts[n]["application_month"].to_numpy(),
+                    band_alpha() if calibration_alpha is None else calibration_alpha,
+                )
+                for n in BAND_WINDOWS
             ]
         ),
         stability=training_stability(record, parts, scores, rule),
@@ -470,6 +547,26 @@ def _calibration(doc: ModelDocument) -> Iterable[Block]:
         "predicted probability against the observed default rate."
     )
     yield doc.calibration
+    if doc.calibration_band is None:
+        return
+    pooled = doc.calibration_band.filter(pl.col("month") == "all")
+    verdicts = ", ".join(
+        f"{r['window']} {'inside' if r['inside_band'] else 'outside'}"
+        for r in pooled.iter_rows(named=True)
+        if r["inside_band"] is not None
+    )
+    yield (
+        "Observed defaults against the band the calibrated probabilities imply, the rule "
+        "monitoring judges: if they are calibrated, the count of defaults is Poisson-binomial "
+        "(mean sum p, variance sum p(1 - p)), and the band holds the counts whose exact "
+        "two-sided p-value is at least the monitoring's data-science threshold (a 95% band). "
+        "Each window pooled (month 'all', with the Hosmer-Lemeshow-style chi-square across its "
+        "months, one degree of freedom a month), then each application month. About 500 loans "
+        "move a month's default rate by about 4 points from chance alone. Validation is where "
+        "the calibration was fitted; test and out-of-time are the evidence. Pooled over each "
+        f"window: {verdicts}."
+    )
+    yield doc.calibration_band
 
 
 def _stability(doc: ModelDocument) -> Iterable[Block]:

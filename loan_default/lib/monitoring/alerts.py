@@ -7,6 +7,11 @@ ROC-AUC retrains before labels arrive; a shift of the score or of inputs (values
 share) calls for investigation and names the inputs, and retrains only when
 `score_shift_retrains` is switched on.
 
+Calibration is judged by `calibration_p_value`, the exact tail probability of the window's
+observed defaults under its predicted probabilities: below a threshold, the count is outside
+the band of confidence 1 - threshold (lib/monitoring/performance.calibration_band), so the
+alarm follows the binomial band of the window's n, not a fixed gap in percentage points.
+
 A metric "breaches" a threshold only strictly past it: a value exactly at a threshold holds.
 Each metric reports its most severe breach only, so one bad number gives one reason. Months
 inside a version's fitted window are never judged (callers pass held-out rows only).
@@ -50,6 +55,20 @@ def _past(value: float, threshold: float, higher_is_better: bool) -> bool:
     return value < threshold if higher_is_better else value > threshold
 
 
+def _band_detail(metrics: Mapping[str, float | int | None], rule: Mapping) -> str:
+    """The counts behind a calibration finding: observed defaults against the recorded band."""
+    if metrics.get("defaults_band_low") is None:
+        return ""
+    return (
+        f"{metrics['defaults']} defaults observed, {metrics['expected_defaults']:.1f} expected; "
+        f"{1 - rule['data_science']:.0%} band [{metrics['defaults_band_low']}, "
+        f"{metrics['defaults_band_high']}] of {metrics['n']} loans"
+    )
+
+
+DETAILS: dict[str, Callable[[Mapping, Mapping], str]] = {"calibration_p_value": _band_detail}
+
+
 def judge_performance(
     metrics: Mapping[str, float | int | None],
     rules: Mapping,
@@ -74,6 +93,7 @@ def judge_performance(
                         rule[level],
                         actions[level],
                         "below" if higher else "above",
+                        DETAILS[metric](metrics, rule) if metric in DETAILS else "",
                     )
                 )
                 break

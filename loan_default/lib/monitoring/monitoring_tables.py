@@ -8,6 +8,7 @@ scored at T - mob.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,8 +24,13 @@ from loan_default.lib.monitoring.drift import (
     reference_bins,
     stability,
 )
-from loan_default.lib.monitoring.performance import estimated_performance, realized_performance
+from loan_default.lib.monitoring.performance import (
+    calibration_across_months,
+    estimated_performance,
+    realized_performance,
+)
 from loan_default.lib.months import add_months
+from loan_default.lib.thresholds import load_thresholds
 
 SCORE = "score"
 VERSION_KEYS = {
@@ -84,6 +90,17 @@ METRICS = (
     "f1",
     "threshold",
 )
+# Calibration against its band (performance.calibration_band): observed `defaults` against
+# the Poisson-binomial band of the window's probabilities, and across the months pooled.
+CALIBRATION = {
+    "expected_defaults": pl.Float64,
+    "defaults_band_low": pl.Int64,
+    "defaults_band_high": pl.Int64,
+    "inside_band": pl.Boolean,
+    "calibration_p_value": pl.Float64,
+    "calibration_chi2": pl.Float64,
+    "calibration_chi2_p_value": pl.Float64,
+}
 PERFORMANCE_SCHEMA = {
     "label_month": pl.Date,
     "application_month": pl.Date,
@@ -93,9 +110,18 @@ PERFORMANCE_SCHEMA = {
     "held_out": pl.Boolean,
     "n": pl.Int64,
     **{m: pl.Int64 if m == "defaults" else pl.Float64 for m in METRICS},
+    **CALIBRATION,
     "estimated_roc_auc": pl.Float64,
     "oot_baseline_roc_auc": pl.Float64,
 }
+
+
+def band_alpha(rules: Mapping | None = None) -> float:
+    """The level below which a calibration p-value is outside its band: the data-science
+    threshold of `calibration_p_value`, so the recorded band (confidence 1 - alpha, 95%) is
+    the one the alarm judges."""
+    rules = rules or load_thresholds()["monitoring"]
+    return rules["performance"]["calibration_p_value"]["data_science"]
 
 
 @dataclass(frozen=True)
@@ -214,14 +240,18 @@ def performance_rows(
     estimates: pl.DataFrame,
     mob: int,
     rolling_months: int,
+    alpha: float | None = None,
 ) -> pl.DataFrame:
     """Realized performance of label month T, alone and pooled over the last rolling months.
 
     `scored_labels` holds predictions joined to their labels (columns label_month, label,
     calibrated_probability, model_family, model_version, is_champion). A month counts as held
     out when its applications were not used to fit or calibrate the version; only held-out
-    months are pooled, so the rolling figure never mixes in training rows.
+    months are pooled, so the rolling figure never mixes in training rows. Each window's
+    calibration band is at confidence 1 - `alpha` (default: `band_alpha()`, from the
+    thresholds file).
     """
+    alpha = band_alpha() if alpha is None else alpha
     application_month = add_months(label_month, -mob)
     first_pooled = add_months(label_month, -(rolling_months - 1))
     this_month = scored_labels.filter(pl.col("label_month") == label_month)
@@ -251,18 +281,18 @@ def performance_rows(
         if pooled.height:
             windows.append((f"rolling_{rolling_months}m", pooled, pooled["label_month"].n_unique()))
         for window, cohort, months in windows:
+            label = cohort["label"].to_numpy()
+            probability = cohort["calibrated_probability"].to_numpy()
             metrics = realized_performance(
-                cohort["label"].to_numpy(),
-                cohort["calibrated_probability"].to_numpy(),
-                version.threshold,
-            )
+                label, probability, version.threshold, alpha
+            ) | calibration_across_months(label, probability, cohort["label_month"].to_numpy())
             rows.append(
                 {
                     **keys,
                     "window": window,
                     "months_pooled": months,
                     "n": metrics["n"],
-                    **{m: metrics[m] for m in METRICS},
+                    **{m: metrics[m] for m in (*METRICS, *CALIBRATION)},
                 }
             )
     return pl.DataFrame(rows, schema=PERFORMANCE_SCHEMA)

@@ -16,6 +16,7 @@ from loan_default.lib.models.model_document import (
     ModelDocument,
     PersonalDataError,
     TrainingInformationValues,
+    calibration_bands,
     calibration_table,
     clickstream_gap,
     fairness_at_training,
@@ -364,3 +365,47 @@ def test_the_clickstream_gap_is_measured_from_the_applications(windows):
     )
     assert "cohorts from 2024-05 on have no clickstream at all" in text
     assert "every cohort of the labeled applications has some clickstream" in render_markdown(doc)
+
+
+def test_calibration_bands_by_hand_and_in_the_calibration_section(windows):
+    """March: 500 loans at 0.2 with 100 defaults, the band of Binomial(500, 0.2) by hand
+    ([83, 118]: see the monitoring's band test), inside. April: 4 loans at probability 0 with
+    one default, band [0, 0], outside (p-value 0). Pooled: 101 of 100 expected, inside; the
+    chi-square across the months is infinite (April cannot happen), its p-value 0."""
+    label = np.array([1] * 100 + [0] * 400 + [1, 0, 0, 0])
+    probability = np.array([0.2] * 500 + [0.0] * 4)
+    month = np.array([date(2024, 3, 1)] * 500 + [date(2024, 4, 1)] * 4, dtype="datetime64[D]")
+    table = calibration_bands("test", label, probability, month, alpha=0.05)
+    assert table.select("month", "n", "observed_defaults", "band_low", "band_high").rows() == [
+        ("all", 504, 101, 83, 118),
+        ("2024-03-01", 500, 100, 83, 118),
+        ("2024-04-01", 4, 1, 0, 0),
+    ]
+    assert table["expected_defaults"].to_list() == pytest.approx([100.0, 100.0, 0.0])
+    assert table["inside_band"].to_list() == [True, True, False]
+    assert table["p_value"].to_list()[2] == 0.0
+    assert table["rate_band"].to_list()[1] == "[0.166, 0.236]"  # 83 / 500, 118 / 500
+    assert table["chi2_months"].to_list() == [float("inf"), None, None]
+    assert table["chi2_p_value"].to_list() == [0.0, None, None]
+
+    # The section: each held-out window's band and whether it is inside, in both renderings.
+    bands = pl.concat(
+        calibration_bands(
+            n,
+            windows[n]["label"].to_numpy(),
+            windows[n]["score"].to_numpy(),
+            windows[n]["application_month"].to_numpy(),
+            0.05,
+        )
+        for n in ("validation", "test", "oot")
+    )
+    doc = ModelDocument(**{**document(windows).__dict__, "calibration_band": bands})
+    section = dict(doc.sections)["Calibration"]
+    assert section[2].startswith("Observed defaults against the band")
+    assert "validation inside, test inside, oot inside." in section[2]
+    assert section[3]["window"].to_list() == ["validation"] * 2 + ["test"] * 2 + ["oot"] * 2
+    markdown = render_markdown(doc)
+    assert "| window | month | n | expected_defaults | observed_defaults | band_low |" in markdown
+    assert "Poisson-binomial" in render_html(doc)
+    # Without band rows (an older document) the section shows the deciles only.
+    assert len(dict(document(windows).sections)["Calibration"]) == 2

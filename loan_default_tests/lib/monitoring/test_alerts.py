@@ -1,6 +1,8 @@
 """Every threshold of the shipped file at, just below and just above its value, and the
 team's governance: only P0 ROC-AUC (realized or estimated) retrains; shifts investigate."""
 
+import json
+
 import pytest
 
 from loan_default.lib.monitoring.alerts import (
@@ -11,7 +13,7 @@ from loan_default.lib.monitoring.alerts import (
     judge_stability,
 )
 from loan_default.lib.monitoring.monitoring_tables import input_group
-from loan_default.lib.thresholds import load_thresholds
+from loan_default.lib.thresholds import ThresholdsError, load_thresholds, validate_thresholds
 
 RULES = load_thresholds()["monitoring"]
 STEP = 1e-6
@@ -138,3 +140,54 @@ def test_action_is_the_strongest_and_monitor_without_findings():
     assert action_of(findings) == "ACTIVE_MONITORING"  # P1 Brier past business investigates
     assert action_of(judge_performance({"roc_auc": 0.60}, RULES)) == "RETRAIN"
     assert judge_performance({"roc_auc": None}, RULES) == []
+
+
+def test_calibration_is_judged_on_its_band_with_the_counts_in_the_reason():
+    """A window outside its 95% band (p-value below 0.05) investigates, below 0.01 too (the
+    business level, outside the 99% band); the reason names the counts and the band, never a
+    fixed gap in points."""
+    row = {
+        "n": 500,
+        "defaults": 119,
+        "expected_defaults": 100.0,
+        "defaults_band_low": 83,
+        "defaults_band_high": 118,
+        "default_rate_gap": 0.038,
+    }
+    rule = RULES["performance"]["calibration_p_value"]
+    assert (rule["data_science"], rule["business"]) == (0.05, 0.01)
+    assert judge_performance(row | {"calibration_p_value": 0.05}, RULES) == []
+    [finding] = judge_performance(row | {"calibration_p_value": 0.0418}, RULES)
+    assert (finding.signal, finding.level, finding.action) == (
+        "calibration_p_value",
+        "data_science",
+        "ACTIVE_MONITORING",
+    )
+    assert finding.reason == (
+        "calibration_p_value 0.042 below data-science threshold 0.050 (P1): ACTIVE_MONITORING "
+        "[119 defaults observed, 100.0 expected; 95% band [83, 118] of 500 loans]"
+    )
+    [severe] = judge_performance(row | {"calibration_p_value": 0.004}, RULES)
+    assert severe.level == "business"
+    # The gap in points is shown, not judged: a 3.8-point gap inside its band is no finding.
+    assert "default_rate_gap" not in RULES["performance"]
+    assert judge_performance(row | {"calibration_p_value": 0.2}, RULES) == []
+
+
+def test_the_calibration_rule_is_validated_when_loaded():
+    data = load_thresholds()
+    broken = json.loads(json.dumps(data))
+    broken["monitoring"]["performance"]["calibration_p_value"].update(
+        direction="lower", business=0.0, data_science=0.6
+    )
+    with pytest.raises(ThresholdsError) as error:
+        validate_thresholds(broken, "thresholds.json")
+    key = "monitoring.performance.calibration_p_value"
+    assert f"{key}.direction: must be 'higher': a small p-value is the alarm" in str(error.value)
+    assert f"{key}.data_science: must be in (0, 0.5]" in str(error.value)
+    assert f"{key}.business: must be above 0" in str(error.value)
+    old = json.loads(json.dumps(data))
+    performance = old["monitoring"]["performance"]
+    performance["default_rate_gap"] = performance.pop("calibration_p_value")
+    with pytest.raises(ThresholdsError, match="default_rate_gap: unknown key"):
+        validate_thresholds(old)
