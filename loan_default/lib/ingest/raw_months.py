@@ -26,9 +26,10 @@ def files_fingerprint(files: list[Path]) -> str:
 
 def month_counts(raw: RawFile, source: Source, date_format: str) -> dict[date, int]:
     """Rows per month of the file's date column, in month order; unreadable dates are left to
-    the pipeline, which refuses them with file, line and column."""
-    with raw.open_bytes() as handle:
-        dates = pl.read_csv(handle, columns=[source.date_column], infer_schema=False)
+    the pipeline, which refuses them with file, line and column. Damaged gzip data is refused
+    here already, naming the file and line (RawInputError)."""
+    content = raw.decompressed() if raw.compressed else raw.path
+    dates = pl.read_csv(content, columns=[source.date_column], infer_schema=False)
     counts = (
         dates.select(month=raw_month(source.date_column, date_format))
         .drop_nulls()

@@ -14,6 +14,7 @@ import pytest
 
 from loan_default.lib.ingest import raw_reader
 from loan_default.lib.ingest.cleaning import clean, first_values, value_reasons
+from loan_default.lib.ingest.raw_months import month_counts
 from loan_default.lib.ingest.raw_reader import RawFile, RawInputError, read_bronze
 from loan_default.lib.ingest.sources import FEATURE_CLICKSTREAM as CLICKS
 from loan_default.lib.ingest.sources import FEATURES_ATTRIBUTES as ATTRS
@@ -575,6 +576,15 @@ def test_damaged_gzip_names_a_line(tmp_path):
     assert "decompresses to this line but fails its checksum" in str(error)
     compressed[len(compressed) // 2] ^= 0xFF  # inside the deflate data
     assert raises(write_gzip_bytes(tmp_path, bytes(compressed)), LMS).line <= 1201
+
+
+def test_the_new_month_sensors_count_names_the_line_of_a_cut_gzip(tmp_path):
+    """The sensor counts months before any run: it refuses as bronze does, not with EOFError."""
+    compressed = gzip.compress(lms_text(*[LMS_ROWS] * 400).encode())
+    raw = write_gzip_bytes(tmp_path, compressed[: len(compressed) // 2])
+    with pytest.raises(RawInputError) as info:
+        month_counts(raw, LMS, "%Y-%m-%d")
+    assert info.value.line == raises(raw, LMS).line > 2
 
 
 def test_cr_only_line_endings_are_refused_by_name(write_raw):
