@@ -121,8 +121,7 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
         entries = raw_history.entries(
             source.name, raw.path, before, now, months, ingested_at, config.restate_reason
         )
-        with warehouse.connect() as connection:
-            raw_history.append(connection, entries)
+        warehouse.transaction(lambda connection: raw_history.append(connection, entries))
         metadata = table_metadata(warehouse.describe(table, "partition_month", *window))
         context.log.info(f"{source.name}: {written:,} rows from {raw.path}")
         if found:

@@ -7,8 +7,9 @@ compares the file's months with the latest recorded state: a month that shrank, 
 or changed stops the run (`RawHistoryError`, naming file, months and the rows before and after)
 unless the run restates it on purpose; a restatement is recorded with what it replaced.
 
-The table is written with plain SQL through the store's connection, as the model registry is:
-the embedded DuckDB file and DuckLake both take it. No run id is stored, so two warehouses
+The table is written with plain SQL in one store transaction (`TableStore.transaction`, which
+DuckLake runs again when concurrent runs conflict): the embedded DuckDB file and DuckLake both
+take it. No run id is stored, so two warehouses
 built from the same files by different runs hold the same history (`ingested_at` is volatile).
 """
 
@@ -169,14 +170,10 @@ def append(connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
     """Appends `rows` to the history, creating the table on first use."""
     if rows.is_empty():
         return
-    if not table_exists(connection, HISTORY_TABLE):
+    if not table_exists(connection, HISTORY_TABLE):  # two runs creating it: the store retries
         columns = ", ".join(f"{name} {_SQL_TYPES[kind]}" for name, kind in HISTORY_SCHEMA.items())
-        try:
-            connection.execute(f"create schema if not exists {HISTORY_TABLE.split('.')[0]}")
-            connection.execute(f"create table if not exists {HISTORY_TABLE} ({columns})")
-        except duckdb.Error:  # on DuckLake, another run's bronze created it first
-            if not table_exists(connection, HISTORY_TABLE):
-                raise
+        connection.execute(f"create schema if not exists {HISTORY_TABLE.split('.')[0]}")
+        connection.execute(f"create table if not exists {HISTORY_TABLE} ({columns})")
     frame = rows.select(list(HISTORY_SCHEMA)).to_arrow()  # noqa: F841  (read by name in the SQL)
     connection.execute(
         f"insert into {HISTORY_TABLE} ({', '.join(HISTORY_SCHEMA)}) select * from frame"

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 
 from loan_default.lib.storage.object_storage import S3Endpoint
-from loan_default.lib.storage.table_store import TableStore
+from loan_default.lib.storage.table_store import T, TableStore
 from loan_default.lib.storage.warehouse import table_columns, table_exists
 
 ALIAS = "lake"
@@ -135,6 +135,24 @@ class LakeTables(TableStore):
 
     def replacing(self, start: date, end: date) -> LakeReplacement:
         return LakeReplacement(self, start, end)
+
+    def transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """As TableStore's, run again when another writer committed first (two runs creating
+        or appending to the same table at once)."""
+        for attempt in range(ATTEMPTS):
+            with self.connect() as connection:
+                try:
+                    connection.begin()
+                    result = work(connection)
+                    connection.commit()
+                    return result
+                except duckdb.Error as error:
+                    with suppress(duckdb.TransactionException):  # a failed commit already has
+                        connection.rollback()
+                    if attempt == ATTEMPTS - 1 or not _conflict(error):
+                        raise
+            time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def ensure_table(self, table: str, schema_file: Path, month_column: str) -> None:
         """Creates `table` (partitioned by its month) from a staged file's schema, unless it

@@ -12,11 +12,11 @@ ones, never a mix, and a re-run replaces, never appends.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import duckdb
 import polars as pl
@@ -28,6 +28,8 @@ from loan_default.lib.storage.warehouse import (
     table_columns,
     table_exists,
 )
+
+T = TypeVar("T")
 
 
 class Replacement(Protocol):
@@ -63,6 +65,20 @@ class TableStore(ABC):
     @abstractmethod
     def replacing(self, start: date, end: date) -> AbstractContextManager[Replacement]:
         """A block that replaces months [start, end) of every table written in it, at its end."""
+
+    def transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`work` in one transaction on a writable connection: for SQL that records rather
+        than replaces months (raw history). A store whose writers can conflict runs it again
+        after the other writer's commit, so `work` must read what it depends on itself."""
+        with self.connect() as connection:
+            connection.begin()
+            try:
+                result = work(connection)
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+            return result
 
     def replace(
         self,
