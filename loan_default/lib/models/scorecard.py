@@ -8,6 +8,14 @@ what such applicants were observed to do, not an average; the clickstream month 
 when there is none, keep that zero apart as a special bin. The logistic regression is not
 class-weighted, so points read as the odds of the training population (the Platt calibration
 on validation, as for every family, corrects the level).
+
+Features are chosen by evidence, on the training window alone: a feature with too little
+information value is left out, and of features whose WoE says the same thing (highly
+correlated) the one with the most information value stands for the others. A coefficient's sign
+decides only after them: with correlated WoE inputs a reversed sign is mostly the regression
+sharing evidence between partners, which the pruning removes first; what still comes out
+reversed is left out, since a scorecard whose points rise with risk could not give a true
+reason (README, the scorecard).
 """
 
 from __future__ import annotations
@@ -69,7 +77,13 @@ class ScorecardParams:
     C: float = 1.0
     max_iter: int = 1000
     rounding: bool = False  # whole points in the table; the probability is the regression's
-    # Refits leaving out features whose coefficient has the reversed sign (see `fit`).
+    # Of features whose WoE correlates at |r| >= this on the training window, only the one
+    # with the highest IV enters the regression (None: no pruning). 0.8 is the walk-forward
+    # backtest's choice among 0.7, 0.8, 0.95 and none (README, the scorecard).
+    max_woe_correlation: float | None = 0.8
+    # Then, while a kept feature's coefficient has the reversed sign (more points for a riskier
+    # bin), it is left out and the regression refitted: points must fall as risk rises, or a
+    # reason told from them ("debt is high relative to income") would be false of the applicant.
     max_sign_rounds: int = 10
 
 
@@ -78,9 +92,13 @@ class ScorecardModel:
     feature-store columns, with its points table and information values."""
 
     def __init__(self, categorical: list[str], numeric: list[str], params: ScorecardParams):
+        cut = params.max_woe_correlation
+        if cut is not None and not 0 < cut <= 1:
+            raise ValueError(f"max_woe_correlation must be in (0, 1] or None, got {cut}")
         self.categorical, self.numeric, self.params = categorical, numeric, params
         self.trends = feature_trends(categorical, numeric, params)
-        # Why each feature left out of the regression is out: its IV, or a reversed sign.
+        # Why each feature left out of the regression is out: its IV, or a partner whose WoE
+        # says the same with more IV.
         self.left_out: dict[str, str] = {}
         self.scorecard = self._unfitted(self.columns)
 
@@ -124,14 +142,15 @@ class ScorecardModel:
         return frame.select(self.columns).to_pandas()
 
     def fit(self, frame: pl.DataFrame, y: np.ndarray) -> ScorecardModel:
-        """Bins and regresses; then, while a feature's coefficient has the reversed sign (more
-        points for a riskier bin, which WoE features correlated with stronger ones can get),
-        leaves those features out and regresses again, so every feature's points rise as its
-        bins' event rate falls.
+        """Bins every feature and measures its IV; leaves out the features below `min_iv` and,
+        going down by IV, each feature whose WoE correlates with a feature already kept at
+        |r| >= `max_woe_correlation`; regresses on the rest and, while some coefficient has the
+        reversed sign (more points for a riskier bin), leaves those out and regresses again
+        (at most `max_sign_rounds` times), so every feature's points rise as its risk falls.
 
         A feature's bins depend on its own values and the target alone, so leaving features out
-        changes the regression, not the bins: the rounds refit only the regression on the first
-        fit's WoE columns, and the scorecard is binned once more, for the features it keeps."""
+        changes the regression, not the bins: the correlations are those of the first fit's WoE
+        columns, and the scorecard is binned once more, for the features it keeps."""
         # One BLAS thread: the regressions are small, and on shared cores a second thread waits
         # for the first more than it helps.
         with threadpool_limits(limits=1, user_api="blas"):
@@ -145,21 +164,22 @@ class ScorecardModel:
         self.summary = _summary(self.scorecard.binning_process_.summary())
         for feature in self.summary.filter(~pl.col("selected"))["feature"].to_list():
             self.left_out[feature] = f"IV below {self.params.min_iv}"
+        ranked = self.summary.filter(pl.col("selected"))["feature"].to_list()
         woe = self.scorecard.binning_process_.transform(
             data, metric_missing="empirical", metric_special="empirical"
         )
-        regressed, coefficients = self.columns, self.coefficients()
+        if self.params.max_woe_correlation is not None:
+            self.left_out.update(correlated_partners(woe[ranked], self.params.max_woe_correlation))
+        regressed = [c for c in self.columns if c not in self.left_out]
         for sign_round in range(self.params.max_sign_rounds + 1):
-            reversed_sign = [f for f, c in coefficients.items() if c > 0]
-            if not reversed_sign:
-                break
-            self.left_out.update(dict.fromkeys(reversed_sign, "reversed sign"))
-            if sign_round == self.params.max_sign_rounds:
-                break  # no rounds left: the scorecard keeps this regression's features
-            regressed = [c for c in regressed if c not in self.left_out]
             estimator = clone(self.scorecard.estimator).fit(woe[regressed], y)
             coefficients = dict(zip(regressed, estimator.coef_.ravel().tolist(), strict=True))
-        if regressed != self.columns:
+            reversed_sign = [f for f, c in coefficients.items() if c > 0]
+            if not reversed_sign or sign_round == self.params.max_sign_rounds:
+                break  # with no round left the scorecard keeps this regression's features
+            self.left_out.update(dict.fromkeys(reversed_sign, "reversed sign"))
+            regressed = [c for c in regressed if c not in self.left_out]
+        if regressed != [c for c in self.columns if c in set(ranked)]:
             self.scorecard = self._fitted(regressed, data, y)
 
     def _fitted(self, columns: list[str], data: pd.DataFrame, y: np.ndarray):
@@ -223,15 +243,20 @@ class ScorecardModel:
 
     def information_values(self) -> pl.DataFrame:
         """Every model input's information value, highest first, whether the regression uses
-        it and, when not, why (IV below `min_iv`, or a reversed sign)."""
-        used = set(self.coefficients())
+        it and, when not, why (IV below `min_iv`, or the correlated partner standing for it);
+        for a feature in the regression its coefficient (positive: the reversed sign, more
+        points for a riskier bin, kept as the evidence its partners leave to it)."""
+        coefficients = self.coefficients()
         return self.summary.with_columns(
-            selected=pl.col("feature").is_in(used),
+            selected=pl.col("feature").is_in(list(coefficients)),
             left_out=pl.col("feature").replace_strict(
                 self.left_out, default=None, return_dtype=pl.String
             ),
             monotonic_trend=pl.col("feature").replace_strict(
                 self.trends, default=None, return_dtype=pl.String
+            ),
+            coefficient=pl.col("feature").replace_strict(
+                coefficients, default=None, return_dtype=pl.Float64
             ),
         )
 
@@ -245,7 +270,32 @@ def _summary(summary) -> pl.DataFrame:
             "n_bins": summary["n_bins"].to_numpy().astype(np.int64),
             "selected": summary["selected"].to_numpy().astype(bool),
         }
-    ).sort("iv", descending=True)
+    ).sort(["iv", "feature"], descending=[True, False])  # ties by name: the same every run
+
+
+def correlated_partners(woe: pd.DataFrame, cut: float) -> dict[str, str]:
+    """Features whose WoE says what a feature with more IV says, each with its reason. `woe`
+    holds the WoE columns by IV, highest first: going down, a feature whose |r| with a feature
+    already kept is >= `cut` is left out, naming the kept feature it correlates with most. A
+    feature correlated only with left-out ones stays. A constant column correlates with none."""
+    columns = list(woe.columns)
+    if len(columns) < 2:
+        return {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.atleast_2d(np.corrcoef(woe.to_numpy(dtype=np.float64), rowvar=False))
+    kept: list[int] = []
+    reasons = {}
+    for i, feature in enumerate(columns):
+        partners = [j for j in kept if abs(r[i, j]) >= cut]
+        if not partners:
+            kept.append(i)
+            continue
+        j = max(partners, key=lambda k: abs(r[i, k]))
+        reasons[feature] = (
+            f"WoE correlated with {columns[j]} (r = {r[i, j]:+.2f}, |r| >= {cut}), "
+            "which ranks above it by IV"
+        )
+    return reasons
 
 
 def _bin_label(value) -> str:
