@@ -334,11 +334,23 @@ def _bands_apart(bands: tuple[AgeBand, ...]) -> tuple[AgeBand, ...]:
     return bands
 
 
+class JudgedWindow(Section):
+    max_months: Annotated[Count, within("[1, inf)")]
+
+
+class Alternatives(Section):
+    top_proxies: Annotated[Count, within("[0, inf)")]
+    min_eta_squared: Annotated[Number, within("[0, 1]", "a share of age's variance")]
+    families: list[StrictStr]
+
+
 class Fairness(Section):
     age_bands: Annotated[tuple[AgeBand, ...], AfterValidator(_bands_apart)]
     min_band_loans: Annotated[Count, within("[1, inf)")]
     evaluate_on: StrictStr
+    judged_window: JudgedWindow
     adverse_impact_ratio: AdverseImpactRatio
+    alternatives: Alternatives
 
     checks = (Check("age_bands", lambda f: len(f.age_bands) >= 1, "must hold at least one band"),)
 
@@ -346,6 +358,11 @@ class Fairness(Section):
 def _windows(rolling_months: int) -> tuple[str, str]:
     """The windows the monitoring tables hold (monitoring_tables, fairness): `window` values."""
     return "month", f"rolling_{rolling_months}m"
+
+
+# The fairness table's third window: per month, the shortest one that judges every age band
+# (monitoring.fairness.judged_window; lib/monitoring/fairness.py, window_lengths).
+ADAPTIVE_WINDOW = "adaptive"
 
 
 class Monitoring(Section):
@@ -366,9 +383,9 @@ class Monitoring(Section):
         ),
         Check(
             "fairness.evaluate_on",
-            lambda m: m.fairness.evaluate_on in _windows(m.rolling_months),
-            'must be "month" or "rolling_{rolling_months}m": the windows the fairness table '
-            "holds (monitoring.rolling_months is {rolling_months})",
+            lambda m: m.fairness.evaluate_on in (*_windows(m.rolling_months), ADAPTIVE_WINDOW),
+            'must be "month" or "rolling_{rolling_months}m" (monitoring.rolling_months is '
+            '{rolling_months}), or "adaptive": the windows the fairness table holds',
         ),
         Check(
             "actions",

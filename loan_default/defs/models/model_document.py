@@ -14,6 +14,7 @@ from loan_default.defs.models.assets import CHAMPION
 from loan_default.defs.models.backtest import BACKTEST_TABLE
 from loan_default.defs.resources import ModelStoreResource
 from loan_default.lib.models import registry
+from loan_default.lib.models.fairness_alternative import AlternativeRules
 from loan_default.lib.models.model_data import labeled_applications
 from loan_default.lib.models.model_document import (
     TrainingInformationValues,
@@ -87,6 +88,9 @@ def model_document(
     monitoring = load_thresholds()["monitoring"]
     rule = BinningRule.of(monitoring["stability"])
     fairness_rules = FairnessRules.of(monitoring["fairness"])
+    # The less-discriminatory-alternative search retrains the family: only for the listed
+    # (quick) families and the champion, whose decisions are the ones made.
+    search = AlternativeRules.of(monitoring["fairness"]["alternatives"])
     written: dict[str, str] = {}
     s3 = model_store.object_storage()
     with warehouse.connect() as connection:
@@ -123,6 +127,9 @@ def model_document(
             if backtest is None
             else backtest.filter(pl.col("model_family") == record.family),
             training_information_values=information_values,
+            alternative_rules=search
+            if record.family in search.families or record.status == "champion"
+            else None,
         )
         location = object_storage.join(directory, f"{version_id}.html")
         object_storage.write_bytes(location, render_html(document).encode("utf-8"), s3)

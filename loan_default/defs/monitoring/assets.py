@@ -29,6 +29,7 @@ from loan_default.lib.monitoring.fairness import (
     age_band,
     fairness_table,
     not_judged_bands,
+    pooled_months_needed,
 )
 from loan_default.lib.monitoring.monitoring_tables import (
     DRIFT_SCHEMA,
@@ -61,6 +62,8 @@ RULES = load_thresholds()["monitoring"]
 MOB = settings.LABEL.mob
 ROLLING_MONTHS = RULES["rolling_months"]
 FAIRNESS_RULES = FairnessRules.of(RULES["fairness"])
+# The fairness table's longest pooled window: rolling_months, or the adaptive window's cap.
+FAIRNESS_MONTHS = pooled_months_needed(FAIRNESS_RULES, ROLLING_MONTHS)
 
 monitoring_common = dict(
     group_name="monitoring",
@@ -360,7 +363,9 @@ def performance_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
 FAIRNESS_CHECKS = {
     "champion_adverse_impact_ratio": "Four-fifths rule: each age band's approval rate at the "
     "champion's threshold against the most-approved band's, on the newest application month "
-    f"pooled over {FAIRNESS_RULES.evaluate_on}; only bands with at least "
+    f"pooled over {FAIRNESS_RULES.evaluate_on} (adaptive: the fewest months, at most "
+    f"{FAIRNESS_RULES.max_window_months}, that give every band "
+    f"{FAIRNESS_RULES.min_band_loans} loans); only bands with at least "
     f"{FAIRNESS_RULES.min_band_loans} loans are judged"
 }
 
@@ -370,9 +375,9 @@ FAIRNESS_CHECKS = {
     deps=[
         # Application clock: month T and the months pooled before it. Label clock: the labels
         # of T (and the pooled months) joined with the scores made at T - mob.
-        dg.AssetDep(PREDICTIONS, partition_mapping=_offset(-(MOB + ROLLING_MONTHS - 1), 0)),
-        dg.AssetDep(FEATURE_STORE, partition_mapping=_offset(-(MOB + ROLLING_MONTHS - 1), 0)),
-        dg.AssetDep(LABEL_STORE, partition_mapping=_offset(-(ROLLING_MONTHS - 1), 0)),
+        dg.AssetDep(PREDICTIONS, partition_mapping=_offset(-(MOB + FAIRNESS_MONTHS - 1), 0)),
+        dg.AssetDep(FEATURE_STORE, partition_mapping=_offset(-(MOB + FAIRNESS_MONTHS - 1), 0)),
+        dg.AssetDep(LABEL_STORE, partition_mapping=_offset(-(FAIRNESS_MONTHS - 1), 0)),
     ],
     check_specs=non_blocking_specs(FAIRNESS, FAIRNESS_CHECKS),
     description=(
@@ -380,7 +385,10 @@ FAIRNESS_CHECKS = {
         "and the adverse impact ratio against the most-approved band for application month T "
         f"(clock 'application'), and for label month T the loans scored at T - {MOB} with "
         "their labels: approval, default, true- and false-positive rates and ROC-AUC (clock "
-        f"'label'); each month alone and pooled over {FAIRNESS_RULES.evaluate_on}."
+        f"'label'); each month alone, pooled over rolling_{ROLLING_MONTHS}m, and pooled over "
+        "its adaptive window: the fewest months (months_pooled, at most "
+        f"{FAIRNESS_RULES.max_window_months}) in which every band holds "
+        f"{FAIRNESS_RULES.min_band_loans} loans. The check judges {FAIRNESS_RULES.evaluate_on}."
     ),
     **monitoring_common,
 )
@@ -388,7 +396,7 @@ def fairness(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[TableStore]
 ) -> dg.MaterializeResult:
     start, end = month_span(context)
-    first_pooled = add_months(start, -(ROLLING_MONTHS - 1))
+    first_pooled = add_months(start, -(FAIRNESS_MONTHS - 1))
     first_scored = add_months(first_pooled, -MOB)
     versions = {k: ScoredVersion.of(r) for k, r in _versions(warehouse).items()}
     # Only the age leaves the feature store: no other applicant attribute is read.
@@ -411,8 +419,9 @@ def fairness(
 
 
 def adverse_impact_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResult]:
-    """The four-fifths rule on the champion's newest application month, pooled window; every
-    month is judged, fitted or not: approval gaps of in-sample months are decisions too."""
+    """The four-fifths rule on the champion's newest application month, pooled over the
+    judged window (evaluate_on); every month is judged, fitted or not: approval gaps of
+    in-sample months are decisions too."""
     name = "champion_adverse_impact_ratio"
     window = table.filter(
         (pl.col("clock") == "application") & (pl.col("window") == FAIRNESS_RULES.evaluate_on)
@@ -431,7 +440,8 @@ def adverse_impact_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResul
     if rows["judged"].sum() < 2:
         not_judged = (
             f"fewer than two age bands with at least {FAIRNESS_RULES.min_band_loans} loans "
-            f"in the newest month's window: {', '.join(left_out)}"
+            f"in the newest month's window ({rows['months_pooled'][0]} months): "
+            f"{', '.join(left_out)}"
         )
         return [finding_check(FAIRNESS, name, [], None, not_judged=not_judged, details=details)]
     judged = rows.filter(pl.col("judged"))
@@ -448,6 +458,7 @@ def adverse_impact_check_results(table: pl.DataFrame) -> list[dg.AssetCheckResul
                 "min_adverse_impact_ratio": judged["adverse_impact_ratio"].min(),
                 "judged_bands": judged.height,
                 "n": rows["n"].sum(),
+                "months_pooled": rows["months_pooled"][0],
             },
             note=note,
             details=details,

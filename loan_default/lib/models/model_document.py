@@ -23,6 +23,11 @@ from threadpoolctl import threadpool_limits
 
 from loan_default.lib.ingest.sources import PERSONAL_COLUMNS
 from loan_default.lib.models.backtest import summarize
+from loan_default.lib.models.fairness_alternative import (
+    AlternativeRules,
+    FairnessAlternatives,
+    search,
+)
 from loan_default.lib.models.model_data import TARGET
 from loan_default.lib.models.model_windows import WINDOW_NAMES, Windows
 from loan_default.lib.models.registry import RegistryRecord
@@ -50,6 +55,7 @@ SECTIONS = (
     "Calibration",
     "Stability",
     "Fairness at training time",
+    "Less discriminatory alternatives",
     "Walk-forward backtest",
     "Gate decisions",
     "Limitations",
@@ -80,6 +86,8 @@ class ModelDocument:
     # Observed defaults against their band per window and month (calibration_bands).
     calibration_band: pl.DataFrame | None = None
     fairness: pl.DataFrame | None = None  # by age band on its test and OOT windows
+    # The less-discriminatory-alternative search (None: not searched for this version).
+    alternatives: FairnessAlternatives | None = None
     backtest: pl.DataFrame | None = None  # models.backtest rows of its family
     # The first application month from which no application has clickstream (None: no gap).
     clickstream_gap: date | None = None
@@ -390,10 +398,16 @@ def stale_versions(
     return stale
 
 
+def record_windows(record: RegistryRecord) -> Windows:
+    """The version's windows as its registry row records them."""
+    return Windows(
+        **{n: tuple(date.fromisoformat(m) for m in record.windows[n]) for n in WINDOW_NAMES}
+    )
+
+
 def window_frames(record: RegistryRecord, data: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The labeled applications of each of the version's windows."""
-    spans = {n: tuple(date.fromisoformat(m) for m in record.windows[n]) for n in WINDOW_NAMES}
-    return split(data, Windows(**spans))
+    return split(data, record_windows(record))
 
 
 def document_of(
@@ -410,13 +424,15 @@ def document_of(
     backtest: pl.DataFrame | None = None,
     training_information_values: TrainingInformationValues | None = None,
     calibration_alpha: float | None = None,
+    alternative_rules: AlternativeRules | None = None,
 ) -> ModelDocument:
     """The version's document from its verified model and its labeled applications `data`
     (observed by its as-of month). Without `information_value` (the scorecard records its
     own), each input's IV is computed on the training window, by
     `training_information_values` when given (shared by the documents of one run). The
     calibration band has confidence 1 - `calibration_alpha` (default: monitoring's,
-    `band_alpha()`)."""
+    `band_alpha()`). With `alternative_rules` (and `fairness_rules`) the family is retrained
+    without age and its proxies (lib/models/fairness_alternative.py)."""
     parts = window_frames(record, data)
     source = "the scorecard's own binning, recorded beside its artifact"
     # One native thread (OpenMP, BLAS): the windows hold thousands of rows, and on shared cores
@@ -466,6 +482,18 @@ def document_of(
         else fairness_at_training(parts, scored, fairness_rules),
         backtest=backtest,
         clickstream_gap=clickstream_gap(data),
+        alternatives=None
+        if alternative_rules is None or fairness_rules is None
+        else search(
+            record.family,
+            record.hyperparameters,
+            model,
+            record.metrics,
+            data,
+            record_windows(record),
+            fairness_rules,
+            alternative_rules,
+        ),
     )
 
 
@@ -629,6 +657,31 @@ def _fairness(doc: ModelDocument) -> Iterable[Block]:
     yield doc.fairness
 
 
+def _alternatives(doc: ModelDocument) -> Iterable[Block]:
+    found = doc.alternatives
+    if found is None:
+        yield (
+            f"Not searched for this version: the search retrains the family, and runs for the "
+            f"champion and the families monitoring.fairness.alternatives lists "
+            f"({doc.record.family} is not one of them unless it is the champion)."
+        )
+        return
+    proxies = found.proxies.filter(pl.col("dropped"))["feature"].to_list()
+    yield (
+        f"Age {'is' if found.age_is_input else 'is not'} an input of this version. "
+        + ("The first alternative drops it; the next " if found.age_is_input else "The search ")
+        + "drops age's closest proxies too: inputs ranked by eta² with age on the training "
+        f"window (the share of age's variance between their deciles or categories), here "
+        f"{', '.join(proxies) or 'none above the cut-off'}. Each alternative is the same "
+        "family and hyperparameters refitted on the same windows, its threshold at best F1 on "
+        "validation; the adverse impact ratio is the lowest judged band's on test and "
+        "out-of-time pooled (every band then holds its minimum). A reviewer weighs the "
+        f"ROC-AUC lost against the ratio gained. Search time: {found.seconds:.1f} s."
+    )
+    yield found.table
+    yield found.proxies.head(10)
+
+
 def _backtest(doc: ModelDocument) -> Iterable[Block]:
     if doc.backtest is None or doc.backtest.is_empty():
         yield (
@@ -747,6 +800,7 @@ _BUILDERS = (
     _calibration,
     _stability,
     _fairness,
+    _alternatives,
     _backtest,
     _decisions,
     _limitations,

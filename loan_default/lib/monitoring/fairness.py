@@ -5,7 +5,10 @@ A decision of 0 approves (the model expects repayment), 1 declines. Every month,
 clock, window and band is one group of a single grouped computation (counts, then rates from
 them; ROC-AUC from the rank sum of the defaulters' scores), since a metric frame per cell
 costs far more than the arithmetic. The adverse impact ratio divides each band's approval
-rate by that of the most-approved band. Edge cases, decided once here:
+rate by that of the most-approved band. Each month is shown alone, pooled with the months
+before it (`rolling_{n}m`) and over its adaptive window (`adaptive`, window_lengths: the fewest
+months that give every band `min_band_loans` loans), which the check judges by default, so a
+small band is judged in every month rather than dropped. Edge cases, decided once here:
 - every configured band, and `unknown` (no valid age), has a row in every month, with n = 0
   and null rates when it holds no loan;
 - a band with fewer than `min_band_loans` loans, and `unknown`, is shown but not judged: it is
@@ -27,6 +30,7 @@ import polars as pl
 
 from loan_default.lib.monitoring.alerts import Finding
 from loan_default.lib.monitoring.monitoring_tables import ScoredVersion
+from loan_default.lib.thresholds import ADAPTIVE_WINDOW
 
 UNKNOWN_BAND = "unknown"
 CLOCKS = ("application", "label")
@@ -77,6 +81,8 @@ class FairnessRules:
     min_adverse_impact_ratio: float
     action: str
     evaluate_on: str
+    # The judged window's cap: it pools at most this many months (the month and those before).
+    max_window_months: int = 12
 
     @classmethod
     def of(cls, rules: Mapping) -> FairnessRules:
@@ -90,6 +96,7 @@ class FairnessRules:
             min_adverse_impact_ratio=rules["adverse_impact_ratio"]["min"],
             action=rules["adverse_impact_ratio"]["action"],
             evaluate_on=rules["evaluate_on"],
+            max_window_months=rules["judged_window"]["max_months"],
         )
 
     @property
@@ -274,18 +281,55 @@ def _clock_rows(
     )
 
 
+def window_lengths(cells: pl.LazyFrame, pooled: pl.LazyFrame, rules: FairnessRules) -> pl.LazyFrame:
+    """The adaptive window of each cell (`cell`, `clock`, `model_version`, `month`): the
+    shortest trailing window, month T and the months before it, in which every configured
+    band holds at least `min_band_loans` of the version's loans on the cell's clock, capped at
+    `max_window_months`; the cap when no shorter window (or none at all) fills every band.
+    `window_months` per cell, from the version's monthly band counts in `pooled` (rows of
+    _clock_rows): a band as small as the older applicants' then is judged in every month, at
+    the cost of a longer memory in that month only."""
+    configured, longest = len(rules.bands), rules.max_window_months
+    monthly = (
+        pooled.filter(pl.col("band") < configured)  # `unknown` is never judged: it never waits
+        .group_by("month", "clock", "model_version", "band")
+        .agg(n=pl.len())
+    )
+    reached = (
+        cells.select("cell", "clock", "model_version", "month", back=pl.int_ranges(0, longest))
+        .explode("back")
+        .with_columns(month=pl.col("month").dt.offset_by(pl.format("-{}mo", "back")))
+        .join(monthly, on=["month", "clock", "model_version"])
+        .with_columns(total=pl.col("n").cum_sum().over("cell", "band", order_by="back"))
+        .group_by("cell", "band")
+        .agg(first=pl.col("back").filter(pl.col("total") >= rules.min_band_loans).min())
+        .group_by("cell")
+        .agg(
+            window_months=pl.when(pl.col("first").count() == configured).then(
+                pl.col("first").max() + 1
+            )
+        )
+    )
+    return (
+        cells.select("cell")
+        .join(reached, on="cell", how="left")
+        .select("cell", pl.col("window_months").fill_null(longest).cast(pl.Int64))
+    )
+
+
 def _windows(
     this_month: pl.LazyFrame,
     pooled: pl.LazyFrame,
-    window: str,
-    pooled_months: int,
+    lengths: Mapping[str, int | None],
     application_month: pl.Expr,
+    rules: FairnessRules,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The cells and their rows. Both frames hold the columns of _clock_rows: `this_month`
     the rows of the months to show, `pooled` those the windows pool. A version gets a cell
-    in month T on a clock (window `month`) only when it scored a loan of T on it; its pooled
-    cell (window `window`) holds its rows of T and the `pooled_months` - 1 months before,
-    under the family and champion flag it had in T, whatever they were before.
+    in month T on a clock (window `month`) only when it scored a loan of T on it; each pooled
+    window of `lengths` (name -> months, None for the adaptive window of window_lengths) gives
+    it a cell holding its rows of T and the months before, under the family and champion flag
+    it had in T, whatever they were before.
 
     Cells are numbered (`cell`) so that each row, repeated once per cell it counts in, is a
     few narrow columns. They carry application_month (`application_month` over the month's
@@ -298,38 +342,41 @@ def _windows(
         .with_row_index("cell")
         .collect()
     )
-    first_pooled = month_cells.height
-    # A pooled cell of month T draws on the rows of T - k, k < pooled_months.
+    windows = []
+    for position, (window, length) in enumerate(lengths.items(), start=1):
+        cells = month_cells.lazy().with_columns(
+            pl.col("cell") + position * month_cells.height, window=pl.lit(window)
+        )
+        if length is None:
+            windows.append(cells.join(window_lengths(cells, pooled, rules), on="cell"))
+        else:
+            windows.append(cells.with_columns(window_months=pl.lit(length, pl.Int64)))
+    pooled_cells = pl.concat(windows)
+    # A pooled cell of month T draws on the rows of T - k, k < its window's months.
     sources = (
-        month_cells.lazy()
-        .select(
-            (pl.col("cell") + first_pooled).alias("cell"),
-            "clock",
-            "model_version",
-            "month",
-            back=pl.int_ranges(0, -pooled_months, -1),
+        pooled_cells.select(
+            "cell", "clock", "model_version", "month", back=pl.int_ranges(0, "window_months")
         )
         .explode("back")
-        .with_columns(month=pl.col("month").dt.offset_by(pl.format("{}mo", "back")))
+        .with_columns(month=pl.col("month").dt.offset_by(pl.format("-{}mo", "back")))
         .drop("back")
     )
     narrow = ["cell", "band", "decision", "label", "calibrated_probability"]
     alone = this_month.join(month_cells.lazy().select(*keys, "cell"), on=keys, nulls_equal=True)
     pooled_rows = pooled.join(sources, on=["month", "clock", "model_version"])
-    rows, months_pooled = pl.collect_all(
+    rows, months_pooled, pooled_cells = pl.collect_all(
         [
             pl.concat([alone.select(narrow), pooled_rows.select(narrow)]),
             pooled_rows.group_by("cell").agg(
                 months_pooled=pl.col("application_month").n_unique().cast(pl.Int64)
             ),
+            pooled_cells.drop("window_months"),
         ]
     )
     cells = pl.concat(
         [
             month_cells.with_columns(window=pl.lit("month"), months_pooled=pl.lit(1, pl.Int64)),
-            month_cells.with_columns(pl.col("cell") + first_pooled, window=pl.lit(window)).join(
-                months_pooled, on="cell"
-            ),
+            pooled_cells.join(months_pooled, on="cell"),
         ]
     )
     return rows, cells
@@ -338,14 +385,13 @@ def _windows(
 def _table(
     this_month: pl.LazyFrame,
     pooled: pl.LazyFrame,
-    window: str,
-    pooled_months: int,
+    lengths: Mapping[str, int | None],
     versions: Mapping[str, ScoredVersion],
     rules: FairnessRules,
     application_month: pl.Expr,
 ) -> pl.DataFrame:
     """FAIRNESS_SCHEMA rows of every cell of `this_month` (see _windows)."""
-    rows, cells = _windows(this_month, pooled, window, pooled_months, application_month)
+    rows, cells = _windows(this_month, pooled, lengths, application_month, rules)
     known = pl.DataFrame(
         {
             "model_version": list(versions),
@@ -364,6 +410,11 @@ def _table(
     return table.select(list(FAIRNESS_SCHEMA)).cast(FAIRNESS_SCHEMA)
 
 
+def pooled_months_needed(rules: FairnessRules, rolling_months: int) -> int:
+    """How many months (the month and those before) the table's pooled windows reach back."""
+    return max(rolling_months, rules.max_window_months)
+
+
 def fairness_table(
     months: Sequence[date],
     scored: pl.DataFrame,
@@ -373,15 +424,17 @@ def fairness_table(
     rolling_months: int,
 ) -> pl.DataFrame:
     """Band rows of every month of `months` on both clocks, for every version scored in it:
-    each month alone and pooled with the months before it (the last `rolling_months`), all
-    cells in one grouped computation rather than a pass per month, clock and version.
+    each month alone, pooled with the months before it (the last `rolling_months`), and
+    pooled over its adaptive window (ADAPTIVE_WINDOW, see window_lengths), all cells in one
+    grouped computation rather than a pass per month, clock and version.
 
     `scored` holds model_family, model_version, is_champion, application_month, decision (at
     the version's threshold) and age_band of the applications of `months` and the months
-    pooled before them (clock `application`); `labelled` the same with label_month, label and
-    calibrated_probability (clock `label`: month T is the label month, and application_month
-    that of the loans scored at T - mob). A month is held out when its applications came
-    after the version's last fitted month; fairness is shown for every month either way.
+    pooled before them (clock `application`: pooled_months_needed); `labelled` the same with
+    label_month, label and calibrated_probability (clock `label`: month T is the label month,
+    and application_month that of the loans scored at T - mob). A month is held out when its
+    applications came after the version's last fitted month; fairness is shown for every
+    month either way.
     """
     rows = pl.concat(
         [
@@ -390,10 +443,8 @@ def fairness_table(
         ]
     )
     shown = rows.filter(pl.col("month").is_in(pl.Series(months, dtype=pl.Date).implode()))
-    window = f"rolling_{rolling_months}m"
-    return _table(
-        shown, rows, window, rolling_months, versions, rules, pl.col("application_month").min()
-    )
+    lengths = {f"rolling_{rolling_months}m": rolling_months, ADAPTIVE_WINDOW: None}
+    return _table(shown, rows, lengths, versions, rules, pl.col("application_month").min())
 
 
 def fairness_rows(
@@ -407,8 +458,8 @@ def fairness_rows(
     rolling_months: int,
 ) -> pl.DataFrame:
     """Band rows of one month on one clock for every version scored in it: the month alone,
-    and pooled with the months before it (`pooled`, the last `rolling_months` months);
-    fairness_table for a single month and clock, on frames already cut to its windows.
+    and pooled with the months before it (`pooled`, cut by the caller; it stands for both
+    the rolling and the adaptive window); fairness_table for a single month and clock.
 
     Both frames hold model_family, model_version, is_champion, application_month, decision
     (at the version's threshold) and age_band, plus label and calibrated_probability on the
@@ -418,8 +469,7 @@ def fairness_rows(
     return _table(
         _clock_rows(this_month.with_columns(in_month), clock, "cell_month", rules),
         _clock_rows(pooled.with_columns(in_month), clock, "cell_month", rules),
-        f"rolling_{rolling_months}m",
-        1,
+        {f"rolling_{rolling_months}m": 1, ADAPTIVE_WINDOW: 1},
         versions,
         rules,
         pl.lit(application_month),

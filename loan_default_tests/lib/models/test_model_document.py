@@ -409,3 +409,44 @@ def test_calibration_bands_by_hand_and_in_the_calibration_section(windows):
     assert "Poisson-binomial" in render_html(doc)
     # Without band rows (an older document) the section shows the deciles only.
     assert len(dict(document(windows).sections)["Calibration"]) == 2
+
+
+def test_the_less_discriminatory_alternatives_section(windows):
+    import dataclasses
+
+    from loan_default.lib.models.fairness_alternative import (
+        ALTERNATIVE_SCHEMA,
+        FairnessAlternatives,
+    )
+
+    table = pl.DataFrame(
+        {
+            "alternative": ["this version", "without age"],
+            "dropped": ["", "age"],
+            "inputs": [4, 3],
+            "roc_auc_validation": [0.83, 0.8212],
+            "roc_auc_test": [0.82, 0.8123],
+            "roc_auc_oot": [0.8, 0.7934],
+            "approval_rate_held_out": [0.6, 0.62],
+            "min_air_held_out": [0.7312, 0.8456],
+            "lowest_band": ["14-24", "14-24"],
+            "reference_band": ["45+", "45+"],
+            "fit_seconds": [None, 1.25],
+        },
+        schema=ALTERNATIVE_SCHEMA,
+    )
+    proxies = pl.DataFrame(
+        {"feature": ["income"], "eta_squared": [0.0667], "proxy": [True], "dropped": [True]}
+    )
+    searched = dataclasses.replace(
+        document(windows),
+        alternatives=FairnessAlternatives(True, proxies, table, 3.5),
+    )
+    title = "Less discriminatory alternatives"
+    for text in (render_html(searched), render_markdown(searched)):
+        assert title in text
+        assert "Age is an input of this version" in text and "here income" in text
+        assert "0.846" in text and "0.793" in text and "3.5 s" in text
+    not_searched = render_markdown(document(windows))
+    section = not_searched.split(f"## {title}")[1].split("## ")[0]
+    assert "Not searched for this version" in section and "logistic_regression" in section

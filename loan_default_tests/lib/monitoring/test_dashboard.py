@@ -188,6 +188,7 @@ def _figures(section: str) -> list[dict]:
 def rules() -> dict:
     rules = copy.deepcopy(load_thresholds()["monitoring"])
     rules["performance"]["roc_auc"].update(business=0.6137, data_science=0.7291)
+    rules["fairness"]["evaluate_on"] = "rolling_3m"  # the windows this module's frames hold
     return rules
 
 

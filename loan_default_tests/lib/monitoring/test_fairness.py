@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from loan_default.lib.monitoring.fairness import (
     FAIRNESS_SCHEMA,
     UNKNOWN_BAND,
+    AgeBand,
     FairnessRules,
     adverse_impact_findings,
     age_band,
@@ -238,13 +239,15 @@ def test_fairness_rows_pool_the_window_and_mark_fitted_months():
         rolling_months=3,
     )
     assert table.schema == pl.Schema(FAIRNESS_SCHEMA)
+    # The caller cuts `pooled` to the window: it stands for the rolling and adaptive windows.
     assert table.group_by("window").agg(pl.col("n").sum()).sort("window").rows() == [
+        ("adaptive", 34),
         ("month", 17),
         ("rolling_3m", 34),
     ]
     assert table["months_pooled"].unique().sort().to_list() == [1, 2]
     assert table["held_out"].all() and table["threshold"].unique().to_list() == [0.7]
-    assert table.height == 2 * len(rule.band_names)
+    assert table.height == 3 * len(rule.band_names)
 
 
 def _version(family: str, version_id: str, threshold: float, last_fitted: date) -> ScoredVersion:
@@ -334,6 +337,18 @@ def direct_band_rows(cohort: pl.DataFrame, rule: FairnessRules, labelled: bool) 
     return rows
 
 
+def adaptive_months(frame: pl.DataFrame, column: str, month: date, rule: FairnessRules) -> int:
+    """The adaptive window by its rule, written out: try 1, 2, ... months back from `month`
+    until every configured band holds min_band_loans loans; the cap when none does."""
+    for months in range(1, rule.max_window_months + 1):
+        window = frame.filter(pl.col(column).is_between(add_months(month, -(months - 1)), month))
+        counts = window["age_band"].value_counts()
+        n = dict(zip(counts["age_band"], counts["count"], strict=True))
+        if all(n.get(b.name, 0) >= rule.min_band_loans for b in rule.bands):
+            return months
+    return rule.max_window_months
+
+
 def direct_table(scored, labelled, months, rule: FairnessRules, rolling: int) -> pl.DataFrame:
     """The table cell by cell: month, clock, version present in the month, window."""
     out = []
@@ -351,6 +366,11 @@ def direct_table(scored, labelled, months, rule: FairnessRules, rolling: int) ->
                     (pl.col("model_version") == version_id)
                     & pl.col(column).is_between(first, month)
                 )
+                version_rows = frame.filter(pl.col("model_version") == version_id)
+                back = adaptive_months(version_rows, column, month, rule) - 1
+                adaptive = version_rows.filter(
+                    pl.col(column).is_between(add_months(month, -back), month)
+                )
                 month_rows = this_month.filter(
                     (pl.col("model_version") == version_id)
                     & (pl.col("model_family") == family)
@@ -359,6 +379,7 @@ def direct_table(scored, labelled, months, rule: FairnessRules, rolling: int) ->
                 for window, cohort, pooled_months in (
                     ("month", month_rows, 1),
                     (f"rolling_{rolling}m", pooled, pooled["application_month"].n_unique()),
+                    ("adaptive", adaptive, adaptive["application_month"].n_unique()),
                 ):
                     for row in direct_band_rows(cohort, rule, clock == "label"):
                         out.append(
@@ -392,7 +413,104 @@ def test_the_grouped_table_equals_a_direct_computation_per_cell(seed: int):
     assert grouped.filter(pl.col("n") > 0)["roc_auc"].is_null().any()
     assert (grouped["n"] == 0).any() and (~grouped["judged"] & (grouped["n"] > 0)).any()
     assert grouped.filter(pl.col("model_version") == "gb-2")["is_champion"].n_unique() == 2
+    adaptive = grouped.filter(pl.col("window") == "adaptive")
+    assert set(adaptive["months_pooled"]) == {1, 2}  # a month alone, and a month with one before
     months = {
         c: set(grouped.filter(pl.col("clock") == c)["month"]) for c in ("application", "label")
     }
     assert months == {"application": set(RANDOM_MONTHS[:6]), "label": set(RANDOM_MONTHS[3:])}
+
+
+# Three bands, monthly loan counts (min_band_loans 10, at most 4 months):
+#   month  1   2   3   4   5   6
+#   14-24  10  10  10  10  10  10
+#   25-34  4   4   12  3   3   3
+#   35+    0   9   1   5   5   0
+# The shortest trailing window giving every band 10 loans, by hand:
+#   1: no earlier month can fill 25-34 (4) or 35+ (0): the cap, 4 months, holding 1 month;
+#   2: 25-34 4+4 = 8 < 10 with all there is: the cap, holding 2 months;
+#   3: alone 35+ has 1; with month 2: 25-34 16, 35+ 10: 2 months;
+#   4: 2 months give 35+ 6; 3 months: 25-34 19, 35+ 15: 3 months;
+#   5: 2 months: 25-34 6; 3 months: 25-34 18, 35+ 11: 3 months;
+#   6: 3 months: 25-34 9; 4 months: 25-34 21, 35+ 11: 4 months.
+WINDOW_COUNTS = {20: [10, 10, 10, 10, 10, 10], 30: [4, 4, 12, 3, 3, 3], 40: [0, 9, 1, 5, 5, 0]}
+WINDOW_MONTHS = [date(2024, m, 1) for m in range(1, 7)]
+
+
+def test_the_adaptive_window_is_the_shortest_that_judges_every_band():
+    rule = FairnessRules(
+        bands=(AgeBand("14-24", 14, 24), AgeBand("25-34", 25, 34), AgeBand("35+", 35, None)),
+        min_band_loans=10,
+        min_adverse_impact_ratio=0.8,
+        action="ACTIVE_MONITORING",
+        evaluate_on="adaptive",
+        max_window_months=4,
+    )
+    version = _version("gradient_boosting", "gb-1", 0.5, date(2023, 12, 1))
+    ages = [
+        (month, age)
+        for age, counts in WINDOW_COUNTS.items()
+        for month, count in zip(WINDOW_MONTHS, counts, strict=True)
+        for _ in range(count)
+    ]
+    scored = pl.DataFrame(ages, schema=["application_month", "age"], orient="row").with_columns(
+        age_band(pl.col("age"), rule.bands),
+        decision=pl.lit(0, pl.Int8),
+        model_family=pl.lit("gradient_boosting"),
+        model_version=pl.lit("gb-1"),
+        is_champion=pl.lit(True),
+    )
+    labelled = scored.head(0).with_columns(
+        label_month=pl.col("application_month"), label=0, calibrated_probability=0.0
+    )
+    table = fairness_table(
+        WINDOW_MONTHS, scored, labelled, {"gb-1": version}, rule, rolling_months=3
+    ).filter(pl.col("window") == "adaptive")
+    by_month = table.group_by("month").agg(
+        pl.col("months_pooled").first(), pl.col("age_band").filter(pl.col("judged"))
+    )
+    assert by_month.sort("month").rows() == [
+        (WINDOW_MONTHS[0], 1, ["14-24"]),
+        (WINDOW_MONTHS[1], 2, ["14-24"]),
+        (WINDOW_MONTHS[2], 2, ["14-24", "25-34", "35+"]),
+        (WINDOW_MONTHS[3], 3, ["14-24", "25-34", "35+"]),
+        (WINDOW_MONTHS[4], 3, ["14-24", "25-34", "35+"]),
+        (WINDOW_MONTHS[5], 4, ["14-24", "25-34", "35+"]),
+    ]
+    # Month 6 pools months 3-6: 25-34 has 12 + 3 + 3 + 3 = 21 loans, 35+ 1 + 5 + 5 + 0 = 11.
+    sixth = table.filter(pl.col("month") == WINDOW_MONTHS[5])
+    assert sixth["n"].to_list() == [40, 21, 11, 0]
+
+
+def test_on_the_real_data_the_adaptive_window_judges_45_and_over_in_every_month(real_warehouse):
+    """The real feature store's ages, every loan approved by one version: window lengths
+    depend on the band counts alone. 45+ holds 67-107 loans a month; it reaches 100 alone in
+    2023-01 (101) and 2023-06 (107), and with the month before in every other month."""
+    import duckdb
+
+    with duckdb.connect(str(real_warehouse[0]), read_only=True) as connection:
+        ages = connection.execute("select application_month, age from gold.feature_store").pl()
+    rule = FairnessRules.of(load_thresholds()["monitoring"]["fairness"])
+    scored = ages.with_columns(
+        age_band(pl.col("age"), rule.bands),
+        decision=pl.lit(0, pl.Int8),
+        model_family=pl.lit("gradient_boosting"),
+        model_version=pl.lit("gb-1"),
+        is_champion=pl.lit(True),
+    )
+    labelled = scored.head(0).with_columns(
+        label_month=pl.col("application_month"), label=0, calibrated_probability=0.0
+    )
+    months = sorted(set(ages["application_month"]))
+    version = _version("gradient_boosting", "gb-1", 0.5, date(2024, 10, 1))
+    table = fairness_table(months, scored, labelled, {"gb-1": version}, rule, 3)
+    adaptive = table.filter(pl.col("window") == "adaptive")
+    assert len(months) == 25 and adaptive["month"].n_unique() == 25
+    older = adaptive.filter(pl.col("age_band") == "45+")
+    assert older["judged"].all() and (older["n"] >= rule.min_band_loans).all()
+    one_month = older.filter(pl.col("months_pooled") == 1)["month"].to_list()
+    assert one_month == [date(2023, 1, 1), date(2023, 6, 1)]
+    assert older.filter(pl.col("months_pooled") != 1)["months_pooled"].unique().to_list() == [2]
+    # A month alone leaves 45+ out of all but those two months.
+    alone = table.filter((pl.col("window") == "month") & (pl.col("age_band") == "45+"))
+    assert alone["judged"].sum() == 2
