@@ -18,9 +18,11 @@ expressions, one rule each, applied in this order:
 6. an integer beyond Int64 that no range excludes is unreadable, as in rule 3.
 
 Then the rules of a row: a value holding a control character (`sources.CONTROL_CHARACTERS`) is
-quarantined as `control_character:<column>`, a key repeating an earlier row's as
-`duplicate_key`, and a value that must stay the same for an entity (`FIXED_PER_ENTITY`: a loan's
-start date and tenure) but differs from the entity's first row as
+quarantined as `control_character:<column>`, a text key holding an invisible character
+(`INVISIBLE_CHARACTERS`) as `invisible_character:<column>`, values of a row that disagree
+(`CONSISTENT_ROWS`: a loan's dates, its month on book) as `inconsistent:<column> (...)`, a key
+repeating an earlier row's as `duplicate_key`, and a value that must stay the same for an entity
+(`FIXED_PER_ENTITY`: a loan's start date and tenure) but differs from the entity's first row as
 `contradicts_loan:<column> (loan_id <id>: <first value> in its first snapshot, <value> here)`.
 Personal columns are dropped. Every bronze row ends in exactly one of silver or quarantine, a
 quarantined row with every reason that applies; every nulled value is counted in `nulled`.
@@ -34,7 +36,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from loan_default.lib.ingest.raw_reader import ISO_DATE_FORMAT
+from loan_default.lib.ingest.raw_reader import ISO_DATE_FORMAT, parse_date
 from loan_default.lib.ingest.sources import (
     CONTROL_CHARACTERS,
     FEATURES_ATTRIBUTES,
@@ -46,7 +48,8 @@ from loan_default.lib.ingest.sources import (
 )
 
 REASON_SEPARATOR = "; "
-CREDIT_HISTORY_PATTERN = r"^(\d+) Years? and (\d+) Months?$"
+# Months run 0..11 beside the years: "17 Years and 14 Months" is not a duration.
+CREDIT_HISTORY_PATTERN = r"^(\d+) Years? and (\d|1[01]) Months?$"
 LINEAGE = ("partition_month", "source_file", "source_line")
 # Numbers parse as Float64 first; an integer column's value must stay below this to be an Int64.
 INT64_LIMIT = 2.0**63
@@ -115,6 +118,30 @@ class FixedValues:
 
 FIXED_PER_ENTITY: dict[str, FixedValues] = {
     LMS_LOAN_DAILY.name: FixedValues("loan_id", ("loan_start_date", "tenure"), "contradicts_loan"),
+}
+
+# Invisible format characters (zero-width spaces and joiners, word joiner, a byte-order mark
+# left by joining files): in a key they make two equal-looking keys differ, so a row whose
+# text key holds one is quarantined as `invisible_character:<column>`.
+INVISIBLE_CHARACTERS = "[\u200b-\u200f\u2060\ufeff]"
+
+
+# Values of one row that must agree: (reason, test over the row's typed values, by column). A
+# row failing one is quarantined as `<reason>`; a value missing or out of its range fails none
+# (its own rule names it). A column of `FIXED_PER_ENTITY` is read as its entity holds it, so a
+# row contradicting its loan is quarantined for that alone.
+RowTest = Callable[[Callable[[str], pl.Expr]], pl.Expr]
+CONSISTENT_ROWS: dict[str, tuple[tuple[str, RowTest], ...]] = {
+    LMS_LOAN_DAILY.name: (
+        (
+            "inconsistent:snapshot_date (before loan_start_date)",
+            lambda value: value("snapshot_date") >= value("loan_start_date"),
+        ),
+        (
+            "inconsistent:installment_num (beyond tenure)",
+            lambda value: value("installment_num") <= value("tenure"),
+        ),
+    ),
 }
 
 
@@ -222,7 +249,7 @@ def _column_rules(column: Column, date_format: str, null_unreadable: bool = Fals
             readable = number % 1 == 0 if column.kind is Kind.INT else number.is_finite()
             parsed = pl.when(readable).then(number)
         case Kind.DATE:
-            parsed = text.str.to_date(date_format, strict=False)
+            parsed = parse_date(text, date_format)
         case Kind.DURATION:
             parsed = parse_credit_history_months(text)
         case _:
@@ -318,8 +345,37 @@ def _row_rules(source: Source, kept: list[Column]) -> list[tuple[pl.Expr, Label]
     """The rules of a whole row, judged after those of its values."""
     control = [_control_rule(c) for c in kept]
     # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
+    invisible = [
+        (
+            pl.col(_step("text", source.column(k))).str.contains(INVISIBLE_CHARACTERS),
+            f"invisible_character:{k}",
+        )
+        for k in source.key
+        if source.column(k).kind is Kind.TEXT
+    ]
     key = pl.struct(pl.col(_step("typed", source.column(k))) for k in source.key)
-    return [*control, (~key.is_first_distinct(), "duplicate_key"), *_fixed_rules(source)]
+    return [
+        *control,
+        *invisible,
+        *_consistency_rules(source),
+        (~key.is_first_distinct(), "duplicate_key"),
+        *_fixed_rules(source),
+    ]
+
+
+def _consistency_rules(source: Source) -> list[tuple[pl.Expr, Label]]:
+    rule = FIXED_PER_ENTITY.get(source.name)
+    fixed = rule.columns if rule else ()
+
+    def value(name: str) -> pl.Expr:
+        column = source.column(name)
+        read = pl.col(_step("reference" if name in fixed else "typed", column))
+        return pl.when(~pl.col(_step("outside", column))).then(read) if column.has_range else read
+
+    return [
+        ((~holds(value)).fill_null(False), reason)
+        for reason, holds in CONSISTENT_ROWS.get(source.name, ())
+    ]
 
 
 def _known(name: str) -> str:

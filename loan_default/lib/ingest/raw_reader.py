@@ -31,6 +31,10 @@ from loan_default.lib.storage.table_store import TableStore
 ISO_DATE_FORMAT = "%Y-%m-%d"
 DAY_MONTH_FORMAT = "%d/%m/%Y"
 MONTH_DAY_FORMAT = "%m/%d/%Y"
+# A date before this year is a misreading (a two-digit year read as the year 23), not data.
+EARLIEST_YEAR = 1000
+# The first bytes of gzip data.
+GZIP_MAGIC = b"\x1f\x8b"
 # The month a raw row belongs to: bronze's and silver's partition column.
 MONTH_COLUMN = "partition_month"
 LINEAGE_COLUMNS = (MONTH_COLUMN, "source_file", "source_line", "ingested_at")
@@ -104,6 +108,13 @@ class RawFile:
         output = bytearray()
         with open(self.path, "rb") as handle:
             data = handle.read()
+        if data and not data.startswith(GZIP_MAGIC):
+            raise RawInputError(
+                self.path,
+                "the file is named .gz but does not start as gzip data does; if it is plain "
+                "CSV text, drop the .gz",
+                line=1,
+            )
         try:
             _gunzip(data, output)
         except _DamagedGzip as damage:
@@ -182,6 +193,12 @@ def _gunzip(data: bytes, output: bytearray) -> None:
 
 def _encoding_error(raw: RawFile, line: int, error: UnicodeDecodeError) -> RawInputError:
     byte = error.object[error.start : error.start + 1]
+    if line == 1 and error.object.startswith(GZIP_MAGIC):
+        # Gzip data read as text: a file without its .gz name, or one compressed twice.
+        advice = "it is compressed twice; decompress it once" if raw.compressed else "add .gz"
+        return RawInputError(
+            raw.path, f"the file holds gzip-compressed data, not CSV text: {advice}", line=line
+        )
     return RawInputError(
         raw.path,
         f"the file is not UTF-8 (byte 0x{byte.hex()} at byte {error.start + 1} of the line); "
@@ -199,6 +216,19 @@ def check_header(raw: RawFile, source: Source) -> list[str]:
         raise RawInputError(
             raw.path,
             f"file is empty; expected a header line: {','.join(source.column_names)}",
+            line=1,
+        )
+    if not line.strip():
+        raise RawInputError(
+            raw.path,
+            f"line is blank; the first line must be the header: {','.join(source.column_names)}",
+            line=1,
+        )
+    if "\x00" in line:
+        raise RawInputError(
+            raw.path,
+            "the header holds NUL bytes: the file is binary or UTF-16 (without a byte-order "
+            "mark), not UTF-8 text; re-export it as UTF-8 CSV",
             line=1,
         )
     if "\r" in line.rstrip("\r\n"):
@@ -489,6 +519,16 @@ def _record_lines(raw: RawFile, header: list[str], records: int) -> pl.Series:
     return pl.Series(lines, dtype=pl.Int64)
 
 
+def parse_date(text: pl.Expr, date_format: str) -> pl.Expr:
+    """A text date in `date_format`, null when unreadable.
+
+    `%Y` reads a year of any number of digits, so a two-digit year ('23-06-01') would be the
+    year 23: a year before `EARLIEST_YEAR` is such a misreading and counts as unreadable.
+    """
+    date = text.str.strptime(pl.Date, date_format, strict=False)
+    return pl.when(date.dt.year() >= EARLIEST_YEAR).then(date)
+
+
 def raw_month(column: str, date_format: str) -> pl.Expr:
     """The month a raw text date belongs to: the first of its month, null when unreadable.
 
@@ -496,12 +536,7 @@ def raw_month(column: str, date_format: str) -> pl.Expr:
     counts, the API's requests): surrounding whitespace is stripped as cleaning strips it, and
     any day of a month belongs to that month.
     """
-    return (
-        pl.col(column)
-        .str.strip_chars()
-        .str.strptime(pl.Date, date_format, strict=False)
-        .dt.month_start()
-    )
+    return parse_date(pl.col(column).str.strip_chars(), date_format).dt.month_start()
 
 
 def guess_date_format(values: Iterable[str | None]) -> str | None:

@@ -631,3 +631,349 @@ def test_the_readme_field_limit_is_the_one_enforced(write_raw):
     error = raises(write_raw(ATTRS, ATTRS_HEADER + "\n" + over), ATTRS)
     assert (error.line, error.column) == (4, "Occupation")
     assert f"limit of {stated:,} characters" in str(error)
+
+
+# --- issue 25: more kinds of bad or surprising input -----------------------------------------
+
+
+def attrs_text(rows: str = ATTRS_ROWS) -> str:
+    return ATTRS_HEADER + "\n" + rows
+
+
+def test_utf16_with_byte_order_mark_is_not_utf8(write_raw):
+    error = raises(write_raw(ATTRS, attrs_text().encode("utf-16")), ATTRS)
+    assert (error.line, error.column) == (1, None)
+    assert "the file is not UTF-8 (byte 0xff at byte 1 of the line)" in str(error)
+
+
+def test_utf16_without_byte_order_mark_names_its_nul_bytes(write_raw):
+    error = raises(write_raw(ATTRS, attrs_text().encode("utf-16-le")), ATTRS)
+    assert (error.line, error.column) == (1, None)
+    assert "the header holds NUL bytes: the file is binary or UTF-16" in str(error)
+
+
+def test_binary_file_named_csv(write_raw):
+    error = raises(write_raw(ATTRS, b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + b"\x00" * 30), ATTRS)
+    assert error.line == 1
+    assert "not UTF-8 text; re-export it as UTF-8 CSV" in str(error)
+
+
+def test_header_name_with_trailing_space(write_raw):
+    error = raises(write_raw(ATTRS, attrs_text().replace(",Age,", ",Age ,", 1)), ATTRS)
+    assert (error.line, error.column) == (1, "Age")
+    assert "missing column(s) ['Age']; the header has ['Customer_ID', 'Name', 'Age '," in str(error)
+
+
+def test_header_name_in_another_case(write_raw):
+    error = raises(
+        write_raw(ATTRS, attrs_text().replace("snapshot_date", "Snapshot_Date", 1)), ATTRS
+    )
+    assert (error.line, error.column) == (1, "snapshot_date")
+    assert "missing column(s) ['snapshot_date']" in str(error)
+
+
+def test_quoted_header_names_are_the_names(write_raw, ingest):
+    """Quotes are CSV syntax, not part of a name: an accepted, documented form."""
+    header = ",".join(f'"{name}"' for name in ATTRS_HEADER.split(","))
+    bronze, result = ingest(write_raw(ATTRS, header + "\n" + ATTRS_ROWS), ATTRS)
+    assert bronze["Customer_ID"].to_list() == ["CUS_0x2b1f", "CUS_0x3c07", "CUS_0x4d22"]
+    assert result.silver.height == 3
+
+
+def test_columns_in_another_order_are_read_by_name(write_raw, ingest):
+    """The header must hold exactly the source's names; their order is free (accepted)."""
+    swapped = "".join(
+        f"{b},{a},{rest}"
+        for a, b, rest in (line.split(",", 2) for line in ATTRS_ROWS.splitlines(True))
+    )
+    raw = write_raw(ATTRS, "Name,Customer_ID,Age,SSN,Occupation,snapshot_date\n" + swapped)
+    _, result = ingest(raw, ATTRS)
+    assert result.silver.select("customer_id", "age").rows() == [
+        ("CUS_0x2b1f", 34),
+        ("CUS_0x3c07", 41),
+        ("CUS_0x4d22", None),
+    ]
+
+
+def test_header_repeated_mid_file_as_two_files_joined(write_raw):
+    joined = attrs_text() + attrs_text(ATTRS_ROWS.replace("CUS_0x", "CUS_1x"))
+    error = raises(write_raw(ATTRS, joined), ATTRS)
+    assert (error.line, error.column) == (5, "snapshot_date")
+    assert "cannot read date 'snapshot_date'" in str(error)
+
+
+def test_blank_first_line(write_raw):
+    for text in ("\n" + attrs_text(), "\n\n\n", "\r\n\r\n"):
+        error = raises(write_raw(ATTRS, text), ATTRS)
+        assert (error.line, error.column) == (1, None), repr(text)
+        assert "line is blank; the first line must be the header: Customer_ID,Name" in str(error)
+
+
+def test_whitespace_only_line_mid_file(write_raw):
+    text = attrs_text() + "   \n" + ATTRS_ROWS.replace("CUS_0x", "CUS_1x")
+    error = raises(write_raw(ATTRS, text), ATTRS)
+    assert (error.line, error.column) == (5, "Name")
+    assert "row is truncated: it has 1 of 6 fields" in str(error)
+
+
+def test_line_of_thousands_of_fields(write_raw):
+    text = attrs_text() + ATTRS_ROWS.splitlines()[0] + "," * 5000 + "\n"
+    error = raises(write_raw(ATTRS, text), ATTRS)
+    assert (error.line, error.column) == (5, None)
+    assert "row has 5006 fields, expected 6" in str(error)
+
+
+def test_plain_text_named_gz(tmp_path):
+    path = tmp_path / (ATTRS.file_name + ".gz")
+    path.write_text(attrs_text())
+    error = raises(RawFile(path), ATTRS)
+    assert error.line == 1
+    assert "named .gz but does not start as gzip data does; if it is plain CSV text, drop" in (
+        str(error)
+    )
+
+
+def test_gzip_data_named_csv(write_raw):
+    error = raises(write_raw(ATTRS, gzip.compress(attrs_text().encode())), ATTRS)
+    assert error.line == 1
+    assert "the file holds gzip-compressed data, not CSV text: add .gz" in str(error)
+
+
+def test_gzip_compressed_twice(write_raw):
+    error = raises(write_raw(ATTRS, gzip.compress(attrs_text().encode()), gz=True), ATTRS)
+    assert error.line == 1
+    assert "it is compressed twice; decompress it once" in str(error)
+
+
+def test_zero_byte_gz_file(tmp_path):
+    path = tmp_path / (ATTRS.file_name + ".gz")
+    path.write_bytes(b"")
+    error = raises(RawFile(path), ATTRS)
+    assert error.line == 1
+    assert "the gzip data is cut short" in str(error)
+
+
+# Partition dates: any of these would put the row in no month, or in the wrong one.
+
+
+def test_nul_byte_in_partition_date(write_raw):
+    rows = ATTRS_ROWS.replace("Teacher,2023-06-01", "Teacher,2023-06\x00-01")
+    error = raises(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+    assert (error.line, error.column) == (4, "snapshot_date")
+
+
+def test_day_that_does_not_exist_in_partition_date(write_raw):
+    rows = ATTRS_ROWS.replace("Teacher,2023-06-01", "Teacher,2023-02-30")
+    error = raises(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+    assert (error.line, error.column) == (4, "snapshot_date")
+    assert "cannot read date '2023-02-30'" in str(error)
+
+
+def test_two_digit_year_is_not_the_year_23(write_raw, ingest):
+    """'%Y' reads any number of digits: '23-06-01' was the year 23, a month no run selects."""
+    rows = ATTRS_ROWS.replace("Teacher,2023-06-01", "Teacher,23-06-01")
+    error = raises(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+    assert (error.line, error.column) == (4, "snapshot_date")
+    assert "cannot read date '23-06-01' with format '%Y-%m-%d'" in str(error)
+    lms_rows = LMS_ROWS.splitlines(keepends=True)
+    lms_rows[1] = lms_rows[1].replace(",2023-05-01,10,1,", ",23-05-01,10,1,")
+    _, result = ingest(write_raw(LMS, lms_text(*lms_rows)), LMS)
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (3, "unreadable_date:loan_start_date")
+    ]
+
+
+def test_time_of_day_in_a_date(write_raw):
+    rows = ATTRS_ROWS.replace("-01\n", "-01T00:00:00\n")
+    error = raises(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+    assert (error.line, error.column) == (2, "snapshot_date")
+    assert "cannot read date '2023-05-01T00:00:00'" in str(error)
+
+
+def test_day_other_than_the_first_belongs_to_its_month(write_raw, ingest):
+    """Accepted: a snapshot dated mid-month is that month's, and silver keeps its day."""
+    rows = ATTRS_ROWS.replace("Teacher,2023-06-01", "Teacher,2023-06-15")
+    bronze, result = ingest(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+    assert bronze["partition_month"][2] == date(2023, 6, 1)
+    assert result.silver["snapshot_date"][2] == date(2023, 6, 15)
+
+
+# The loan book: values each readable, but impossible for a loan.
+
+
+def test_tenure_zero_or_negative(write_raw, ingest):
+    for tenure in ("0", "-10"):
+        row = LMS_ROWS.splitlines(keepends=True)[0].replace(",10,0,", f",{tenure},0,")
+        _, result = ingest(write_raw(LMS, lms_text(row)), LMS)
+        assert result.quarantine.select("source_line", "reason").rows() == [
+            (2, "out_of_range:tenure")  # named once: the range rule, not the tenure's use
+        ], tenure
+
+
+def test_fractional_tenure(write_raw, ingest):
+    rows = [r.replace(",10,", ",10.5,", 1) for r in LMS_ROWS.splitlines(keepends=True)]
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert set(result.quarantine["reason"]) == {"unreadable_int:tenure"}
+    assert result.silver.height == 0
+
+
+def test_snapshot_before_the_loan_starts(write_raw, ingest):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[0] = rows[0].replace(",2023-05-01\n", ",2023-04-01\n")
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (2, "inconsistent:snapshot_date (before loan_start_date)")
+    ]
+
+
+def test_installment_number_out_of_sequence_is_taken_as_given(write_raw, ingest):
+    """Accepted, not judged: installment_num is the month on book as the loan book states it.
+    (The real data always has it equal to the months from loan_start_date to snapshot_date;
+    a rule for that would also refuse the made-up rows of test_cleaning.py.)"""
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[1] = rows[1].replace(",10,1,", ",10,5,")
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine.height == 0
+    assert result.silver["installment_num"].to_list() == [0, 5, 2]
+
+
+def test_installment_beyond_the_tenure(write_raw, ingest):
+    """Month 3 of a 2-month loan: its dates agree with the number, the tenure does not."""
+    rows = [r.replace(",10,", ",2,", 1) for r in LMS_ROWS.splitlines(keepends=True)]
+    late = rows[2].replace(",2,2,", ",2,3,").replace(",2023-07-01\n", ",2023-08-01\n")
+    _, result = ingest(write_raw(LMS, lms_text(*rows, late)), LMS)
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (5, "inconsistent:installment_num (beyond tenure)")
+    ]
+
+
+def test_negative_payment(write_raw, ingest):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[1] = rows[1].replace(",1000.0,1000.0,", ",1000.0,-1000.0,")
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine.select("source_line", "reason", "paid_amt").rows() == [
+        (3, "out_of_range:paid_amt", "-1000.0")
+    ]
+
+
+def test_thousands_separator_in_an_amount(write_raw, ingest):
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[0] = rows[0].replace(",10000,0.0,", ',"10,000",0.0,')
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine.select("source_line", "reason", "loan_amt").rows() == [
+        (2, "unreadable_float:loan_amt", "10,000")
+    ]
+
+
+def test_scientific_notation_is_a_number(write_raw, ingest):
+    """Accepted: '1e4' is how some exports write 10000."""
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[0] = rows[0].replace(",10000,0.0,", ",1e4,0.0,")
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine.height == 0
+    assert result.silver["loan_amt"].to_list() == [10000.0] * 3
+
+
+def test_overdue_above_balance_is_kept(write_raw, ingest):
+    """Accepted: cleaning judges each amount's range, not sums among amounts (the real data
+    never has overdue above balance; a fee or interest could make it so)."""
+    rows = LMS_ROWS.splitlines(keepends=True)
+    rows[2] = rows[2].replace(",1000.0,9000.0,", ",50000.0,9000.0,")
+    _, result = ingest(write_raw(LMS, lms_text(*rows)), LMS)
+    assert result.quarantine.height == 0
+    assert result.silver["overdue_amt"].to_list() == [0.0, 0.0, 50000.0]
+
+
+# Keys.
+
+
+def test_empty_or_blank_customer_id(write_raw, ingest):
+    for blank in ("", "   "):
+        rows = ATTRS_ROWS.replace("CUS_0x3c07", blank)
+        _, result = ingest(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+        assert result.quarantine.select("source_line", "reason").rows() == [
+            (3, "missing_value:Customer_ID")
+        ], repr(blank)
+
+
+def test_padded_key_is_the_same_key(write_raw, ingest):
+    """' CUS_0x2b1f ' is CUS_0x2b1f once stripped: the same customer and month twice."""
+    rows = ATTRS_ROWS.replace("CUS_0x3c07", " CUS_0x2b1f ")
+    _, result = ingest(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+    assert result.quarantine.select("source_line", "reason").rows() == [(3, "duplicate_key")]
+
+
+def test_line_break_inside_a_quoted_key(write_raw, ingest):
+    rows = ATTRS_ROWS.replace("CUS_0x3c07", '"CUS_0x3c\n07"')
+    bronze, result = ingest(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+    assert bronze["source_line"].to_list() == [2, 3, 5]
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (3, "control_character:Customer_ID")
+    ]
+
+
+@pytest.mark.parametrize("mark", ["\ufeff", "\u200b"])
+def test_invisible_character_in_a_key(write_raw, ingest, mark):
+    """A byte-order mark left by joining files, or a zero-width space, makes a key that looks
+    like another's but is not."""
+    rows = ATTRS_ROWS.replace("CUS_0x4d22", mark + "CUS_0x2b1f")
+    _, result = ingest(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+    assert result.quarantine.select("source_line", "reason").rows() == [
+        (4, "invisible_character:Customer_ID")
+    ]
+    assert result.silver["customer_id"].to_list() == ["CUS_0x2b1f", "CUS_0x3c07"]
+
+
+# Features.
+
+
+def clicks_text(**values: str) -> str:
+    other = csv_line(CLICKS, Customer_ID="CUS_0x77", **values)
+    return header_line(CLICKS) + "\n" + csv_line(CLICKS) + "\n" + other + "\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("abc", "unreadable_int:fe_3"),
+        ("3.5", "unreadable_int:fe_3"),
+        ("99999999999999999999", "unreadable_int:fe_3"),
+        ("", "missing_value:fe_3"),
+    ],
+)
+def test_clickstream_value_that_is_no_count(write_raw, ingest, value, reason):
+    _, result = ingest(write_raw(CLICKS, clicks_text(fe_3=value)), CLICKS)
+    assert result.quarantine.select("source_line", "reason").rows() == [(3, reason)]
+
+
+def test_negative_clickstream_value_is_kept(write_raw, ingest):
+    """Accepted: the real clickstream holds negative values (down to -401)."""
+    _, result = ingest(write_raw(CLICKS, clicks_text(fe_3="-250")), CLICKS)
+    assert result.quarantine.height == 0
+    assert result.silver["fe_3"].to_list()[1] == -250
+
+
+def test_credit_history_with_twelve_or_more_months(write_raw, ingest):
+    """'17 Years and 14 Months' was read as 218 months; months run 0..11 beside years."""
+    other = csv_line(FIN, Customer_ID="CUS_0x77", Credit_History_Age="17 Years and 14 Months")
+    text = header_line(FIN) + "\n" + csv_line(FIN) + "\n" + other + "\n"
+    _, result = ingest(write_raw(FIN, text), FIN)
+    assert result.quarantine.height == 0
+    assert result.silver["credit_history_age"].to_list() == [208, None]
+    assert result.nulled_values == {"Credit_History_Age (unreadable_duration)": 1}
+
+
+def test_fractional_age(write_raw, ingest):
+    rows = ATTRS_ROWS.replace(",34,", ",35.5,")
+    _, result = ingest(write_raw(ATTRS, attrs_text(rows)), ATTRS)
+    assert result.quarantine.height == 0
+    assert result.silver["age"].to_list() == [None, 41, None]
+    assert result.nulled_values["Age (unreadable_int)"] == 1
+
+
+def test_empty_optional_text_is_unknown(write_raw, ingest):
+    """Accepted: an empty optional text (Type_of_Loan) is null, as no loans listed."""
+    text = header_line(FIN) + "\n" + csv_line(FIN, Type_of_Loan="") + "\n"
+    _, result = ingest(write_raw(FIN, text), FIN)
+    assert result.quarantine.height == 0
+    assert result.silver["type_of_loan"].to_list() == [None]
