@@ -182,6 +182,7 @@ bench: install
 	$(BIN)/python -m loan_default_tests.benchmarks.production
 	$(BIN)/python -m loan_default_tests.benchmarks.production --whole-pipeline --rounds 3 --scales
 	$(BIN)/python -m loan_default_tests.benchmarks.replay
+	$(BIN)/python -m loan_default_tests.benchmarks.training_choices
 
 # Also stops the production profile's services and removes their state.
 clean:
