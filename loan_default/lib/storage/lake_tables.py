@@ -215,20 +215,11 @@ class LakeReplacement:
     def _commit(self) -> None:
         for table, month_column in self.month_columns.items():
             self.store.ensure_table(table, self.staging / table / "_schema.parquet", month_column)
-        for attempt in range(ATTEMPTS):
-            with self.store.connect() as connection:
-                try:
-                    connection.begin()
-                    for table in self.written:
-                        self._replace(connection, table)
-                    connection.commit()
-                    return
-                except duckdb.Error as error:
-                    with suppress(duckdb.TransactionException):  # a failed commit already has
-                        connection.rollback()
-                    if attempt == ATTEMPTS - 1 or not _conflict(error):
-                        raise
-            time.sleep(0.2 * (attempt + 1))
+        self.store.transaction(self._replace_all)
+
+    def _replace_all(self, connection: duckdb.DuckDBPyConnection) -> None:
+        for table in self.written:
+            self._replace(connection, table)
 
     def _replace(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
         folder, month = self.staging / table, self.month_columns[table]
