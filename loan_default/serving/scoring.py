@@ -69,6 +69,7 @@ MESSAGES = {
     "unreadable_category": "is not readable text",
     "missing_value": "is required",
     "control_character": "holds a control character (NUL, another C0 code or DEL)",
+    "invisible_character": "holds an invisible character (a byte-order mark or zero-width)",
     "out_of_range": "is outside the valid range",
     "duplicate_key": "repeats a month already given",
     "after_application_month": (

@@ -220,17 +220,28 @@ def test_invalid_input_is_a_422_naming_the_field(api, case):
         assert not any(value in response.text for value in PERSONAL_VALUES)
 
 
-def test_nul_byte_in_customer_id_is_a_422_as_the_pipeline_quarantines_it(api):
-    """The batch pipeline quarantines a Customer_ID holding NUL; the API refuses it by the same
-    rule rather than scoring it and echoing it back."""
-    response = httpx.post(f"{api.url}/predict", json=example(Customer_ID="CUS_0xD3E0\x00"))
+@pytest.mark.parametrize(
+    ("character", "kind", "why"),
+    [
+        ("\x00", "control_character", "a control character (NUL, another C0 code or DEL)"),
+        (
+            "\u200b",
+            "invisible_character",
+            "an invisible character (a byte-order mark or zero-width)",
+        ),
+    ],
+)
+def test_a_customer_id_the_pipeline_quarantines_is_a_422(api, character, kind, why):
+    """The batch pipeline quarantines a Customer_ID holding NUL or a zero-width space; the API
+    refuses it by the same rule rather than scoring it and echoing it back."""
+    response = httpx.post(f"{api.url}/predict", json=example(Customer_ID=f"CUS_0xD3E0{character}"))
     assert response.status_code == 422, response.text
     assert response.json()["detail"] == [
         {
             "loc": ["body", "Customer_ID"],
             "field": "Customer_ID",
-            "type": "control_character",
-            "msg": "Customer_ID holds a control character (NUL, another C0 code or DEL)",
+            "type": kind,
+            "msg": f"Customer_ID holds {why}",
         }
     ]
     assert "CUS_0xD3E0" not in response.text

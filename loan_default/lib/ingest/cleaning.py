@@ -341,17 +341,19 @@ def _control_rule(column: Column) -> tuple[pl.Expr, str]:
     return text.str.contains(CONTROL_CHARACTERS), f"control_character:{column.name}"
 
 
+def _invisible_rule(column: Column) -> tuple[pl.Expr, str]:
+    """An identifier holding a byte-order mark or zero-width character, which would pass as a
+    different one."""
+    text = pl.col(_step("text", column))
+    return text.str.contains(INVISIBLE_CHARACTERS), f"invisible_character:{column.name}"
+
+
 def _row_rules(source: Source, kept: list[Column]) -> list[tuple[pl.Expr, Label]]:
     """The rules of a whole row, judged after those of its values."""
     control = [_control_rule(c) for c in kept]
     # Rows are in file order (sorted before), so the first of a repeated key is the one kept.
     invisible = [
-        (
-            pl.col(_step("text", source.column(k))).str.contains(INVISIBLE_CHARACTERS),
-            f"invisible_character:{k}",
-        )
-        for k in source.key
-        if source.column(k).kind is Kind.TEXT
+        _invisible_rule(source.column(k)) for k in source.key if source.column(k).kind is Kind.TEXT
     ]
     key = pl.struct(pl.col(_step("typed", source.column(k))) for k in source.key)
     return [
@@ -593,13 +595,14 @@ def value_reasons(
 ) -> list[list[str]]:
     """The reasons cleaning would quarantine each value for, as `column_name` of `source`.
 
-    The column's own rules and the control-character rule, for a value judged apart from its
-    row: the scoring API's `Customer_ID`, which its frames replace by an internal key.
+    The column's own rules and the control- and invisible-character rules, for a value judged
+    apart from its row as an identifier: the scoring API's `Customer_ID`, which its frames
+    replace by an internal key.
     """
     column = declared(source).column(column_name)
     lenient = column_name in NULLED_WHEN_UNREADABLE.get(source.name, frozenset())
     rules = _column_rules(column, ISO_DATE_FORMAT, lenient)
-    reasons = [*rules.reasons, _control_rule(column)]
+    reasons = [*rules.reasons, _control_rule(column), _invisible_rule(column)]
     rows = pl.LazyFrame({column.name: values}, schema={column.name: pl.String})
     for step in rules.steps:
         rows = rows.with_columns_seq(*step)
