@@ -63,6 +63,8 @@ def materialize_months(
     instance: dg.DagsterInstance,
     months: tuple[str, str] = ALL_MONTHS,
     selection: dg.AssetSelection = DATA_SELECTION,
+    run_config: dict | None = None,
+    raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """One single-run backfill of `selection` over `months`, as the CLI does it."""
     return dg.materialize(
@@ -71,6 +73,8 @@ def materialize_months(
         instance=instance,
         resources=project_resources(raw_dir, database),
         tags=range_tags(months),
+        run_config=run_config,
+        raise_on_error=raise_on_error,
     )
 
 

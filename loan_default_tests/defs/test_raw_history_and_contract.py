@@ -17,9 +17,8 @@ from loan_default.defs.raw.assets import raw_files
 from loan_default.lib.ingest import raw_history
 from loan_default.lib.storage.warehouse_tables import fingerprints
 from loan_default_tests.conftest import (
-    project_assets,
+    materialize_months,
     project_resources,
-    range_tags,
     require_real_data,
 )
 
@@ -42,12 +41,12 @@ def run_bronze(
     months: tuple[str, str] = WINDOW,
     config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        project_assets(),
-        selection=selection,
-        instance=instance,
-        resources=project_resources(raw_dir, database),
-        tags=range_tags(months),
+    return materialize_months(
+        raw_dir,
+        database,
+        instance,
+        months,
+        selection,
         run_config={"ops": {f"bronze__{n}": {"config": c} for n, c in (config or {}).items()}},
         raise_on_error=False,
     )
